@@ -1,0 +1,140 @@
+//! Connections: a URI opens a driver and a hub; this is the safe Rust API.
+
+use std::sync::Arc;
+
+use crate::driver::test::{Operation, TestDriver};
+use crate::error::{Error, ErrorCode, Result};
+use crate::event::{parse, parse_bytes, Event};
+use crate::filter::Filter;
+use crate::handlers::HandlerId;
+use crate::hub::Hub;
+
+/// An open connection: its handlers, its queue and the driver that feeds it.
+///
+/// Every method may be called from any thread and from inside a handler of this
+/// connection (the one exception is [`Connection::close`]).
+pub struct Connection {
+    hub: Arc<Hub>,
+    driver: Arc<TestDriver>,
+}
+
+impl Connection {
+    /// Opens `uri`: `None`, `""` or `test:///default` for the embedded default
+    /// with its running domain `test`, `test:///empty` for one with no domains.
+    pub fn open(uri: Option<&str>) -> Result<Connection> {
+        let hub = Hub::new();
+        let driver = match uri.unwrap_or("") {
+            "" | "test:///default" => TestDriver::default_host(hub.clone()),
+            "test:///empty" => TestDriver::empty_host(hub.clone()),
+            other => {
+                return Err(Error::new(
+                    ErrorCode::NoConnect,
+                    format!("no driver for URI '{other}' (this library opens test:///default and test:///empty)"),
+                ))
+            }
+        };
+        Ok(Connection { hub, driver: Arc::new(driver) })
+    }
+
+    /// Registers `handler` for the events `filter` matches that are emitted from
+    /// now on; returns its id. Dropping `handler` is deferred until its last call
+    /// has returned (at removal or close).
+    pub fn add_handler(&self, filter: Filter, handler: impl Fn(&Event) + Send + Sync + 'static) -> Result<HandlerId> {
+        self.hub.add_handler(filter, Box::new(handler))
+    }
+
+    /// Unregisters a handler: once this returns it is never called again (a call
+    /// running on another thread is waited for, unless this is called from inside
+    /// that very call).
+    pub fn remove_handler(&self, id: HandlerId) -> Result<()> {
+        self.hub.remove_handler(id)
+    }
+
+    /// Emits event XML; returns its seq.
+    pub fn emit(&self, xml: &str) -> Result<u64> {
+        self.hub.emit(parse(xml)?)
+    }
+
+    /// Emits event XML given as bytes (checked to be UTF-8); returns its seq.
+    pub fn emit_bytes(&self, xml: &[u8]) -> Result<u64> {
+        self.hub.emit(parse_bytes(xml)?)
+    }
+
+    /// Runs, on this thread, the handlers of the events queued before the call,
+    /// in seq order; returns the number of handler calls made. Never blocks: while
+    /// another delivery runs on this connection it returns 0.
+    pub fn deliver(&self) -> Result<usize> {
+        self.hub.deliver()
+    }
+
+    /// Sets how many events the handler queue holds (default 65536); beyond it,
+    /// events are dropped and reported by one `events-lost` event.
+    pub fn set_queue_limit(&self, limit: usize) {
+        self.hub.set_queue_limit(limit)
+    }
+
+    /// A handle on the domain named `name`.
+    pub fn lookup_domain(&self, name: &str) -> Result<Domain> {
+        self.driver.lookup(name)?;
+        Ok(Domain { driver: self.driver.clone(), name: name.into() })
+    }
+
+    /// Ends the connection: every handler is removed and dropped (after its last
+    /// call), queued events are discarded, and later calls fail with
+    /// [`ErrorCode::InvalidConn`]. Refused with [`ErrorCode::OperationInvalid`]
+    /// from inside one of this connection's handlers. Closing twice is harmless.
+    pub fn close(&self) -> Result<()> {
+        self.hub.close()
+    }
+
+    /// Whether the calling thread is inside one of this connection's handlers.
+    pub fn in_handler(&self) -> bool {
+        self.hub.in_delivery()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Dropped from inside its own handler, the hub closes when that delivery
+        // lets go of nothing else; the error only says it is too early.
+        let _ = self.hub.close();
+    }
+}
+
+/// A domain of the test driver.
+pub struct Domain {
+    driver: Arc<TestDriver>,
+    name: String,
+}
+
+impl Domain {
+    /// The domain's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts a shut-off domain.
+    pub fn create(&self) -> Result<()> {
+        self.driver.run(&self.name, Operation::Create)
+    }
+
+    /// Pauses a running domain.
+    pub fn suspend(&self) -> Result<()> {
+        self.driver.run(&self.name, Operation::Suspend)
+    }
+
+    /// Resumes a paused domain.
+    pub fn resume(&self) -> Result<()> {
+        self.driver.run(&self.name, Operation::Resume)
+    }
+
+    /// Shuts down a running domain.
+    pub fn shutdown(&self) -> Result<()> {
+        self.driver.run(&self.name, Operation::Shutdown)
+    }
+
+    /// Stops an active domain at once.
+    pub fn destroy(&self) -> Result<()> {
+        self.driver.run(&self.name, Operation::Destroy)
+    }
+}

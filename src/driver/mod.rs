@@ -1,0 +1,3 @@
+//! Event sources behind a connection, chosen by its URI.
+
+pub mod test;

@@ -1,0 +1,205 @@
+//! Exports for connections, handlers, emission and delivery.
+
+use std::ffi::{c_char, c_int, c_uint, c_void};
+
+use super::args::{bytes, connection, filter_vector, text};
+use super::boundary::guard;
+use super::types::{virConnect, virConnectPtr, virEventHandler, virFreeCallback};
+use crate::connection::Connection;
+use crate::error::{Error, ErrorCode};
+use crate::event::Event;
+
+/// Opens a connection.
+///
+/// `uri` is NULL, "" or "test:///default" for the embedded default (an in-process
+/// event hub with the test driver, holding one running domain named "test", id 1),
+/// or "test:///empty" for the same with no domains. Any other URI: NULL with
+/// VIR_ERR_NO_CONNECT and a message naming it. Connections are independent; many
+/// may be open at once. Opening starts no thread.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectOpen(uri: *const c_char) -> virConnectPtr {
+    guard(|| {
+        let uri = if uri.is_null() { None } else { Some(unsafe { text(uri, "uri") }?) };
+        let inner = Connection::open(uri)?;
+        Ok(Box::into_raw(Box::new(virConnect { inner })))
+    })
+}
+
+/// Closes a connection and frees it: every handler is removed (each freecb runs
+/// exactly once, after the handler's last call), queued events are discarded,
+/// and domain handles still held fail with VIR_ERR_INVALID_CONN. Returns 0.
+///
+/// From inside one of the connection's own handlers: -1 with
+/// VIR_ERR_OPERATION_INVALID, and the connection stays open. A NULL `conn`: -1
+/// with VIR_ERR_INVALID_CONN. It must not race other calls on the same
+/// connection from other threads: the pointer is invalid once it returns 0.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectClose(conn: virConnectPtr) -> c_int {
+    guard(|| {
+        unsafe { connection(conn) }?.close()?;
+        // SAFETY: `conn` came from Box::into_raw in virConnectOpen and is closed.
+        drop(unsafe { Box::from_raw(conn) });
+        Ok(0)
+    })
+}
+
+/// Registers `handler` for the events that `filter` matches, emitted from now on;
+/// `handler(conn, eventXML, arg)` runs when they are delivered. Same as
+/// virConnectAddEventHandlerFull with no freecb and flags 0.
+///
+/// `filter` is NULL (every event) or a NULL-terminated vector of type patterns:
+/// name characters (letters, digits, '-', '_', '.', ':') and '*', which matches
+/// any run of characters ("domain-state-transition", "domain-*"). An event
+/// matches when any entry matches its type. An empty vector or an empty entry:
+/// -1 with VIR_ERR_INVALID_ARG naming the entry and its position (filter[N]).
+/// The filter is checked in full before anything is registered, and copied: the
+/// caller may free it on return.
+///
+/// Returns the handler's id (>= 0, unique on the connection, never reused), or -1.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectAddEventHandler(
+    conn: virConnectPtr,
+    filter: *const *const c_char,
+    handler: virEventHandler,
+    arg: *mut c_void,
+) -> c_int {
+    unsafe { virConnectAddEventHandlerFull(conn, filter, handler, arg, None, 0) }
+}
+
+/// Registers `handler` as virConnectAddEventHandler does, with `freecb(arg)` run
+/// exactly once after the handler's last call has returned: when it is removed,
+/// when the connection closes, or before this returns -1 if registration fails.
+/// `freecb` may be NULL. `flags` must be 0 (else VIR_ERR_INVALID_ARG).
+///
+/// A handler runs on the thread that delivers, with no library lock held: it may
+/// add and remove handlers (itself included), emit, deliver (which then returns
+/// 0), and look up and drive domains on its own connection.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectAddEventHandlerFull(
+    conn: virConnectPtr,
+    filter: *const *const c_char,
+    handler: virEventHandler,
+    arg: *mut c_void,
+    freecb: virFreeCallback,
+    flags: c_uint,
+) -> c_int {
+    // Owned from the start, so that every failure below frees `arg` once.
+    let user = UserData { arg, freecb };
+    guard(move || {
+        let connection = unsafe { connection(conn) }?;
+        let handler = handler.ok_or_else(|| Error::new(ErrorCode::InvalidArg, "the handler is NULL"))?;
+        if flags != 0 {
+            return Err(Error::new(ErrorCode::InvalidArg, format!("flags must be 0, not {flags:#x}")));
+        }
+        let filter = unsafe { filter_vector(filter) }?;
+        let call = HandlerCall { handler, conn, user };
+        connection.add_handler(filter, move |event: &Event| call.run(event))
+    })
+}
+
+/// Unregisters a handler. Once this returns, the handler is never called again:
+/// a call running on another thread is waited for, unless the removal is made
+/// from inside that very call. Its freecb runs once the last call has returned.
+/// An unknown id: -1 with VIR_ERR_INVALID_ARG. Returns 0.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectRemoveEventHandler(conn: virConnectPtr, handlerID: c_int) -> c_int {
+    guard(|| {
+        unsafe { connection(conn) }?.remove_handler(handlerID)?;
+        Ok(0)
+    })
+}
+
+/// Emits an event: the internal API for sending events. Safe from any thread and
+/// from inside a handler; never blocks.
+///
+/// `eventXML` is one well-formed XML 1.0 document in UTF-8, at most 1 MiB, whose
+/// root is `<event>` with a `type` attribute made of name characters. An optional
+/// `timestamp` is decimal seconds since the epoch ("1221756307.123456"); when
+/// absent, the current time is stamped. `seq` is assigned by the library (per
+/// connection, from 1, strictly increasing) and must not be given.
+///
+/// The event is delivered in a canonical one-line form: the root's type,
+/// timestamp and seq first, the other attributes, elements and text as written,
+/// every line break written as a character reference, CDATA sections as escaped
+/// text; the XML declaration, comments and processing instructions are dropped.
+///
+/// Returns the seq (> 0; a seq above INT_MAX is returned as INT_MAX, the event
+/// itself carries it in full), or -1 with nothing queued: VIR_ERR_XML_ERROR for
+/// malformed XML, a wrong root, a DOCTYPE, non-UTF-8 or over 1 MiB;
+/// VIR_ERR_INVALID_ARG for a missing or bad type, a bad timestamp, or a seq.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectEmitEvent(conn: virConnectPtr, eventXML: *const c_char) -> c_int {
+    guard(|| {
+        let connection = unsafe { connection(conn) }?;
+        let seq = connection.emit_bytes(unsafe { bytes(eventXML, "eventXML") }?)?;
+        Ok(c_int::try_from(seq).unwrap_or(c_int::MAX))
+    })
+}
+
+/// Delivers, in the calling thread, the events queued before the call began, in
+/// seq order, to the handlers that match them; returns the number of handler
+/// calls made (0 when none), or -1. Never blocks. Events emitted meanwhile (by
+/// handlers too) wait for the next call. A call made while another delivery
+/// runs on the connection (from inside a handler, or from another thread) makes
+/// no calls and returns 0.
+#[no_mangle]
+pub unsafe extern "C" fn virDeliverEvents(conn: virConnectPtr) -> c_int {
+    guard(|| {
+        let calls = unsafe { connection(conn) }?.deliver()?;
+        Ok(c_int::try_from(calls).unwrap_or(c_int::MAX))
+    })
+}
+
+/// Sets how many events the connection's handler queue holds (default 65536).
+/// An event that finds the queue full is dropped for the handlers; as soon as the
+/// queue has room again, before any later event, every handler receives one
+/// `<event type="events-lost" ... seq="0" count="N" first-seq="A" last-seq="B"/>`.
+/// Events already queued stay. `maxEvents` 0: -1 with VIR_ERR_INVALID_ARG.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectSetEventQueueLimit(conn: virConnectPtr, maxEvents: c_uint) -> c_int {
+    guard(|| {
+        let connection = unsafe { connection(conn) }?;
+        if maxEvents == 0 {
+            return Err(Error::new(ErrorCode::InvalidArg, "maxEvents must be at least 1"));
+        }
+        connection.set_queue_limit(maxEvents as usize);
+        Ok(0)
+    })
+}
+
+/// A C handler with everything it is called with.
+struct HandlerCall {
+    handler: unsafe extern "C" fn(virConnectPtr, *const c_char, *mut c_void),
+    conn: virConnectPtr,
+    user: UserData,
+}
+
+// SAFETY: the handler, its connection pointer and its arg are the C caller's, who
+// is told that handlers run on whichever thread delivers.
+unsafe impl Send for HandlerCall {}
+// SAFETY: as above.
+unsafe impl Sync for HandlerCall {}
+
+impl HandlerCall {
+    fn run(&self, event: &Event) {
+        // SAFETY: the handler was registered with this connection and arg; the
+        // connection outlives its handlers (close removes them first).
+        unsafe { (self.handler)(self.conn, event.as_c_str().as_ptr(), self.user.arg) }
+    }
+}
+
+/// A handler's `arg` and `freecb`: dropping it calls `freecb(arg)`, so every path
+/// (removal, close, failed registration) frees it exactly once.
+struct UserData {
+    arg: *mut c_void,
+    freecb: virFreeCallback,
+}
+
+impl Drop for UserData {
+    fn drop(&mut self) {
+        if let Some(freecb) = self.freecb {
+            // SAFETY: the caller gave freecb for this arg, to be called once.
+            unsafe { freecb(self.arg) }
+        }
+    }
+}

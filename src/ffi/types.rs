@@ -1,0 +1,126 @@
+//! The C-visible types: opaque handles, callback signatures and error numbers.
+
+#![allow(non_camel_case_types)]
+
+use std::ffi::{c_char, c_void};
+
+use crate::connection::{Connection, Domain};
+
+/// A connection: an event hub with its handlers and queue, and the driver that
+/// feeds it. Opaque; created by virConnectOpen, freed by virConnectClose. All
+/// functions taking it may be called from any thread, and from inside its
+/// handlers; virConnectClose must not race other calls on the same connection.
+pub struct virConnect {
+    pub(crate) inner: Connection,
+}
+
+/// A pointer to a connection.
+pub type virConnectPtr = *mut virConnect;
+
+/// The 2008 proposal's spelling of virConnectPtr.
+pub type virConnPtr = virConnectPtr;
+
+/// A domain of the test driver. Opaque; created by virDomainLookupByName, freed by
+/// virDomainFree. It keeps its driver alive: after the connection is closed it
+/// can still be freed, and its operations fail with VIR_ERR_INVALID_CONN.
+pub struct virDomain {
+    pub(crate) inner: Domain,
+}
+
+/// A pointer to a domain.
+pub type virDomainPtr = *mut virDomain;
+
+/// An event handler. `eventXML` is the event in its canonical one-line form,
+/// NUL-terminated; it is valid only during the call, so a handler that keeps it
+/// copies it. `arg` is the pointer given at registration. The handler runs on the
+/// thread that delivers (the caller of virDeliverEvents), never while the library
+/// holds a lock: it may call any virevent function on its connection, except
+/// virConnectClose of that connection.
+pub type virEventHandler =
+    Option<unsafe extern "C" fn(conn: virConnectPtr, eventXML: *const c_char, arg: *mut c_void)>;
+
+/// Frees a handler's `arg`. Runs exactly once, after the handler's last call has
+/// returned: at removal or at close (or at once, when registration fails).
+pub type virFreeCallback = Option<unsafe extern "C" fn(arg: *mut c_void)>;
+
+/// Error codes, libvirt's virErrorNumber values; they never change.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum virErrorNumber {
+    /// No error.
+    VIR_ERR_OK = 0,
+    /// A bug inside the library, such as a caught panic.
+    VIR_ERR_INTERNAL_ERROR = 1,
+    /// Out of memory.
+    VIR_ERR_NO_MEMORY = 2,
+    /// Not supported by this connection's driver.
+    VIR_ERR_NO_SUPPORT = 3,
+    /// The connection could not be opened: unknown URI, unreachable daemon.
+    VIR_ERR_NO_CONNECT = 5,
+    /// The connection is NULL or closed.
+    VIR_ERR_INVALID_CONN = 6,
+    /// An argument is NULL or invalid; the message names it.
+    VIR_ERR_INVALID_ARG = 8,
+    /// The operation failed.
+    VIR_ERR_OPERATION_FAILED = 9,
+    /// Event XML is malformed, has a DOCTYPE, is not UTF-8 or is over 1 MiB.
+    VIR_ERR_XML_ERROR = 27,
+    /// A system call failed.
+    VIR_ERR_SYSTEM_ERROR = 38,
+    /// The remote protocol failed.
+    VIR_ERR_RPC = 39,
+    /// No domain of that name.
+    VIR_ERR_NO_DOMAIN = 42,
+    /// The daemon refused authentication.
+    VIR_ERR_AUTH_FAILED = 45,
+    /// Not valid in the current state (a domain transition from the wrong
+    /// state, closing a connection from its own handler).
+    VIR_ERR_OPERATION_INVALID = 55,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    /// The C name of each core code: the match is exhaustive, so a new core code
+    /// cannot be added without its C constant.
+    fn c_number(code: ErrorCode) -> virErrorNumber {
+        use virErrorNumber::*;
+        match code {
+            ErrorCode::Ok => VIR_ERR_OK,
+            ErrorCode::InternalError => VIR_ERR_INTERNAL_ERROR,
+            ErrorCode::NoMemory => VIR_ERR_NO_MEMORY,
+            ErrorCode::NoSupport => VIR_ERR_NO_SUPPORT,
+            ErrorCode::NoConnect => VIR_ERR_NO_CONNECT,
+            ErrorCode::InvalidConn => VIR_ERR_INVALID_CONN,
+            ErrorCode::InvalidArg => VIR_ERR_INVALID_ARG,
+            ErrorCode::OperationFailed => VIR_ERR_OPERATION_FAILED,
+            ErrorCode::XmlError => VIR_ERR_XML_ERROR,
+            ErrorCode::SystemError => VIR_ERR_SYSTEM_ERROR,
+            ErrorCode::Rpc => VIR_ERR_RPC,
+            ErrorCode::NoDomain => VIR_ERR_NO_DOMAIN,
+            ErrorCode::AuthFailed => VIR_ERR_AUTH_FAILED,
+            ErrorCode::OperationInvalid => VIR_ERR_OPERATION_INVALID,
+        }
+    }
+
+
+    #[test]
+    fn c_numbers_are_the_core_numbers() {
+        use ErrorCode::*;
+        for code in [
+            Ok, InternalError, NoMemory, NoSupport, NoConnect, InvalidConn, InvalidArg, OperationFailed, XmlError,
+            SystemError, Rpc, NoDomain, AuthFailed, OperationInvalid,
+        ] {
+            assert_eq!(c_number(code) as i32, code as i32, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_libvirts() {
+        assert_eq!(virErrorNumber::VIR_ERR_XML_ERROR as i32, 27);
+        assert_eq!(virErrorNumber::VIR_ERR_NO_DOMAIN as i32, 42);
+        assert_eq!(virErrorNumber::VIR_ERR_OPERATION_INVALID as i32, 55);
+    }
+}

@@ -1,0 +1,141 @@
+//! Filters: which events a handler (or stream) receives.
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::event::is_type_char;
+
+/// A handler's filter: every event, or any of a list of entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// Every event (a NULL filter in C).
+    All,
+    /// Events matched by at least one entry.
+    Any(Vec<TypePattern>),
+}
+
+impl Filter {
+    /// Parses filter entries (a C NULL-terminated vector). The whole vector is
+    /// checked before anything is returned; errors name the entry and its position
+    /// (counted from 0, as the C vector is indexed).
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Filter> {
+        if entries.is_empty() {
+            return Err(Error::new(
+                ErrorCode::InvalidArg,
+                "the filter vector is empty: pass NULL for every event, or at least one entry",
+            ));
+        }
+        let patterns = entries
+            .iter()
+            .enumerate()
+            .map(|(position, entry)| TypePattern::parse(entry.as_ref(), position))
+            .collect::<Result<Vec<_>>>()?;
+        // A lone `*` anywhere makes the filter take everything: let the index know.
+        if patterns.iter().any(|p| p.text.bytes().all(|b| b == b'*')) {
+            return Ok(Filter::All);
+        }
+        Ok(Filter::Any(patterns))
+    }
+
+    /// Whether this filter takes an event of type `kind`.
+    pub fn matches(&self, kind: &str) -> bool {
+        match self {
+            Filter::All => true,
+            Filter::Any(patterns) => patterns.iter().any(|p| p.matches(kind)),
+        }
+    }
+}
+
+/// A type pattern: name characters and `*`, which matches any run of characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypePattern {
+    text: Box<str>,
+}
+
+impl TypePattern {
+    fn parse(entry: &str, position: usize) -> Result<TypePattern> {
+        if entry.is_empty() {
+            return Err(Error::new(ErrorCode::InvalidArg, format!("filter[{position}] is empty")));
+        }
+        if let Some(bad) = entry.bytes().position(|b| !is_type_char(b) && b != b'*') {
+            return Err(Error::new(
+                ErrorCode::NoSupport,
+                format!(
+                    "filter[{position}] \"{entry}\" is not a type pattern (character {bad} is not a \
+                     name character or '*'), and XPath filter entries are not supported yet"
+                ),
+            ));
+        }
+        Ok(TypePattern { text: entry.into() })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The part before the first `*`: the whole pattern when it has none.
+    pub fn literal_prefix(&self) -> &str {
+        self.text.split('*').next().unwrap_or_default()
+    }
+
+    /// Whether the pattern has a `*`.
+    pub fn is_wildcard(&self) -> bool {
+        self.text.contains('*')
+    }
+
+    /// Whether `kind` matches, `*` standing for any run of characters.
+    pub fn matches(&self, kind: &str) -> bool {
+        glob_match(self.text.as_bytes(), kind.as_bytes())
+    }
+}
+
+/// Wildcard matching with `*` only, in O(pattern × text) at worst.
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut resume: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            resume = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((star, at)) = resume {
+            p = star + 1;
+            t = at + 1;
+            resume = Some((star, at + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_any_run() {
+        assert!(glob_match(b"domain-*", b"domain-state-transition"));
+        assert!(glob_match(b"domain-*", b"domain-"));
+        assert!(!glob_match(b"domain-*", b"domain"));
+        assert!(glob_match(b"*-lost", b"events-lost"));
+        assert!(glob_match(b"d*n*t*", b"domain-state-transition"));
+        assert!(!glob_match(b"d*x*", b"domain-state-transition"));
+        assert!(glob_match(b"a*b*c", b"aXbYbZc"));
+        assert!(!glob_match(b"a*b*c", b"aXbYbZ"));
+        assert!(glob_match(b"exact", b"exact"));
+        assert!(!glob_match(b"exact", b"exactly"));
+    }
+
+    #[test]
+    fn parse_reports_entry_and_position() {
+        let err = Filter::parse(&["a", ""]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArg);
+        assert!(err.message.contains("filter[1]"), "{}", err.message);
+        let err = Filter::parse::<&str>(&[]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArg);
+        assert!(err.message.contains("empty"));
+        assert_eq!(Filter::parse(&["domain-*", "*"]).unwrap(), Filter::All);
+    }
+}

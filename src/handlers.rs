@@ -1,0 +1,253 @@
+//! Registered handlers and the index that finds, for an event type, the handlers
+//! whose filters can match it, without visiting the others.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::thread::{self, ThreadId};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::event::Event;
+use crate::filter::{Filter, TypePattern};
+
+/// A handler's id: unique on its connection, never reused.
+pub type HandlerId = i32;
+
+/// A handler's code. Dropping it is the moment its resources go (the C layer's
+/// `freecb`), so it is dropped only after its last call has returned.
+pub type Callback = Box<dyn Fn(&Event) + Send + Sync>;
+
+/// A registered handler.
+pub struct Entry {
+    id: HandlerId,
+    filter: Filter,
+    callback: Callback,
+    /// The last seq assigned before registration: earlier events are not its own.
+    after_seq: u64,
+    calls: Mutex<Calls>,
+    idle: Condvar,
+}
+
+/// Which threads are running this handler now, and whether it was removed.
+#[derive(Default)]
+struct Calls {
+    removed: bool,
+    running: Vec<ThreadId>,
+}
+
+impl Entry {
+    /// Whether this handler takes `event`: one emitted after the handler was added
+    /// whose type its filter matches, or an `events-lost` notice (seq 0), which
+    /// every handler of the queue takes.
+    fn takes(&self, event: &Event) -> bool {
+        event.seq() == 0 || (event.seq() > self.after_seq && self.filter.matches(event.kind()))
+    }
+
+    /// Runs the handler on `event` unless it has been removed; returns whether it ran.
+    pub fn call(&self, event: &Event) -> bool {
+        let me = thread::current().id();
+        {
+            let mut calls = self.calls.lock();
+            if calls.removed {
+                return false;
+            }
+            calls.running.push(me);
+        }
+        let _done = CallDone { entry: self, thread: me };
+        (self.callback)(event);
+        true
+    }
+
+    /// Marks the handler removed, then waits until no other thread is inside it. A
+    /// call on this thread (removal from inside the handler) is not waited for.
+    fn retire(&self) {
+        let me = thread::current().id();
+        let mut calls = self.calls.lock();
+        calls.removed = true;
+        while calls.running.iter().any(|&t| t != me) {
+            self.idle.wait(&mut calls);
+        }
+    }
+}
+
+/// Ends a call's record even if the handler panics.
+struct CallDone<'a> {
+    entry: &'a Entry,
+    thread: ThreadId,
+}
+
+impl Drop for CallDone<'_> {
+    fn drop(&mut self) {
+        let mut calls = self.entry.calls.lock();
+        if let Some(i) = calls.running.iter().position(|&t| t == self.thread) {
+            calls.running.swap_remove(i);
+        }
+        if calls.removed {
+            self.entry.idle.notify_all();
+        }
+    }
+}
+
+/// The handlers of a connection, indexed by the types they can match.
+#[derive(Default)]
+pub struct Registry {
+    next_id: HandlerId,
+    by_id: HashMap<HandlerId, Arc<Entry>>,
+    /// Handlers for every event.
+    all: Vec<Arc<Entry>>,
+    /// Handlers by an exact type their filter names.
+    exact: HashMap<Box<str>, Vec<Arc<Entry>>>,
+    /// Handlers by the literal prefix of each wildcard pattern in their filter,
+    /// beside that pattern.
+    prefixed: HashMap<Box<str>, Vec<(TypePattern, Arc<Entry>)>>,
+    /// The lengths of those prefixes, with how many index slots use each.
+    prefix_lengths: BTreeMap<usize, usize>,
+}
+
+impl Registry {
+    /// Registers a handler that takes events with seq above `after_seq`.
+    pub fn add(&mut self, filter: Filter, callback: Callback, after_seq: u64) -> Result<HandlerId> {
+        let id = self.next_id;
+        self.next_id = id.checked_add(1).ok_or_else(|| {
+            Error::new(ErrorCode::OperationFailed, "this connection has used up its handler ids")
+        })?;
+        let entry = Arc::new(Entry {
+            id,
+            filter,
+            callback,
+            after_seq,
+            calls: Mutex::new(Calls::default()),
+            idle: Condvar::new(),
+        });
+        for slot in self.slots(&entry.filter) {
+            match slot {
+                Slot::All => self.all.push(entry.clone()),
+                Slot::Exact(kind) => self.exact.entry(kind.into()).or_default().push(entry.clone()),
+                Slot::Wildcard(pattern) => {
+                    let prefix = pattern.literal_prefix();
+                    *self.prefix_lengths.entry(prefix.len()).or_default() += 1;
+                    self.prefixed.entry(prefix.into()).or_default().push((pattern.clone(), entry.clone()));
+                }
+            }
+        }
+        self.by_id.insert(id, entry);
+        Ok(id)
+    }
+
+    /// Unregisters a handler and returns it; the caller retires and drops it
+    /// outside any lock (see [`retire`]).
+    pub fn remove(&mut self, id: HandlerId) -> Result<Arc<Entry>> {
+        let entry = self.by_id.remove(&id).ok_or_else(|| {
+            Error::new(ErrorCode::InvalidArg, format!("no handler with id {id} on this connection"))
+        })?;
+        for slot in self.slots(&entry.filter) {
+            match slot {
+                Slot::All => self.all.retain(|e| e.id != id),
+                Slot::Exact(kind) => remove_from(&mut self.exact, kind, |e| e.id != id),
+                Slot::Wildcard(pattern) => {
+                    let prefix = pattern.literal_prefix();
+                    remove_from(&mut self.prefixed, prefix, |(_, e)| e.id != id);
+                    if let Some(uses) = self.prefix_lengths.get_mut(&prefix.len()) {
+                        *uses -= 1;
+                        if *uses == 0 {
+                            self.prefix_lengths.remove(&prefix.len());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(entry)
+    }
+
+    /// Unregisters every handler and returns them, in id order.
+    pub fn take_all(&mut self) -> Vec<Arc<Entry>> {
+        let mut entries: Vec<_> = std::mem::take(&mut self.by_id).into_values().collect();
+        entries.sort_by_key(|e| e.id);
+        *self = Registry { next_id: self.next_id, ..Registry::default() };
+        entries
+    }
+
+    /// Whether any handler could take an event of type `kind` (the queue keeps
+    /// only those events).
+    pub fn any_may_take(&self, kind: &str) -> bool {
+        !self.all.is_empty()
+            || self.exact.contains_key(kind)
+            || self.wildcards_for(kind).any(|(p, _)| p.matches(kind))
+    }
+
+    /// Appends to `out` each handler that takes `event`, once, in id order.
+    pub fn matching(&self, event: &Event, out: &mut Vec<Arc<Entry>>) {
+        let start = out.len();
+        if event.seq() == 0 {
+            out.extend(self.by_id.values().cloned());
+        } else {
+            let kind = event.kind();
+            let mut add = |e: &Arc<Entry>| {
+                if e.takes(event) {
+                    out.push(e.clone());
+                }
+            };
+            self.all.iter().for_each(&mut add);
+            self.exact.get(kind).into_iter().flatten().for_each(&mut add);
+            self.wildcards_for(kind).filter(|(p, _)| p.matches(kind)).for_each(|(_, e)| add(e));
+        }
+        let found = &mut out[start..];
+        if found.len() > 1 {
+            found.sort_by_key(|e| e.id);
+            let mut unique: Vec<_> = out.drain(start..).collect();
+            unique.dedup_by_key(|e| e.id);
+            out.extend(unique);
+        }
+    }
+
+    /// The wildcard patterns whose literal prefix starts `kind`, with their handlers.
+    fn wildcards_for<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a (TypePattern, Arc<Entry>)> + 'a {
+        self.prefix_lengths
+            .keys()
+            .take_while(move |&&len| len <= kind.len())
+            .filter_map(move |&len| self.prefixed.get(kind.get(..len)?))
+            .flatten()
+    }
+
+    /// The index slots a filter occupies, one per distinct exact type or prefix.
+    fn slots<'f>(&self, filter: &'f Filter) -> Vec<Slot<'f>> {
+        let mut slots = Vec::new();
+        match filter {
+            Filter::All => slots.push(Slot::All),
+            Filter::Any(patterns) => {
+                for p in patterns {
+                    let slot = if p.is_wildcard() { Slot::Wildcard(p) } else { Slot::Exact(p.as_str()) };
+                    if !slots.contains(&slot) {
+                        slots.push(slot);
+                    }
+                }
+            }
+        }
+        slots
+    }
+}
+
+/// Drops the items `keep` refuses from `map[key]`, and the key once it is empty.
+fn remove_from<T>(map: &mut HashMap<Box<str>, Vec<T>>, key: &str, keep: impl FnMut(&T) -> bool) {
+    if let Some(list) = map.get_mut(key) {
+        list.retain(keep);
+        if list.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum Slot<'f> {
+    All,
+    Exact(&'f str),
+    Wildcard(&'f TypePattern),
+}
+
+/// Marks removed handlers as such and waits for their calls on other threads to
+/// return. Call with no lock held; dropping the entries afterwards runs their
+/// `freecb` once the last delivery that holds them lets go.
+pub fn retire(entries: &[Arc<Entry>]) {
+    entries.iter().for_each(|e| e.retire());
+}

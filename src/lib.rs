@@ -1,0 +1,24 @@
+//! virevent: the events API proposed for libvirt in September 2008.
+//!
+//! A [`Connection`] holds handlers with filters and one queue of events; events are
+//! emitted as XML (or produced by a driver), validated once, given a per-connection
+//! `seq`, and delivered to the handlers whose filters match. The C ABI in `ffi` is
+//! a thin layer over this safe API.
+
+pub mod connection;
+pub mod domain;
+pub mod driver;
+pub mod error;
+pub mod event;
+pub mod filter;
+pub mod handlers;
+pub mod hub;
+pub mod queue;
+
+pub mod ffi;
+
+pub use connection::{Connection, Domain};
+pub use error::{Error, ErrorCode, Result};
+pub use event::Event;
+pub use filter::Filter;
+pub use handlers::HandlerId;

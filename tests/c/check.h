@@ -1,0 +1,98 @@
+/* A minimal check library for virevent's C tests: each CHECK prints where it
+ * failed, and check_done() prints "N passed, N failed" and gives the exit code. */
+#ifndef VIREVENT_CHECK_H
+#define VIREVENT_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virevent.h"
+
+static int check_passed, check_failed;
+
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (cond) {                                                           \
+            check_passed++;                                                   \
+        } else {                                                              \
+            check_failed++;                                                   \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
+                    #cond);                                                   \
+        }                                                                     \
+    } while (0)
+
+#define CHECK_INT(got, want)                                                  \
+    do {                                                                      \
+        long long check_got_ = (long long)(got), check_want_ = (long long)(want); \
+        if (check_got_ == check_want_) {                                      \
+            check_passed++;                                                   \
+        } else {                                                              \
+            check_failed++;                                                   \
+            fprintf(stderr, "%s:%d: %s is %lld, want %lld (last error %d: %s)\n", \
+                    __FILE__, __LINE__, #got, check_got_, check_want_,        \
+                    virGetLastErrorCode(), virGetLastErrorMessage());         \
+        }                                                                     \
+    } while (0)
+
+#define CHECK_STR(got, want)                                                  \
+    do {                                                                      \
+        const char *check_got_ = (got), *check_want_ = (want);                \
+        if (check_got_ && strcmp(check_got_, check_want_) == 0) {             \
+            check_passed++;                                                   \
+        } else {                                                              \
+            check_failed++;                                                   \
+            fprintf(stderr, "%s:%d: %s is \"%s\",\n  want \"%s\"\n", __FILE__, \
+                    __LINE__, #got, check_got_ ? check_got_ : "(null)",       \
+                    check_want_);                                             \
+        }                                                                     \
+    } while (0)
+
+#define CHECK_CONTAINS(got, part)                                             \
+    do {                                                                      \
+        const char *check_got_ = (got), *check_part_ = (part);                \
+        if (check_got_ && strstr(check_got_, check_part_)) {                  \
+            check_passed++;                                                   \
+        } else {                                                              \
+            check_failed++;                                                   \
+            fprintf(stderr, "%s:%d: %s is \"%s\", which lacks \"%s\"\n",      \
+                    __FILE__, __LINE__, #got, check_got_ ? check_got_ : "(null)", \
+                    check_part_);                                             \
+        }                                                                     \
+    } while (0)
+
+/* The last call failed with `code` and a message containing `part`. */
+#define CHECK_ERROR(code, part)                                               \
+    do {                                                                      \
+        CHECK_INT(virGetLastErrorCode(), code);                               \
+        CHECK_CONTAINS(virGetLastErrorMessage(), part);                       \
+    } while (0)
+
+static inline int check_done(void)
+{
+    printf("%d passed, %d failed\n", check_passed, check_failed);
+    return check_failed ? 1 : 0;
+}
+
+/* Copies of delivered events, for tests to look at after delivery. */
+typedef struct {
+    int count;
+    char *xml[256];
+} Seen;
+
+static inline void seen_handler(virConnectPtr conn, const char *eventXML, void *arg)
+{
+    Seen *seen = arg;
+    (void)conn;
+    if (seen->count < 256)
+        seen->xml[seen->count++] = strdup(eventXML);
+}
+
+static inline void seen_clear(Seen *seen)
+{
+    for (int i = 0; i < seen->count; i++)
+        free(seen->xml[i]);
+    seen->count = 0;
+}
+
+#endif

@@ -1,0 +1,90 @@
+//! Builds each C program in tests/c/ against include/virevent.h with
+//! `-Wall -Wextra -Werror`, links it to the built libvirevent.so, and runs it.
+//! With VIREVENT_VALGRIND=1 each runs under valgrind's memcheck, and any leak or
+//! invalid access fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// target/debug (or release): where cargo put libvirevent.so for this build.
+fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Programs load the library by its SONAME, libvirevent.so.0: link it to the
+/// build's libvirevent.so, as an installation would.
+fn link_soname(lib: &Path) {
+    let link = lib.join("libvirevent.so.0");
+    match std::os::unix::fs::symlink("libvirevent.so", &link) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => panic!("cannot link {}: {e}", link.display()),
+    }
+}
+
+/// Compiles tests/c/NAME.c to a program beside the test binaries.
+fn build(name: &str) -> PathBuf {
+    let lib = library_dir();
+    assert!(lib.join("libvirevent.so").exists(), "no libvirevent.so in {}", lib.display());
+    link_soname(&lib);
+    let out = lib.join(format!("c-{name}"));
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg("-I")
+        .arg(root().join("tests/c"))
+        .arg(root().join(format!("tests/c/{name}.c")))
+        .arg("-o")
+        .arg(&out)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lvirevent", "-lpthread"])
+        .status()
+        .expect("run the C compiler");
+    assert!(status.success(), "{name}.c does not compile");
+    out
+}
+
+/// Builds and runs tests/c/NAME.c; it must exit 0.
+fn run(name: &str) {
+    let program = build(name);
+    let mut command = if std::env::var_os("VIREVENT_VALGRIND").is_some() {
+        let mut c = Command::new("valgrind");
+        c.args(["--quiet", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible", "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99"]).arg(&program);
+        c
+    } else {
+        Command::new(&program)
+    };
+    let output = command.output().expect("run the C program");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    print!("{stdout}");
+    eprint!("{stderr}");
+    assert!(output.status.success(), "{name} failed ({}):\n{stdout}{stderr}", output.status);
+}
+
+macro_rules! c_tests {
+    ($($name:ident),* $(,)?) => {
+        $(#[test] fn $name() { run(stringify!($name)); })*
+
+        #[test]
+        fn every_c_program_is_run() {
+            let listed = [$(stringify!($name)),*];
+            for entry in std::fs::read_dir(root().join("tests/c")).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "c") {
+                    let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+                    assert!(listed.contains(&stem.as_str()), "tests/c/{stem}.c is not listed in c_tests!");
+                }
+            }
+        }
+    };
+}
+
+c_tests!(test_connect);
