@@ -29,7 +29,7 @@ struct Stored {
     /// Where the `type` value sits in `text` (types are name characters, never escaped).
     kind: (u32, u32),
     /// The canonical XML followed by one NUL byte.
-    text: Box<[u8]>,
+    text: String,
 }
 
 impl Event {
@@ -47,16 +47,14 @@ impl Event {
 
     /// The canonical one-line XML.
     pub fn xml(&self) -> &str {
-        let text = &self.0.text[..self.0.text.len() - 1];
-        // SAFETY: `text` was built from a `String` in `Draft::seal`.
-        unsafe { std::str::from_utf8_unchecked(text) }
+        &self.0.text[..self.0.text.len() - 1]
     }
 
     /// The canonical XML as a C string, borrowed from the event.
     pub fn as_c_str(&self) -> &CStr {
         // SAFETY: `Draft::seal` appends the only NUL; XML text holds no NUL byte
         // (`parse` refuses control characters, and char references to U+0000).
-        unsafe { CStr::from_bytes_with_nul_unchecked(&self.0.text) }
+        unsafe { CStr::from_bytes_with_nul_unchecked(self.0.text.as_bytes()) }
     }
 
     /// The `events-lost` notice for `count` events dropped for one consumer, the
@@ -93,46 +91,41 @@ impl Draft {
         &self.text[self.kind.0..self.kind.1]
     }
 
-    /// The final event, with `seq` written into its root element.
-    pub fn seal(self, seq: u64) -> Event {
-        let digits = Digits::of(seq);
-        let mut text = Vec::with_capacity(self.text.len() + 8 + digits.as_bytes().len());
-        text.extend_from_slice(&self.text.as_bytes()[..self.seq_at]);
-        text.extend_from_slice(b" seq=\"");
-        text.extend_from_slice(digits.as_bytes());
-        text.push(b'"');
-        text.extend_from_slice(&self.text.as_bytes()[self.seq_at..]);
-        text.push(0);
-        Event(Arc::new(Stored {
-            seq,
-            kind: (self.kind.0 as u32, self.kind.1 as u32),
-            text: text.into_boxed_slice(),
-        }))
+    /// The final event, with `seq` written into its root element (in place: the
+    /// draft reserved room for it).
+    pub fn seal(mut self, seq: u64) -> Event {
+        self.text.insert_str(self.seq_at, SeqAttribute::new(seq).as_str());
+        self.text.push('\0');
+        Event(Arc::new(Stored { seq, kind: (self.kind.0 as u32, self.kind.1 as u32), text: self.text }))
     }
 }
 
-/// Decimal digits of a `u64` formatted without allocating.
-struct Digits {
-    buf: [u8; 20],
-    len: usize,
+/// ` seq="N"`, formatted without allocating (this runs under the hub's lock).
+struct SeqAttribute {
+    buf: [u8; 27],
+    start: usize,
 }
 
-impl Digits {
-    fn of(mut n: u64) -> Digits {
-        let mut buf = [0u8; 20];
-        let mut len = 0;
+impl SeqAttribute {
+    fn new(mut seq: u64) -> SeqAttribute {
+        let mut buf = [0u8; 27];
+        let mut start = buf.len() - 1;
+        buf[start] = b'"';
         loop {
-            len += 1;
-            buf[20 - len] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                return Digits { buf, len };
+            start -= 1;
+            buf[start] = b'0' + (seq % 10) as u8;
+            seq /= 10;
+            if seq == 0 {
+                break;
             }
         }
+        start -= 6;
+        buf[start..start + 6].copy_from_slice(b" seq=\"");
+        SeqAttribute { buf, start }
     }
 
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[20 - self.len..]
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or_default()
     }
 }
 
@@ -191,7 +184,8 @@ fn check_size(len: usize) -> Result<()> {
 pub fn parse(xml: &str) -> Result<Draft> {
     check_size(xml.len())?;
     check_chars(xml)?;
-    let mut out = Canonical { text: String::with_capacity(xml.len() + 48), seq_at: 0, kind: (0, 0) };
+    // Room for what the canonical form adds: a stamped timestamp, ` seq="N"`, NUL.
+    let mut out = Canonical { text: String::with_capacity(xml.len() + 64), seq_at: 0, kind: (0, 0) };
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_comments = true;
     let mut depth = 0usize;
@@ -264,13 +258,21 @@ fn name_of<'a>(start: &'a BytesStart<'a>) -> &'a str {
 }
 
 /// Refuses characters XML 1.0 does not allow anywhere: C0 controls other than
-/// tab, line feed and carriage return, and U+FFFE, U+FFFF.
+/// tab, line feed and carriage return, and U+FFFE, U+FFFF. One branch-free pass
+/// finds whether there is anything to look at; only then is it located.
 fn check_chars(xml: &str) -> Result<()> {
-    for (at, b) in xml.bytes().enumerate() {
+    let suspect = xml.bytes().fold(false, |seen, b| {
+        seen | ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0xEF)
+    });
+    if !suspect {
+        return Ok(());
+    }
+    let bytes = xml.as_bytes();
+    for (at, &b) in bytes.iter().enumerate() {
         if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') {
             return Err(xml_error(format!("character U+{b:04X} at byte {at} is not allowed in XML")));
         }
-        if b == 0xEF && matches!(xml.as_bytes().get(at + 1..at + 3), Some([0xBF, 0xBE | 0xBF])) {
+        if b == 0xEF && matches!(bytes.get(at + 1..at + 3), Some([0xBF, 0xBE | 0xBF])) {
             return Err(xml_error(format!("a noncharacter (U+FFFE or U+FFFF) at byte {at} is not allowed in XML")));
         }
     }
@@ -373,6 +375,10 @@ impl Canonical {
         }
         self.text.push('<');
         self.text.push_str(name_of(start));
+        if start.attributes_raw().bytes().all(|b| b.is_ascii_whitespace()) {
+            self.text.push_str(if empty { "/>" } else { ">" });
+            return Ok(());
+        }
         for attr in start.attributes() {
             let attr = attr.map_err(|e| xml_error(format!("bad attribute on <{}>: {e}", name_of(start))))?;
             write_attribute(&mut self.text, &attr)?;
@@ -454,6 +460,9 @@ fn push_escaped_char(out: &mut String, c: char, in_attribute: bool) {
 /// normalization applied (literal tab and line breaks read as spaces).
 fn attribute_value<'a>(attr: &Attribute<'a>) -> Result<std::borrow::Cow<'a, str>> {
     let raw: &str = &attr.value;
+    if !raw.bytes().any(|b| matches!(b, b'&' | b'<' | b'\t' | b'\n' | b'\r')) {
+        return Ok(attr.value.clone());
+    }
     if raw.contains('<') {
         return Err(xml_error(format!("'<' in the value of attribute {}", key_of(attr))));
     }
@@ -488,4 +497,16 @@ fn is_decimal(s: &str) -> bool {
         && !fraction.is_empty()
         && whole.bytes().all(|b| b.is_ascii_digit())
         && fraction.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_attribute_formats_every_width() {
+        assert_eq!(SeqAttribute::new(0).as_str(), " seq=\"0\"");
+        assert_eq!(SeqAttribute::new(7).as_str(), " seq=\"7\"");
+        assert_eq!(SeqAttribute::new(u64::MAX).as_str(), " seq=\"18446744073709551615\"");
+    }
 }

@@ -2,6 +2,7 @@
 //! whose filters can match it, without visiting the others.
 
 use std::collections::{BTreeMap, HashMap};
+
 use std::sync::Arc;
 use std::thread::{self, ThreadId};
 
@@ -10,6 +11,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::Event;
 use crate::filter::{Filter, TypePattern};
+use crate::fnv::FnvHashMap;
 
 /// A handler's id: unique on its connection, never reused.
 pub type HandlerId = i32;
@@ -97,10 +99,10 @@ pub struct Registry {
     /// Handlers for every event.
     all: Vec<Arc<Entry>>,
     /// Handlers by an exact type their filter names.
-    exact: HashMap<Box<str>, Vec<Arc<Entry>>>,
+    exact: FnvHashMap<Box<str>, Vec<Arc<Entry>>>,
     /// Handlers by the literal prefix of each wildcard pattern in their filter,
     /// beside that pattern.
-    prefixed: HashMap<Box<str>, Vec<(TypePattern, Arc<Entry>)>>,
+    prefixed: FnvHashMap<Box<str>, Vec<(TypePattern, Arc<Entry>)>>,
     /// The lengths of those prefixes, with how many index slots use each.
     prefix_lengths: BTreeMap<usize, usize>,
 }
@@ -229,7 +231,7 @@ impl Registry {
 }
 
 /// Drops the items `keep` refuses from `map[key]`, and the key once it is empty.
-fn remove_from<T>(map: &mut HashMap<Box<str>, Vec<T>>, key: &str, keep: impl FnMut(&T) -> bool) {
+fn remove_from<T>(map: &mut FnvHashMap<Box<str>, Vec<T>>, key: &str, keep: impl FnMut(&T) -> bool) {
     if let Some(list) = map.get_mut(key) {
         list.retain(keep);
         if list.is_empty() {

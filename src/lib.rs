@@ -11,6 +11,7 @@ pub mod driver;
 pub mod error;
 pub mod event;
 pub mod filter;
+mod fnv;
 pub mod handlers;
 pub mod hub;
 pub mod queue;
