@@ -188,7 +188,8 @@ pub fn parse(xml: &str) -> Result<Draft> {
     let mut out = Canonical { text: String::with_capacity(xml.len() + 64), seq_at: 0, kind: (0, 0) };
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_comments = true;
-    let mut depth = 0usize;
+    // Where the names of the open elements stand in the output, innermost last.
+    let mut open: Vec<(usize, usize)> = Vec::with_capacity(8);
     let mut root_done = false;
     loop {
         let at = reader.buffer_position();
@@ -203,27 +204,28 @@ pub fn parse(xml: &str) -> Result<Draft> {
                 )))
             }
             XmlEvent::Comment(_) | XmlEvent::PI(_) => {}
-            XmlEvent::Start(start) | XmlEvent::Empty(start) if depth == 0 && root_done => {
+            XmlEvent::Start(start) | XmlEvent::Empty(start) if open.is_empty() && root_done => {
                 return Err(xml_error(format!("a second root element <{}> at byte {at}", name_of(&start))));
             }
             XmlEvent::Start(start) => {
-                out.start(&start, depth == 0, false)?;
-                depth += 1;
+                let name_at = out.text.len() + 1;
+                out.start(&start, open.is_empty(), false)?;
+                open.push((name_at, name_at + start.name().as_ref().len()));
             }
             XmlEvent::Empty(start) => {
-                out.start(&start, depth == 0, true)?;
-                root_done |= depth == 0;
+                out.start(&start, open.is_empty(), true)?;
+                root_done |= open.is_empty();
             }
             XmlEvent::End(end) => {
                 out.text.push_str("</");
                 out.text.push_str(end.name().as_ref());
                 out.text.push('>');
-                depth -= 1;
-                root_done = depth == 0;
+                open.pop();
+                root_done = open.is_empty();
             }
             XmlEvent::Text(text) => {
                 let raw: &str = &text;
-                if depth == 0 {
+                if open.is_empty() {
                     if !raw.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
                         return Err(xml_error(format!("text outside the root element at byte {at}")));
                     }
@@ -239,13 +241,16 @@ pub fn parse(xml: &str) -> Result<Draft> {
                 out.text_content(raw, true);
             }
             XmlEvent::GeneralRef(reference) => {
-                if depth == 0 {
+                if open.is_empty() {
                     return Err(xml_error(format!("reference outside the root element at byte {at}")));
                 }
                 out.reference(&reference, at)?;
             }
             XmlEvent::Eof => break,
         }
+    }
+    if let Some(&(from, to)) = open.last() {
+        return Err(xml_error(format!("event XML ends inside <{}>, which is not closed", &out.text[from..to])));
     }
     if !root_done {
         return Err(xml_error("event XML has no root element"));

@@ -20,7 +20,7 @@ impl Filter {
         if entries.is_empty() {
             return Err(Error::new(
                 ErrorCode::InvalidArg,
-                "the filter vector is empty: pass NULL for every event, or at least one entry",
+                "the filter vector is empty (filter[0] is NULL): pass NULL for every event, or at least one entry",
             ));
         }
         let patterns = entries

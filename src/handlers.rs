@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use std::sync::Arc;
-use std::thread::{self, ThreadId};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -12,6 +11,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::event::Event;
 use crate::filter::{Filter, TypePattern};
 use crate::fnv::FnvHashMap;
+use crate::thread_mark;
 
 /// A handler's id: unique on its connection, never reused.
 pub type HandlerId = i32;
@@ -31,11 +31,11 @@ pub struct Entry {
     idle: Condvar,
 }
 
-/// Which threads are running this handler now, and whether it was removed.
+/// Which threads (by [`thread_mark`]) are running this handler now, and whether it was removed.
 #[derive(Default)]
 struct Calls {
     removed: bool,
-    running: Vec<ThreadId>,
+    running: Vec<usize>,
 }
 
 impl Entry {
@@ -48,7 +48,7 @@ impl Entry {
 
     /// Runs the handler on `event` unless it has been removed; returns whether it ran.
     pub fn call(&self, event: &Event) -> bool {
-        let me = thread::current().id();
+        let me = thread_mark::current();
         {
             let mut calls = self.calls.lock();
             if calls.removed {
@@ -64,7 +64,7 @@ impl Entry {
     /// Marks the handler removed, then waits until no other thread is inside it. A
     /// call on this thread (removal from inside the handler) is not waited for.
     fn retire(&self) {
-        let me = thread::current().id();
+        let me = thread_mark::current();
         let mut calls = self.calls.lock();
         calls.removed = true;
         while calls.running.iter().any(|&t| t != me) {
@@ -76,7 +76,7 @@ impl Entry {
 /// Ends a call's record even if the handler panics.
 struct CallDone<'a> {
     entry: &'a Entry,
-    thread: ThreadId,
+    thread: usize,
 }
 
 impl Drop for CallDone<'_> {

@@ -2,7 +2,6 @@
 //! queue, and delivers. One mutex guards it; no user code ever runs under it.
 
 use std::sync::Arc;
-use std::thread::{self, ThreadId};
 
 use parking_lot::Mutex;
 
@@ -11,6 +10,7 @@ use crate::event::Draft;
 use crate::filter::Filter;
 use crate::handlers::{retire, Callback, Entry, HandlerId, Registry};
 use crate::queue::{Queue, DEFAULT_LIMIT};
+use crate::thread_mark;
 
 /// The shared state of one connection's events.
 pub struct Hub {
@@ -24,7 +24,7 @@ struct State {
     /// The thread running a delivery now, if any: a second delivery meanwhile
     /// (from a handler, or another thread) makes no calls, which keeps every
     /// handler's events in seq order.
-    delivering: Option<ThreadId>,
+    delivering: Option<usize>,
     closed: bool,
 }
 
@@ -60,6 +60,14 @@ impl Hub {
             state.queue.push(event);
         }
         Ok(seq)
+    }
+
+    /// Fails with [`ErrorCode::InvalidConn`] once the hub is closed.
+    pub fn check_open(&self) -> Result<()> {
+        if self.state.lock().closed {
+            return Err(closed_error());
+        }
+        Ok(())
     }
 
     /// Registers a handler for events emitted from now on.
@@ -102,7 +110,7 @@ impl Hub {
                 state.handlers.matching(event, &mut takers);
                 calls.extend(takers.drain(..).map(|entry| (i, entry)));
             }
-            state.delivering = Some(thread::current().id());
+            state.delivering = Some(thread_mark::current());
         }
         let _done = DeliveryDone(self);
         Ok(calls.iter().filter(|(i, entry)| entry.call(&events[*i])).count())
@@ -111,7 +119,7 @@ impl Hub {
     /// Whether the calling thread is running a delivery of this hub, that is, is
     /// inside one of its handlers.
     pub fn in_delivery(&self) -> bool {
-        self.state.lock().delivering == Some(thread::current().id())
+        self.state.lock().delivering == Some(thread_mark::current())
     }
 
     /// Changes the handler queue's limit.
@@ -125,7 +133,7 @@ impl Hub {
     pub fn close(&self) -> Result<()> {
         let handlers = {
             let mut state = self.state.lock();
-            if state.delivering == Some(thread::current().id()) {
+            if state.delivering == Some(thread_mark::current()) {
                 return Err(Error::new(
                     ErrorCode::OperationInvalid,
                     "cannot close a connection from inside one of its own handlers",

@@ -15,6 +15,7 @@ mod fnv;
 pub mod handlers;
 pub mod hub;
 pub mod queue;
+mod thread_mark;
 
 pub mod ffi;
 

@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// target/debug (or release): where cargo put libvirevent.so for this build.
+/// target/debug/deps: where `cargo test` builds libvirevent.so afresh (it does
+/// not refresh the copy in target/debug, which `cargo build` makes).
 fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent().expect("deps dir").to_path_buf()
 }
 
 fn root() -> &'static Path {
@@ -61,7 +62,9 @@ fn run(name: &str) {
     } else {
         Command::new(&program)
     };
-    let output = command.output().expect("run the C program");
+    // cargo's LD_LIBRARY_PATH names target/debug too, where another build's
+    // library may stand: load this build's, whatever the environment says.
+    let output = command.env("LD_LIBRARY_PATH", library_dir()).output().expect("run the C program");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     print!("{stdout}");
@@ -87,4 +90,4 @@ macro_rules! c_tests {
     };
 }
 
-c_tests!(test_connect);
+c_tests!(test_connect, test_emit, test_domains, test_handlers, test_deliver, test_threads);

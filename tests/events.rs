@@ -79,6 +79,9 @@ fn malformed_documents_are_xml_errors() {
 #[test]
 fn errors_name_the_culprit() {
     assert!(parse("<domain/>").unwrap_err().message.contains("<domain>"));
+    assert!(parse("<event type=\"t\"><a></a><b>").unwrap_err().message.contains("<b>"));
+    assert!(parse("<event type=\"t\"><a><b></b>").unwrap_err().message.contains("<a>"));
+    assert!(parse("<event type=\"t\">").unwrap_err().message.contains("<event>"));
     assert!(parse("<event type=\"t\">&foo;</event>").unwrap_err().message.contains("&foo;"));
     assert!(parse("<!DOCTYPE x><event type=\"t\"/>").unwrap_err().message.contains("DOCTYPE"));
     assert!(parse(r#"<event type="t" seq="3"/>"#).unwrap_err().message.contains("seq"));

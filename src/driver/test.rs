@@ -105,6 +105,7 @@ impl TestDriver {
         // The domain lock is held across the emit so that events leave in the
         // order the states changed.
         let mut domains = self.domains.lock();
+        self.hub.check_open()?;
         let next_id = domains.next_id;
         let record = domains
             .list

@@ -61,3 +61,39 @@ fn panic_error(panic: Box<dyn Any + Send>) -> Error {
         .unwrap_or_else(|| "unknown panic".into());
     Error::new(ErrorCode::InternalError, format!("internal error in virevent: {what}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::error::{virGetLastErrorCode, virGetLastErrorMessage};
+    use std::ffi::CStr;
+
+    fn last_message() -> String {
+        // SAFETY: the library's own string, read before the next call.
+        unsafe { CStr::from_ptr(virGetLastErrorMessage()) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_an_internal_error() {
+        std::panic::set_hook(Box::new(|_| {}));
+        let got: c_int = guard(|| panic!("boom"));
+        let _ = std::panic::take_hook();
+        assert_eq!(got, -1);
+        assert_eq!(virGetLastErrorCode(), ErrorCode::InternalError as c_int);
+        assert!(last_message().contains("boom"));
+        let null: *mut u8 = guard(|| panic!("again"));
+        assert!(null.is_null());
+    }
+
+    #[test]
+    fn errors_are_recorded_and_success_clears_them() {
+        let got: c_int = guard(|| Err(Error::new(ErrorCode::NoDomain, "no domain 'x'")));
+        assert_eq!(got, -1);
+        assert_eq!(virGetLastErrorCode(), 42);
+        assert_eq!(last_message(), "no domain 'x'");
+        let ok: c_int = guard(|| Ok(3));
+        assert_eq!(ok, 3);
+        assert_eq!(virGetLastErrorCode(), 0);
+        assert_eq!(last_message(), "no error");
+    }
+}
