@@ -30,6 +30,11 @@ fn link_soname(lib: &Path) {
 
 /// Compiles tests/c/NAME.c to a program beside the test binaries.
 fn build(name: &str) -> PathBuf {
+    build_source(&root().join(format!("tests/c/{name}.c")), name)
+}
+
+/// Compiles a C source file to the program `c-NAME` beside the test binaries.
+fn build_source(source: &Path, name: &str) -> PathBuf {
     let lib = library_dir();
     assert!(lib.join("libvirevent.so").exists(), "no libvirevent.so in {}", lib.display());
     link_soname(&lib);
@@ -40,7 +45,7 @@ fn build(name: &str) -> PathBuf {
         .arg(root().join("include"))
         .arg("-I")
         .arg(root().join("tests/c"))
-        .arg(root().join(format!("tests/c/{name}.c")))
+        .arg(source)
         .arg("-o")
         .arg(&out)
         .arg(format!("-L{}", lib.display()))
@@ -48,13 +53,17 @@ fn build(name: &str) -> PathBuf {
         .args(["-lvirevent", "-lpthread"])
         .status()
         .expect("run the C compiler");
-    assert!(status.success(), "{name}.c does not compile");
+    assert!(status.success(), "{} does not compile", source.display());
     out
 }
 
 /// Builds and runs tests/c/NAME.c; it must exit 0.
 fn run(name: &str) {
-    let program = build(name);
+    run_program(build(name), name);
+}
+
+/// Runs a built C program (under valgrind when asked); it must exit 0.
+fn run_program(program: PathBuf, name: &str) {
     let mut command = if std::env::var_os("VIREVENT_VALGRIND").is_some() {
         let mut c = Command::new("valgrind");
         c.args(["--quiet", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible", "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99"]).arg(&program);
@@ -91,3 +100,13 @@ macro_rules! c_tests {
 }
 
 c_tests!(test_connect, test_emit, test_domains, test_handlers, test_deliver, test_threads);
+
+/// The C example in README.md compiles as shown and runs.
+#[test]
+fn readme_example() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let code = readme.split("```c\n").nth(1).and_then(|rest| rest.split("```").next()).expect("a C block");
+    let source = library_dir().join("readme_example.c");
+    std::fs::write(&source, code).unwrap();
+    run_program(build_source(&source, "readme_example"), "readme_example");
+}
