@@ -95,4 +95,51 @@ static inline void seen_clear(Seen *seen)
     seen->count = 0;
 }
 
+/* A handler's record: the events it saw, and how often its freecb ran. */
+typedef struct {
+    Seen seen;
+    int freed;
+} Rec;
+
+static inline void rec_handler(virConnectPtr conn, const char *eventXML, void *arg)
+{
+    seen_handler(conn, eventXML, &((Rec *)arg)->seen);
+}
+
+static inline void rec_free(void *arg)
+{
+    ((Rec *)arg)->freed++;
+}
+
+/* Emits `<event type="TYPE"/>` and checks that it was accepted; returns its seq. */
+static inline int emit(virConnectPtr conn, const char *type)
+{
+    char xml[256];
+    snprintf(xml, sizeof xml, "<event type=\"%s\"/>", type);
+    int seq = virConnectEmitEvent(conn, xml);
+    CHECK(seq > 0);
+    return seq;
+}
+
+/* The seq attribute of event XML, or -1. */
+static inline long long seq_of(const char *xml)
+{
+    const char *p = xml ? strstr(xml, " seq=\"") : NULL;
+    return p ? strtoll(p + 6, NULL, 10) : -1;
+}
+
+/* Brackets a group of checks: case_end names the case when one of them failed. */
+static int case_failed_before;
+
+static inline void case_begin(void)
+{
+    case_failed_before = check_failed;
+}
+
+static inline void case_end(const char *what)
+{
+    if (check_failed != case_failed_before)
+        fprintf(stderr, "  ^ in case: %s\n", what);
+}
+
 #endif

@@ -3,36 +3,6 @@
  * events-lost notice (API.md sections 4, 8 and 9, virevent.h). */
 #include "check.h"
 
-typedef struct {
-    Seen seen;
-    int freed;
-} Rec;
-
-static void rec_handler(virConnectPtr conn, const char *eventXML, void *arg)
-{
-    seen_handler(conn, eventXML, &((Rec *)arg)->seen);
-}
-
-static void rec_free(void *arg)
-{
-    ((Rec *)arg)->freed++;
-}
-
-static int emit(virConnectPtr conn, const char *type)
-{
-    char xml[256];
-    snprintf(xml, sizeof xml, "<event type=\"%s\"/>", type);
-    int seq = virConnectEmitEvent(conn, xml);
-    CHECK(seq > 0);
-    return seq;
-}
-
-static long long seq_of(const char *xml)
-{
-    const char *p = xml ? strstr(xml, " seq=\"") : NULL;
-    return p ? strtoll(p + 6, NULL, 10) : -1;
-}
-
 /* The value of attribute `name` of the root element, copied into `out` ("" when
  * absent). Only the first tag is looked at. */
 static const char *attr(const char *xml, const char *name, char *out, size_t size)

@@ -12,24 +12,13 @@ static virConnectPtr conn;
 static Seen seen;
 static int next_seq = 1;
 
-static int failed_before;
-static void begin(void)
-{
-    failed_before = check_failed;
-}
-static void end(const char *what)
-{
-    if (check_failed != failed_before)
-        fprintf(stderr, "  ^ in case: %s\n", what);
-}
-
 /* Delivers: exactly one event, the transition of domain "test" with this id,
  * states and reason, and the next seq. Checked exactly but for the timestamp,
  * whose shape is checked. */
 static void transition(const char *what, int id, const char *old_state, const char *new_state,
                        const char *reason)
 {
-    begin();
+    case_begin();
     seen_clear(&seen);
     CHECK_INT(virDeliverEvents(conn), 1);
     CHECK_INT(seen.count, 1);
@@ -64,31 +53,31 @@ static void transition(const char *what, int id, const char *old_state, const ch
     }
     next_seq++;
     seen_clear(&seen);
-    end(what);
+    case_end(what);
 }
 
 /* An operation from the wrong state: -1, VIR_ERR_OPERATION_INVALID naming the
  * domain and its state, and nothing emitted. */
 static void wrong_state(const char *what, int (*op)(virDomainPtr), virDomainPtr dom, const char *state)
 {
-    begin();
+    case_begin();
     seen_clear(&seen);
     CHECK_INT(op(dom), -1);
     CHECK_ERROR(VIR_ERR_OPERATION_INVALID, "test");
     CHECK_CONTAINS(virGetLastErrorMessage(), state);
     CHECK_INT(virDeliverEvents(conn), 0);
     CHECK_INT(seen.count, 0);
-    end(what);
+    case_end(what);
 }
 
 /* An operation that succeeds. */
 static void ok(const char *what, int (*op)(virDomainPtr), virDomainPtr dom)
 {
-    begin();
+    case_begin();
     CHECK_INT(op(dom), 0);
     CHECK_INT(virGetLastErrorCode(), VIR_ERR_OK);
     CHECK_STR(virGetLastErrorMessage(), "no error");
-    end(what);
+    case_end(what);
 }
 
 static void lookups(void)
@@ -256,7 +245,7 @@ static void lifecycle(void)
     CHECK(second != NULL);
     CHECK_INT(virConnectClose(conn), 0);
     conn = NULL;
-    begin();
+    case_begin();
     CHECK_INT(virDomainResume(dom), -1); /* valid from paused */
     CHECK_ERROR(VIR_ERR_INVALID_CONN, "closed");
     CHECK_INT(virDomainDestroy(dom), -1); /* valid from paused */
@@ -267,7 +256,7 @@ static void lifecycle(void)
     CHECK_ERROR(VIR_ERR_INVALID_CONN, "closed");
     CHECK_INT(virDomainCreate(dom), -1); /* wrong state: paused */
     CHECK_ERROR(VIR_ERR_INVALID_CONN, "closed");
-    end("operations after close");
+    case_end("operations after close");
     CHECK_INT(virDomainFree(dom), 0);
     CHECK_INT(virGetLastErrorCode(), VIR_ERR_OK);
     CHECK_INT(virDomainFree(second), 0);
@@ -281,7 +270,7 @@ static void outlive_other_states(void)
     virDomainPtr dom = virDomainLookupByName(c, "test");
     CHECK(dom != NULL);
     CHECK_INT(virConnectClose(c), 0);
-    begin();
+    case_begin();
     CHECK_INT(virDomainSuspend(dom), -1);
     CHECK_ERROR(VIR_ERR_INVALID_CONN, "closed");
     CHECK_INT(virDomainShutdown(dom), -1);
@@ -292,19 +281,19 @@ static void outlive_other_states(void)
     CHECK_ERROR(VIR_ERR_INVALID_CONN, "closed");
     CHECK_INT(virDomainCreate(dom), -1);
     CHECK_ERROR(VIR_ERR_INVALID_CONN, "closed");
-    end("operations after close, running domain");
+    case_end("operations after close, running domain");
     CHECK_INT(virDomainFree(dom), 0);
 
     c = virConnectOpen(NULL);
     dom = virDomainLookupByName(c, "test");
     CHECK_INT(virDomainDestroy(dom), 0);
     CHECK_INT(virConnectClose(c), 0);
-    begin();
+    case_begin();
     CHECK_INT(virDomainCreate(dom), -1);
     CHECK_ERROR(VIR_ERR_INVALID_CONN, "closed");
     CHECK_INT(virDomainDestroy(dom), -1);
     CHECK_ERROR(VIR_ERR_INVALID_CONN, "closed");
-    end("operations after close, shut-off domain");
+    case_end("operations after close, shut-off domain");
     CHECK_INT(virDomainFree(dom), 0);
 }
 

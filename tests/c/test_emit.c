@@ -11,18 +11,6 @@ static virConnectPtr conn;
 static Seen seen;
 static int next_seq = 1;
 
-/* Runs after a group of checks: names the case when one of them failed. */
-static int failed_before;
-static void begin(void)
-{
-    failed_before = check_failed;
-}
-static void end(const char *what)
-{
-    if (check_failed != failed_before)
-        fprintf(stderr, "  ^ in case: %s\n", what);
-}
-
 /* The delivered string is one line: no raw line break anywhere. */
 static void check_one_line(const char *xml)
 {
@@ -58,12 +46,12 @@ static const char *emit_ok(const char *xml)
  * `head` is what comes before ` seq="N"`, `tail` what comes after it. */
 static void emits_as(const char *xml, const char *head, const char *tail)
 {
-    begin();
+    case_begin();
     char want[4096];
     snprintf(want, sizeof want, "%s seq=\"%d\"%s", head, next_seq, tail);
     const char *got = emit_ok(xml);
     CHECK_STR(got, want);
-    end(xml);
+    case_end(xml);
 }
 
 /* The valid event emitted after each failure, to show the failure consumed no seq. */
@@ -79,20 +67,20 @@ static void next_valid_emit(void)
  * queued, and the next valid emit gets the next seq. */
 static void refused(const char *what, const char *xml, int code, const char *part)
 {
-    begin();
+    case_begin();
     seen_clear(&seen);
     CHECK_INT(virConnectEmitEvent(conn, xml), -1);
     CHECK_ERROR(code, part);
     CHECK_INT(virDeliverEvents(conn), 0);
     CHECK_INT(seen.count, 0);
     next_valid_emit();
-    end(what);
+    case_end(what);
 }
 
 /* Same, with a second message part to look for, case-insensitively. */
 static void refused2(const char *what, const char *xml, int code, const char *part, const char *part2)
 {
-    begin();
+    case_begin();
     seen_clear(&seen);
     CHECK_INT(virConnectEmitEvent(conn, xml), -1);
     CHECK_ERROR(code, part);
@@ -100,7 +88,7 @@ static void refused2(const char *what, const char *xml, int code, const char *pa
     CHECK_INT(virDeliverEvents(conn), 0);
     CHECK_INT(seen.count, 0);
     next_valid_emit();
-    end(what);
+    case_end(what);
 }
 
 /* Checks that `ts` (ending at the next '"') is decimal seconds with exactly 6
@@ -129,7 +117,7 @@ static void seqs_and_stamps(void)
 {
     /* seq 1, 2, 3... and a stamp of the current time when none is given. */
     for (int i = 0; i < 3; i++) {
-        begin();
+        case_begin();
         const char *got = emit_ok("<event type=\"x\"/>");
         const char *prefix = "<event type=\"x\" timestamp=\"";
         CHECK(got && strncmp(got, prefix, strlen(prefix)) == 0);
@@ -139,12 +127,12 @@ static void seqs_and_stamps(void)
             snprintf(want, sizeof want, " seq=\"%d\"/>", next_seq - 1);
             CHECK_STR(rest, want);
         }
-        end("stamped event");
+        case_end("stamped event");
     }
     CHECK_INT(next_seq, 4);
 
     /* A stamp on an event with content and other attributes. */
-    begin();
+    case_begin();
     const char *got = emit_ok("<event a=\"1\" type=\"y\"><c>text</c></event>");
     const char *prefix = "<event type=\"y\" timestamp=\"";
     CHECK(got && strncmp(got, prefix, strlen(prefix)) == 0);
@@ -154,7 +142,7 @@ static void seqs_and_stamps(void)
         snprintf(want, sizeof want, " seq=\"%d\" a=\"1\"><c>text</c></event>", next_seq - 1);
         CHECK_STR(rest, want);
     }
-    end("stamped event with content");
+    case_end("stamped event with content");
 
     /* A given timestamp is kept exactly, and type, timestamp, seq come first. */
     emits_as("<event type=\"t\" timestamp=\"1221756307.123456\"/>",
@@ -215,7 +203,7 @@ static void canonical_form(void)
              "<event type=\"x\" timestamp=\"1\"", "><a>1&#13;2</a></event>");
 
     /* &quot; and &apos; may be written either way: they mean the character. */
-    begin();
+    case_begin();
     const char *got = emit_ok("<event type=\"x\" timestamp=\"1\"><a>&quot;&apos;</a></event>");
     char want_refs[128], want_chars[128];
     snprintf(want_refs, sizeof want_refs,
@@ -225,7 +213,7 @@ static void canonical_form(void)
     CHECK(got && (strcmp(got, want_refs) == 0 || strcmp(got, want_chars) == 0));
     if (got && strcmp(got, want_refs) != 0 && strcmp(got, want_chars) != 0)
         fprintf(stderr, "  got \"%s\"\n", got);
-    end("&quot; and &apos;");
+    case_end("&quot; and &apos;");
 
     /* Attribute values are written in double quotes, escaped as needed. */
     emits_as("<event type=\"x\" timestamp=\"1\"><a k='say \"hi\"' j=\"&lt;&#65;&amp;\"/></event>",
@@ -259,7 +247,7 @@ static void sizes(void)
 
     /* One MiB minus one byte, and exactly one MiB ("at most 1 MiB"), are accepted. */
     for (size_t size = mib - 1; size <= mib; size++) {
-        begin();
+        case_begin();
         char *xml = big_event(size);
         CHECK_INT(strlen(xml), size);
         const char *got = emit_ok(xml);
@@ -275,7 +263,7 @@ static void sizes(void)
         }
         seen_clear(&seen);
         free(xml);
-        end(size == mib ? "exactly 1 MiB" : "1 MiB - 1");
+        case_end(size == mib ? "exactly 1 MiB" : "1 MiB - 1");
     }
 
     /* One byte more is refused. */

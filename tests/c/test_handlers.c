@@ -2,35 +2,9 @@
  * handler starts and stops receiving (API.md section 3, virevent.h). */
 #include "check.h"
 
-/* A handler's record: the events it saw, and how often its freecb ran. */
-typedef struct {
-    Seen seen;
-    int freed;
-} Rec;
-
-static void rec_handler(virConnectPtr conn, const char *eventXML, void *arg)
-{
-    seen_handler(conn, eventXML, &((Rec *)arg)->seen);
-}
-
-static void rec_free(void *arg)
-{
-    ((Rec *)arg)->freed++;
-}
-
 static void rec_clear(Rec *rec)
 {
     seen_clear(&rec->seen);
-}
-
-/* Emits `<event type="TYPE"/>` and checks that it was accepted. */
-static int emit(virConnectPtr conn, const char *type)
-{
-    char xml[256];
-    snprintf(xml, sizeof xml, "<event type=\"%s\"/>", type);
-    int seq = virConnectEmitEvent(conn, xml);
-    CHECK(seq > 0);
-    return seq;
 }
 
 /* Copies the type attribute of event XML into `out`. */
@@ -48,13 +22,6 @@ static const char *type_of(const char *xml, char *out, size_t size)
     }
     out[n] = '\0';
     return out;
-}
-
-/* The seq attribute of event XML, or -1. */
-static long long seq_of(const char *xml)
-{
-    const char *p = xml ? strstr(xml, " seq=\"") : NULL;
-    return p ? strtoll(p + 6, NULL, 10) : -1;
 }
 
 /* ---- ids ---------------------------------------------------------------- */

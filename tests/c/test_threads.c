@@ -16,12 +16,6 @@ static void sleep_ms(long ms)
     }
 }
 
-static long long seq_of(const char *xml)
-{
-    const char *p = xml ? strstr(xml, " seq=\"") : NULL;
-    return p ? strtoll(p + 6, NULL, 10) : -1;
-}
-
 /* Waits until *flag is nonzero, for at most 20 s; returns whether it is. */
 static int wait_for(atomic_int *flag)
 {
