@@ -253,3 +253,70 @@ enum Slot<'f> {
 pub fn retire(entries: &[Arc<Entry>]) {
     entries.iter().for_each(|e| e.retire());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse;
+
+    fn event(kind: &str, seq: u64) -> Event {
+        parse(&format!(r#"<event type="{kind}"/>"#)).unwrap().seal(seq)
+    }
+
+    fn add(registry: &mut Registry, entries: &[&str]) -> HandlerId {
+        registry.add(Filter::parse(entries).unwrap(), Box::new(|_| {}), 0).unwrap()
+    }
+
+    fn takers(registry: &Registry, kind: &str) -> Vec<HandlerId> {
+        let mut out = Vec::new();
+        registry.matching(&event(kind, 1), &mut out);
+        out.iter().map(|e| e.id).collect()
+    }
+
+    #[test]
+    fn index_finds_exactly_the_matching_handlers_once_in_id_order() {
+        let mut r = Registry::default();
+        let exact = add(&mut r, &["domain-state-transition"]);
+        let wild = add(&mut r, &["domain-*"]);
+        let both = add(&mut r, &["domain-*", "domain-state-transition", "d*n"]);
+        let longer = add(&mut r, &["domain-state-*"]);
+        let suffix = add(&mut r, &["*-lost"]);
+        let other = add(&mut r, &["disk-error"]);
+        assert_eq!(takers(&r, "domain-state-transition"), [exact, wild, both, longer]);
+        assert_eq!(takers(&r, "domain-reboot"), [wild, both]);
+        assert_eq!(takers(&r, "domain"), [both]);
+        assert_eq!(takers(&r, "events-lost"), [suffix]);
+        assert_eq!(takers(&r, "disk-error"), [other]);
+        assert!(takers(&r, "dom").is_empty());
+        assert!(r.any_may_take("domain") && !r.any_may_take("dom"));
+
+        r.remove(wild).unwrap();
+        r.remove(both).unwrap();
+        assert_eq!(takers(&r, "domain-state-transition"), [exact, longer]);
+        assert!(takers(&r, "domain-reboot").is_empty());
+        assert_eq!(r.prefix_lengths.keys().copied().collect::<Vec<_>>(), [0, 13]);
+        assert_eq!(r.remove(wild).err().map(|e| e.code), Some(ErrorCode::InvalidArg));
+    }
+
+    #[test]
+    fn handlers_take_only_events_after_their_registration_and_every_notice() {
+        let mut r = Registry::default();
+        let late = r.add(Filter::All, Box::new(|_| {}), 5).unwrap();
+        let mut out = Vec::new();
+        r.matching(&event("t", 5), &mut out);
+        assert!(out.is_empty());
+        r.matching(&event("t", 6), &mut out);
+        r.matching(&crate::event::Event::lost(1, 2, 2), &mut out);
+        assert_eq!(out.iter().map(|e| e.id).collect::<Vec<_>>(), [late, late]);
+    }
+
+    #[test]
+    fn ids_are_never_reused() {
+        let mut r = Registry::default();
+        let first = add(&mut r, &["a"]);
+        r.remove(first).unwrap();
+        assert_ne!(add(&mut r, &["a"]), first);
+        assert_eq!(r.take_all().len(), 1);
+        assert_eq!(add(&mut r, &["a"]), first + 2);
+    }
+}
