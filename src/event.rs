@@ -188,8 +188,7 @@ pub fn parse(xml: &str) -> Result<Draft> {
     let mut out = Canonical { text: String::with_capacity(xml.len() + 64), seq_at: 0, kind: (0, 0) };
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_comments = true;
-    // Where the names of the open elements stand in the output, innermost last.
-    let mut open: Vec<(usize, usize)> = Vec::with_capacity(8);
+    let mut depth = 0usize;
     let mut root_done = false;
     loop {
         let at = reader.buffer_position();
@@ -204,28 +203,27 @@ pub fn parse(xml: &str) -> Result<Draft> {
                 )))
             }
             XmlEvent::Comment(_) | XmlEvent::PI(_) => {}
-            XmlEvent::Start(start) | XmlEvent::Empty(start) if open.is_empty() && root_done => {
+            XmlEvent::Start(start) | XmlEvent::Empty(start) if depth == 0 && root_done => {
                 return Err(xml_error(format!("a second root element <{}> at byte {at}", name_of(&start))));
             }
             XmlEvent::Start(start) => {
-                let name_at = out.text.len() + 1;
-                out.start(&start, open.is_empty(), false)?;
-                open.push((name_at, name_at + start.name().as_ref().len()));
+                out.start(&start, depth == 0, false)?;
+                depth += 1;
             }
             XmlEvent::Empty(start) => {
-                out.start(&start, open.is_empty(), true)?;
-                root_done |= open.is_empty();
+                out.start(&start, depth == 0, true)?;
+                root_done |= depth == 0;
             }
             XmlEvent::End(end) => {
                 out.text.push_str("</");
                 out.text.push_str(end.name().as_ref());
                 out.text.push('>');
-                open.pop();
-                root_done = open.is_empty();
+                depth -= 1;
+                root_done = depth == 0;
             }
             XmlEvent::Text(text) => {
                 let raw: &str = &text;
-                if open.is_empty() {
+                if depth == 0 {
                     if !raw.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
                         return Err(xml_error(format!("text outside the root element at byte {at}")));
                     }
@@ -241,7 +239,7 @@ pub fn parse(xml: &str) -> Result<Draft> {
                 out.text_content(raw, true);
             }
             XmlEvent::GeneralRef(reference) => {
-                if open.is_empty() {
+                if depth == 0 {
                     return Err(xml_error(format!("reference outside the root element at byte {at}")));
                 }
                 out.reference(&reference, at)?;
@@ -249,13 +247,29 @@ pub fn parse(xml: &str) -> Result<Draft> {
             XmlEvent::Eof => break,
         }
     }
-    if let Some(&(from, to)) = open.last() {
-        return Err(xml_error(format!("event XML ends inside <{}>, which is not closed", &out.text[from..to])));
+    if depth > 0 {
+        return Err(xml_error(format!("event XML ends inside <{}>, which is not closed", innermost_open(xml))));
     }
     if !root_done {
         return Err(xml_error("event XML has no root element"));
     }
     Ok(Draft { text: out.text, seq_at: out.seq_at, kind: out.kind })
+}
+
+/// The innermost element left open at the end of `xml`: found again only for
+/// the error message, so that parsing keeps no stack of names.
+fn innermost_open(xml: &str) -> String {
+    let mut reader = Reader::from_str(xml);
+    let mut open = Vec::new();
+    while let Ok(event) = reader.read_event() {
+        match event {
+            XmlEvent::Start(start) => open.push(start.name().as_ref().to_string()),
+            XmlEvent::End(_) => drop(open.pop()),
+            XmlEvent::Eof => break,
+            _ => {}
+        }
+    }
+    open.pop().unwrap_or_default()
 }
 
 fn name_of<'a>(start: &'a BytesStart<'a>) -> &'a str {
