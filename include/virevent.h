@@ -23,6 +23,12 @@
 #include <stdlib.h>
 
 /**
+ * The flag of virConnectOpenEventStream that makes the caller's descriptor
+ * non-blocking (O_NONBLOCK).
+ */
+#define VIR_EVENT_STREAM_NONBLOCK 1
+
+/**
  * Error codes, libvirt's virErrorNumber values; they never change.
  */
 typedef enum {
@@ -109,9 +115,10 @@ typedef virConnect *virConnectPtr;
  * An event handler. `eventXML` is the event in its canonical one-line form,
  * NUL-terminated; it is valid only during the call, so a handler that keeps it
  * copies it. `arg` is the pointer given at registration. The handler runs on the
- * thread that delivers (the caller of virDeliverEvents), never while the library
- * holds a lock: it may call any virevent function on its connection, except
- * virConnectClose of that connection.
+ * thread that delivers (the caller of virDeliverEvents, or the event thread),
+ * never while the library holds a lock: it may call any virevent function on
+ * its connection, except virConnectClose of that connection and
+ * virConnectStopEventThread from the event thread.
  */
 typedef void (*virEventHandler)(virConnectPtr conn, const char *eventXML, void *arg);
 
@@ -230,19 +237,82 @@ int virConnectEmitEvent(virConnectPtr conn, const char *eventXML);
  * seq order, to the handlers that match them; returns the number of handler
  * calls made (0 when none), or -1. Never blocks. Events emitted meanwhile (by
  * handlers too) wait for the next call. A call made while another delivery
- * runs on the connection (from inside a handler, or from another thread) makes
- * no calls and returns 0.
+ * runs on the connection (from inside a handler, or from another thread), or
+ * while the event thread runs, makes no calls and returns 0. It first writes
+ * what event streams had waiting for room.
  */
 int virDeliverEvents(virConnectPtr conn);
 
 /**
- * Sets how many events the connection's handler queue holds (default 65536).
- * An event that finds the queue full is dropped for the handlers; as soon as the
- * queue has room again, before any later event, every handler receives one
- * `<event type="events-lost" ... seq="0" count="N" first-seq="A" last-seq="B"/>`.
- * Events already queued stay. `maxEvents` 0: -1 with VIR_ERR_INVALID_ARG.
+ * Sets how many events each queue of the connection holds (default 65536):
+ * the handler queue, and the queue of each event stream, present and future.
+ * No emitter ever blocks: an event that finds a queue full is dropped for that
+ * consumer only, and as soon as its queue has room again, before any later
+ * event, that consumer receives one
+ * `<event type="events-lost" timestamp="..." seq="0" count="N" first-seq="A" last-seq="B"/>`
+ * (`first-seq`, `last-seq`: the seqs of the first and last dropped events; seq
+ * 0: it is no emitted event). The handler queue's notice reaches every handler
+ * and each stream's reaches that stream, whatever the filters. Events already
+ * queued stay. `maxEvents` 0: -1 with VIR_ERR_INVALID_ARG. Returns 0.
  */
 int virConnectSetEventQueueLimit(virConnectPtr conn, unsigned int maxEvents);
+
+/**
+ * A descriptor for poll loops, owned by the connection (do not close it; it is
+ * closed by virConnectClose): it polls readable exactly while
+ * virDeliverEvents has handler calls to make, so a thread-free program waits
+ * for it with poll and then calls virDeliverEvents. It is level-triggered and
+ * the library clears it; never read it.
+ *
+ * - poll/select: wait for POLLIN, then virDeliverEvents(conn).
+ * - epoll: add it with EPOLLIN (level-triggered, not EPOLLET).
+ * - GLib: g_unix_fd_add(fd, G_IO_IN, cb, conn), cb calls virDeliverEvents and
+ *   returns G_SOURCE_CONTINUE.
+ * - libuv: uv_poll_init(loop, &handle, fd); uv_poll_start(&handle,
+ *   UV_READABLE, cb), cb calls virDeliverEvents.
+ *
+ * While the event thread runs it is the thread's to wait on. The first call
+ * creates it (an eventfd); later calls return the same descriptor. Returns the
+ * descriptor, or -1.
+ */
+int virConnectGetEventFD(virConnectPtr conn);
+
+/**
+ * Starts the event thread: one library-owned thread that runs the handlers as
+ * events arrive (it sleeps in poll until then). While it runs,
+ * virDeliverEvents returns 0 and handlers run on it, never holding a library
+ * lock. Without this call the library never creates a thread. Returns 0; -1
+ * with VIR_ERR_OPERATION_INVALID if it already runs.
+ */
+int virConnectStartEventThread(virConnectPtr conn);
+
+/**
+ * Stops the event thread and joins it, after the handler it runs, if any,
+ * returns; delivery goes back to virDeliverEvents. Returns 0; -1 with
+ * VIR_ERR_OPERATION_INVALID from a handler running on that thread, or when no
+ * event thread runs. virConnectClose stops it too.
+ */
+int virConnectStopEventThread(virConnectPtr conn);
+
+/**
+ * Opens an event stream: returns a descriptor that carries each event that
+ * `filter` matches, emitted from now on, as one line of canonical XML ending in
+ * "\n". No callbacks: any program that reads lines can consume it. `filter` is
+ * as for virConnectAddEventHandler (NULL for every event).
+ *
+ * The caller owns the descriptor: closing it unsubscribes (never raising
+ * SIGPIPE, never making an emit fail). It is close-on-exec, and non-blocking
+ * with `flags` VIR_EVENT_STREAM_NONBLOCK; other flags: VIR_ERR_INVALID_ARG. It
+ * is one end of a Unix socket pair, read-only, so that the library can write
+ * with MSG_NOSIGNAL; read it as a pipe.
+ *
+ * An event is written when it is emitted; what the reader has no room for
+ * waits in the stream's queue (see virConnectSetEventQueueLimit) and is written,
+ * many events per system call, by the next emit, virDeliverEvents call or the
+ * event thread. virConnectClose ends the stream: the reader sees end of file.
+ * Returns the descriptor, or -1.
+ */
+int virConnectOpenEventStream(virConnectPtr conn, const char *const *filter, unsigned int flags);
 
 /**
  * Looks up a domain by name: a handle to free with virDomainFree, or NULL with

@@ -1,10 +1,14 @@
 //! Connections: a URI opens a driver and a hub; this is the safe Rust API.
 
+use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::driver::test::{Operation, TestDriver};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{parse, parse_bytes, Event};
+use crate::event_thread::EventThread;
 use crate::filter::Filter;
 use crate::handlers::HandlerId;
 use crate::hub::Hub;
@@ -16,6 +20,7 @@ use crate::hub::Hub;
 pub struct Connection {
     hub: Arc<Hub>,
     driver: Arc<TestDriver>,
+    thread: Mutex<Option<EventThread>>,
 }
 
 impl Connection {
@@ -33,7 +38,7 @@ impl Connection {
                 ))
             }
         };
-        Ok(Connection { hub, driver: Arc::new(driver) })
+        Ok(Connection { hub, driver: Arc::new(driver), thread: Mutex::new(None) })
     }
 
     /// Registers `handler` for the events `filter` matches that are emitted from
@@ -62,14 +67,53 @@ impl Connection {
 
     /// Runs, on this thread, the handlers of the events queued before the call,
     /// in seq order; returns the number of handler calls made. Never blocks: while
-    /// another delivery runs on this connection it returns 0.
+    /// another delivery runs on this connection, or the event thread runs, it
+    /// returns 0. Streams' waiting events are written first.
     pub fn deliver(&self) -> Result<usize> {
         self.hub.deliver()
     }
 
-    /// Sets how many events the handler queue holds (default 65536); beyond it,
-    /// events are dropped and reported by one `events-lost` event.
-    pub fn set_queue_limit(&self, limit: usize) {
+    /// A descriptor, owned by the connection, that is readable exactly while
+    /// [`Connection::deliver`] has handler calls to make.
+    pub fn event_fd(&self) -> Result<RawFd> {
+        self.hub.event_fd()
+    }
+
+    /// Starts the event thread, which runs the handlers as events arrive.
+    pub fn start_event_thread(&self) -> Result<()> {
+        let mut thread = self.thread.lock();
+        if thread.is_some() {
+            return Err(Error::new(ErrorCode::OperationInvalid, "the event thread is already running"));
+        }
+        *thread = Some(EventThread::start(&self.hub)?);
+        Ok(())
+    }
+
+    /// Stops the event thread and waits for it to end. Refused from a handler
+    /// running on it.
+    pub fn stop_event_thread(&self) -> Result<()> {
+        if self.hub.on_event_thread() {
+            return Err(Error::new(
+                ErrorCode::OperationInvalid,
+                "cannot stop the event thread from a handler running on it",
+            ));
+        }
+        let running = self.thread.lock().take();
+        let running = running.ok_or_else(|| Error::new(ErrorCode::OperationInvalid, "no event thread is running"))?;
+        running.stop(&self.hub);
+        Ok(())
+    }
+
+    /// A stream of the events `filter` matches, emitted from now on, one line of
+    /// XML each: the descriptor the caller reads and closes.
+    pub fn open_event_stream(&self, filter: Filter, nonblocking: bool) -> Result<OwnedFd> {
+        self.hub.open_stream(filter, nonblocking)
+    }
+
+    /// Sets how many events the handler queue and each stream's queue hold
+    /// (default 65536); beyond it, events are dropped for that consumer and
+    /// reported to it by one `events-lost` event.
+    pub fn set_queue_limit(&self, limit: usize) -> Result<()> {
         self.hub.set_queue_limit(limit)
     }
 
@@ -79,11 +123,18 @@ impl Connection {
         Ok(Domain { driver: self.driver.clone(), name: name.into() })
     }
 
-    /// Ends the connection: every handler is removed and dropped (after its last
-    /// call), queued events are discarded, and later calls fail with
-    /// [`ErrorCode::InvalidConn`]. Refused with [`ErrorCode::OperationInvalid`]
-    /// from inside one of this connection's handlers. Closing twice is harmless.
+    /// Ends the connection: the event thread is stopped, every handler is
+    /// removed and dropped (after its last call), queued events are discarded,
+    /// streams end, and later calls fail with [`ErrorCode::InvalidConn`].
+    /// Refused with [`ErrorCode::OperationInvalid`] from inside one of this
+    /// connection's handlers. Closing twice is harmless.
     pub fn close(&self) -> Result<()> {
+        if self.hub.in_delivery() {
+            return self.hub.close();
+        }
+        if let Some(running) = self.thread.lock().take() {
+            running.stop(&self.hub);
+        }
         self.hub.close()
     }
 
@@ -95,9 +146,9 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        // Dropped from inside its own handler, the hub closes when that delivery
-        // lets go of nothing else; the error only says it is too early.
-        let _ = self.hub.close();
+        // Dropped inside its own handler, it cannot close; the hub then lives on
+        // until that delivery and every domain handle let go of it.
+        let _ = self.close();
     }
 }
 

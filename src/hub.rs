@@ -1,6 +1,8 @@
-//! A connection's event hub: assigns seqs, holds the handlers and the handler
-//! queue, and delivers. One mutex guards it; no user code ever runs under it.
+//! A connection's event hub: assigns seqs, holds the handlers, the handler
+//! queue and the streams, and delivers. One mutex guards it; no user code ever
+//! runs under it (stream writes are non-blocking system calls).
 
+use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -9,7 +11,9 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::event::Draft;
 use crate::filter::Filter;
 use crate::handlers::{retire, Callback, Entry, HandlerId, Registry};
+use crate::notify::Notifier;
 use crate::queue::{Queue, DEFAULT_LIMIT};
+use crate::stream::{Status, Stream};
 use crate::thread_mark;
 
 /// The shared state of one connection's events.
@@ -21,11 +25,35 @@ struct State {
     last_seq: u64,
     handlers: Registry,
     queue: Queue,
+    limit: usize,
+    streams: Vec<Stream>,
+    /// Readable while the handler queue has events; made on first request.
+    notifier: Option<Notifier>,
     /// The thread running a delivery now, if any: a second delivery meanwhile
     /// (from a handler, or another thread) makes no calls, which keeps every
     /// handler's events in seq order.
     delivering: Option<usize>,
+    /// Whether the event thread delivers: callers' deliveries then make no calls.
+    threaded: bool,
+    /// The event thread, once it has started.
+    event_thread: Option<usize>,
     closed: bool,
+}
+
+impl State {
+    /// Keeps the notifier readable exactly while the handler queue has events.
+    fn sync_notifier(&mut self) {
+        let pending = !self.queue.is_empty();
+        if let Some(notifier) = &mut self.notifier {
+            notifier.set(pending);
+        }
+    }
+
+    /// Writes what the streams' readers can take now, and forgets the streams
+    /// whose readers are gone.
+    fn flush_streams(&mut self) {
+        self.streams.retain_mut(|s| !s.has_backlog() || s.flush() == Status::Open);
+    }
 }
 
 fn closed_error() -> Error {
@@ -40,42 +68,58 @@ impl Hub {
                 last_seq: 0,
                 handlers: Registry::default(),
                 queue: Queue::new(DEFAULT_LIMIT),
+                limit: DEFAULT_LIMIT,
+                streams: Vec::new(),
+                notifier: None,
                 delivering: None,
+                threaded: false,
+                event_thread: None,
                 closed: false,
             }),
         })
     }
 
-    /// Assigns the next seq to a validated event and queues it for the handlers
-    /// that may take it. Never blocks on a consumer. Returns the seq.
-    pub fn emit(&self, draft: Draft) -> Result<u64> {
-        let mut state = self.state.lock();
+    fn open_state(&self) -> Result<parking_lot::MutexGuard<'_, State>> {
+        let state = self.state.lock();
         if state.closed {
             return Err(closed_error());
         }
-        state.last_seq += 1;
-        let seq = state.last_seq;
-        if state.handlers.any_may_take(draft.kind()) {
-            let event = draft.seal(seq);
-            state.queue.push(event);
-        }
-        Ok(seq)
+        Ok(state)
     }
 
     /// Fails with [`ErrorCode::InvalidConn`] once the hub is closed.
     pub fn check_open(&self) -> Result<()> {
-        if self.state.lock().closed {
-            return Err(closed_error());
+        self.open_state().map(drop)
+    }
+
+    /// Assigns the next seq to a validated event, writes it to the streams that
+    /// want it (and what other streams had waiting) and queues it for the
+    /// handlers that may take it. Never blocks on a consumer. Returns the seq.
+    pub fn emit(&self, draft: Draft) -> Result<u64> {
+        let mut state = self.open_state()?;
+        state.last_seq += 1;
+        let seq = state.last_seq;
+        let for_handlers = state.handlers.any_may_take(draft.kind());
+        let for_streams = state.streams.iter().any(|s| s.wants(draft.kind()));
+        let event = (for_handlers || for_streams).then(|| draft.seal(seq));
+        state.streams.retain_mut(|stream| {
+            let status = match &event {
+                Some(event) if stream.wants(event.kind()) => stream.offer(event.clone()),
+                _ if stream.has_backlog() => stream.flush(),
+                _ => Status::Open,
+            };
+            status == Status::Open
+        });
+        if let (true, Some(event)) = (for_handlers, event) {
+            state.queue.push(event);
+            state.sync_notifier();
         }
-        Ok(())
+        Ok(seq)
     }
 
     /// Registers a handler for events emitted from now on.
     pub fn add_handler(&self, filter: Filter, callback: Callback) -> Result<HandlerId> {
-        let mut state = self.state.lock();
-        if state.closed {
-            return Err(closed_error());
-        }
+        let mut state = self.open_state()?;
         let after_seq = state.last_seq;
         state.handlers.add(filter, callback, after_seq)
     }
@@ -85,26 +129,58 @@ impl Hub {
     /// inside the handler) finishes normally. The callback is dropped after its
     /// last call has returned.
     pub fn remove_handler(&self, id: HandlerId) -> Result<()> {
-        let entry = self.state.lock().handlers.remove(id)?;
+        let entry = self.open_state()?.handlers.remove(id)?;
         retire(std::slice::from_ref(&entry));
         Ok(())
     }
 
+    /// A new stream of the events `filter` matches, from now on: the end the
+    /// caller reads.
+    pub fn open_stream(&self, filter: Filter, nonblocking: bool) -> Result<OwnedFd> {
+        let mut state = self.open_state()?;
+        let (stream, reader) = Stream::open(filter, state.limit, nonblocking)?;
+        state.streams.push(stream);
+        Ok(reader)
+    }
+
+    /// The descriptor that is readable while [`Hub::deliver`] has work.
+    pub fn event_fd(&self) -> Result<RawFd> {
+        let mut state = self.open_state()?;
+        if state.notifier.is_none() {
+            state.notifier = Some(Notifier::new()?);
+            state.sync_notifier();
+        }
+        Ok(state.notifier.as_ref().map_or(-1, Notifier::fd))
+    }
+
     /// Runs, on this thread, the handlers for the events queued before the call
-    /// and returns how many handler calls it made. Returns 0 at once if a delivery
-    /// is already running on this connection (in a handler, or another thread).
+    /// and returns how many handler calls it made; first writes what streams
+    /// had waiting. Returns 0 at once while the event thread delivers, or while
+    /// a delivery is already running on this connection (in a handler, or on
+    /// another thread).
     pub fn deliver(&self) -> Result<usize> {
+        self.deliver_as(false)
+    }
+
+    /// [`Hub::deliver`] for the event thread.
+    pub fn deliver_on_thread(&self) -> Result<usize> {
+        self.deliver_as(true)
+    }
+
+    fn deliver_as(&self, event_thread: bool) -> Result<usize> {
         let mut events = Vec::new();
         let mut calls: Vec<(usize, Arc<Entry>)> = Vec::new();
         {
-            let mut state = self.state.lock();
-            if state.closed {
-                return Err(closed_error());
+            let mut state = self.open_state()?;
+            if state.threaded != event_thread {
+                return Ok(0);
             }
+            state.flush_streams();
             if state.delivering.is_some() || state.queue.is_empty() {
                 return Ok(0);
             }
             state.queue.drain_into(&mut events);
+            state.sync_notifier();
             let mut takers = Vec::new();
             for (i, event) in events.iter().enumerate() {
                 state.handlers.matching(event, &mut takers);
@@ -122,16 +198,52 @@ impl Hub {
         self.state.lock().delivering == Some(thread_mark::current())
     }
 
-    /// Changes the handler queue's limit.
-    pub fn set_queue_limit(&self, limit: usize) {
-        self.state.lock().queue.set_limit(limit);
+    /// Hands delivery to the event thread; returns the descriptor it waits on.
+    pub fn begin_threaded(&self) -> Result<RawFd> {
+        let fd = self.event_fd()?;
+        self.open_state()?.threaded = true;
+        Ok(fd)
     }
 
-    /// Ends the hub: refuses further calls, drops what is queued, removes every
-    /// handler (waiting for calls on other threads) and drops them, in id order.
-    /// Refused from inside one of its own handlers.
+    /// Called by the event thread when it starts: marks it as such.
+    pub fn enter_event_thread(&self) {
+        self.state.lock().event_thread = Some(thread_mark::current());
+    }
+
+    /// Hands delivery back to callers of [`Hub::deliver`].
+    pub fn end_threaded(&self) {
+        let mut state = self.state.lock();
+        state.threaded = false;
+        state.event_thread = None;
+    }
+
+    /// Whether the calling thread is the event thread.
+    pub fn on_event_thread(&self) -> bool {
+        self.state.lock().event_thread == Some(thread_mark::current())
+    }
+
+    /// Appends the streams that have events waiting for room, to poll for it.
+    pub fn backlog_fds(&self, out: &mut Vec<libc::pollfd>) {
+        let state = self.state.lock();
+        let waiting = state.streams.iter().filter(|s| s.has_backlog());
+        out.extend(waiting.map(|s| libc::pollfd { fd: s.fd(), events: libc::POLLOUT, revents: 0 }));
+    }
+
+    /// Changes the limit of the handler queue and of every stream's queue.
+    pub fn set_queue_limit(&self, limit: usize) -> Result<()> {
+        let mut state = self.open_state()?;
+        state.limit = limit;
+        state.queue.set_limit(limit);
+        state.streams.iter_mut().for_each(|s| s.set_limit(limit));
+        Ok(())
+    }
+
+    /// Ends the hub: refuses further calls, drops what is queued, ends the
+    /// streams (their readers see end of file), removes every handler (waiting
+    /// for calls on other threads) and drops them, in id order. Refused from
+    /// inside one of its own handlers.
     pub fn close(&self) -> Result<()> {
-        let handlers = {
+        let (handlers, streams) = {
             let mut state = self.state.lock();
             if state.delivering == Some(thread_mark::current()) {
                 return Err(Error::new(
@@ -144,8 +256,10 @@ impl Hub {
             }
             state.closed = true;
             state.queue = Queue::new(0);
-            state.handlers.take_all()
+            state.sync_notifier();
+            (state.handlers.take_all(), std::mem::take(&mut state.streams))
         };
+        drop(streams);
         retire(&handlers);
         drop(handlers);
         Ok(())

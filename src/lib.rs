@@ -10,11 +10,14 @@ pub mod domain;
 pub mod driver;
 pub mod error;
 pub mod event;
+mod event_thread;
 pub mod filter;
 mod fnv;
 pub mod handlers;
 pub mod hub;
+mod notify;
 pub mod queue;
+mod stream;
 mod thread_mark;
 
 pub mod ffi;

@@ -62,6 +62,23 @@ impl Queue {
         }
     }
 
+    /// The queued events, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter()
+    }
+
+    /// Removes the oldest event. The room this makes lets the `events-lost` notice
+    /// of earlier drops in at once, behind what is queued and before any later
+    /// event.
+    pub fn pop_front(&mut self) {
+        self.events.pop_front();
+        if self.events.len() < self.limit {
+            if let Some(lost) = self.lost.take() {
+                self.events.push_back(lost.notice());
+            }
+        }
+    }
+
     /// Whether nothing waits, dropped events included.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty() && self.lost.is_none()
@@ -94,6 +111,16 @@ mod tests {
         assert!(notice.contains(r#"count="15" first-seq="11" last-seq="25""#), "{notice}");
         assert_eq!(out[10].seq(), 0);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn popping_makes_room_for_the_notice_at_once() {
+        let mut q = Queue::new(2);
+        (1..=4).for_each(|seq| q.push(event(seq)));
+        q.pop_front();
+        let seqs: Vec<_> = q.iter().map(|e| (e.kind().to_string(), e.seq())).collect();
+        assert_eq!(seqs, [("t".into(), 2), ("events-lost".into(), 0)]);
+        assert!(q.iter().nth(1).unwrap().xml().contains(r#"count="2" first-seq="3" last-seq="4""#));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Exports for connections, handlers, emission and delivery.
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::os::fd::IntoRawFd;
 
 use super::args::{bytes, connection, filter_vector, text};
 use super::boundary::guard;
@@ -140,8 +141,9 @@ pub unsafe extern "C" fn virConnectEmitEvent(conn: virConnectPtr, eventXML: *con
 /// seq order, to the handlers that match them; returns the number of handler
 /// calls made (0 when none), or -1. Never blocks. Events emitted meanwhile (by
 /// handlers too) wait for the next call. A call made while another delivery
-/// runs on the connection (from inside a handler, or from another thread) makes
-/// no calls and returns 0.
+/// runs on the connection (from inside a handler, or from another thread), or
+/// while the event thread runs, makes no calls and returns 0. It first writes
+/// what event streams had waiting for room.
 #[no_mangle]
 pub unsafe extern "C" fn virDeliverEvents(conn: virConnectPtr) -> c_int {
     guard(|| {
@@ -150,11 +152,16 @@ pub unsafe extern "C" fn virDeliverEvents(conn: virConnectPtr) -> c_int {
     })
 }
 
-/// Sets how many events the connection's handler queue holds (default 65536).
-/// An event that finds the queue full is dropped for the handlers; as soon as the
-/// queue has room again, before any later event, every handler receives one
-/// `<event type="events-lost" ... seq="0" count="N" first-seq="A" last-seq="B"/>`.
-/// Events already queued stay. `maxEvents` 0: -1 with VIR_ERR_INVALID_ARG.
+/// Sets how many events each queue of the connection holds (default 65536):
+/// the handler queue, and the queue of each event stream, present and future.
+/// No emitter ever blocks: an event that finds a queue full is dropped for that
+/// consumer only, and as soon as its queue has room again, before any later
+/// event, that consumer receives one
+/// `<event type="events-lost" timestamp="..." seq="0" count="N" first-seq="A" last-seq="B"/>`
+/// (`first-seq`, `last-seq`: the seqs of the first and last dropped events; seq
+/// 0: it is no emitted event). The handler queue's notice reaches every handler
+/// and each stream's reaches that stream, whatever the filters. Events already
+/// queued stay. `maxEvents` 0: -1 with VIR_ERR_INVALID_ARG. Returns 0.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectSetEventQueueLimit(conn: virConnectPtr, maxEvents: c_uint) -> c_int {
     guard(|| {
@@ -162,8 +169,91 @@ pub unsafe extern "C" fn virConnectSetEventQueueLimit(conn: virConnectPtr, maxEv
         if maxEvents == 0 {
             return Err(Error::new(ErrorCode::InvalidArg, "maxEvents must be at least 1"));
         }
-        connection.set_queue_limit(maxEvents as usize);
+        connection.set_queue_limit(maxEvents as usize)?;
         Ok(0)
+    })
+}
+
+/// The flag of virConnectOpenEventStream that makes the caller's descriptor
+/// non-blocking (O_NONBLOCK).
+pub const VIR_EVENT_STREAM_NONBLOCK: c_uint = 1;
+
+/// A descriptor for poll loops, owned by the connection (do not close it; it is
+/// closed by virConnectClose): it polls readable exactly while
+/// virDeliverEvents has handler calls to make, so a thread-free program waits
+/// for it with poll and then calls virDeliverEvents. It is level-triggered and
+/// the library clears it; never read it.
+///
+/// - poll/select: wait for POLLIN, then virDeliverEvents(conn).
+/// - epoll: add it with EPOLLIN (level-triggered, not EPOLLET).
+/// - GLib: g_unix_fd_add(fd, G_IO_IN, cb, conn), cb calls virDeliverEvents and
+///   returns G_SOURCE_CONTINUE.
+/// - libuv: uv_poll_init(loop, &handle, fd); uv_poll_start(&handle,
+///   UV_READABLE, cb), cb calls virDeliverEvents.
+///
+/// While the event thread runs it is the thread's to wait on. The first call
+/// creates it (an eventfd); later calls return the same descriptor. Returns the
+/// descriptor, or -1.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectGetEventFD(conn: virConnectPtr) -> c_int {
+    guard(|| unsafe { connection(conn) }?.event_fd())
+}
+
+/// Starts the event thread: one library-owned thread that runs the handlers as
+/// events arrive (it sleeps in poll until then). While it runs,
+/// virDeliverEvents returns 0 and handlers run on it, never holding a library
+/// lock. Without this call the library never creates a thread. Returns 0; -1
+/// with VIR_ERR_OPERATION_INVALID if it already runs.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectStartEventThread(conn: virConnectPtr) -> c_int {
+    guard(|| {
+        unsafe { connection(conn) }?.start_event_thread()?;
+        Ok(0)
+    })
+}
+
+/// Stops the event thread and joins it, after the handler it runs, if any,
+/// returns; delivery goes back to virDeliverEvents. Returns 0; -1 with
+/// VIR_ERR_OPERATION_INVALID from a handler running on that thread, or when no
+/// event thread runs. virConnectClose stops it too.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectStopEventThread(conn: virConnectPtr) -> c_int {
+    guard(|| {
+        unsafe { connection(conn) }?.stop_event_thread()?;
+        Ok(0)
+    })
+}
+
+/// Opens an event stream: returns a descriptor that carries each event that
+/// `filter` matches, emitted from now on, as one line of canonical XML ending in
+/// "\n". No callbacks: any program that reads lines can consume it. `filter` is
+/// as for virConnectAddEventHandler (NULL for every event).
+///
+/// The caller owns the descriptor: closing it unsubscribes (never raising
+/// SIGPIPE, never making an emit fail). It is close-on-exec, and non-blocking
+/// with `flags` VIR_EVENT_STREAM_NONBLOCK; other flags: VIR_ERR_INVALID_ARG. It
+/// is one end of a Unix socket pair, read-only, so that the library can write
+/// with MSG_NOSIGNAL; read it as a pipe.
+///
+/// An event is written when it is emitted; what the reader has no room for
+/// waits in the stream's queue (see virConnectSetEventQueueLimit) and is written,
+/// many events per system call, by the next emit, virDeliverEvents call or the
+/// event thread. virConnectClose ends the stream: the reader sees end of file.
+/// Returns the descriptor, or -1.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectOpenEventStream(
+    conn: virConnectPtr,
+    filter: *const *const c_char,
+    flags: c_uint,
+) -> c_int {
+    guard(|| {
+        let connection = unsafe { connection(conn) }?;
+        if flags & !VIR_EVENT_STREAM_NONBLOCK != 0 {
+            return Err(Error::new(ErrorCode::InvalidArg, format!("unknown flags {flags:#x}")));
+        }
+        let filter = unsafe { filter_vector(filter) }?;
+        let reader = connection.open_event_stream(filter, flags & VIR_EVENT_STREAM_NONBLOCK != 0)?;
+        Ok(reader.into_raw_fd())
     })
 }
 

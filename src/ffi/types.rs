@@ -33,9 +33,10 @@ pub type virDomainPtr = *mut virDomain;
 /// An event handler. `eventXML` is the event in its canonical one-line form,
 /// NUL-terminated; it is valid only during the call, so a handler that keeps it
 /// copies it. `arg` is the pointer given at registration. The handler runs on the
-/// thread that delivers (the caller of virDeliverEvents), never while the library
-/// holds a lock: it may call any virevent function on its connection, except
-/// virConnectClose of that connection.
+/// thread that delivers (the caller of virDeliverEvents, or the event thread),
+/// never while the library holds a lock: it may call any virevent function on
+/// its connection, except virConnectClose of that connection and
+/// virConnectStopEventThread from the event thread.
 pub type virEventHandler =
     Option<unsafe extern "C" fn(conn: virConnectPtr, eventXML: *const c_char, arg: *mut c_void)>;
 

@@ -1,0 +1,65 @@
+//! The optional event thread: one library thread per connection that sleeps in
+//! poll(2) on the connection's event descriptor (and on streams waiting for
+//! room) and delivers as soon as there is work. No timer, no busy waiting.
+
+use std::os::fd::RawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::hub::Hub;
+use crate::notify::Notifier;
+
+/// A running event thread and the means to stop it.
+pub struct EventThread {
+    stop: Notifier,
+    handle: JoinHandle<()>,
+}
+
+impl EventThread {
+    /// Starts the thread; from now on it delivers, and callers' deliveries make
+    /// no calls.
+    pub fn start(hub: &Arc<Hub>) -> Result<EventThread> {
+        let stop = Notifier::new()?;
+        let stop_fd = stop.fd();
+        let wake_fd = hub.begin_threaded()?;
+        let thread_hub = hub.clone();
+        let handle = thread::Builder::new()
+            .name("virevent-events".into())
+            .spawn(move || run(&thread_hub, wake_fd, stop_fd))
+            .map_err(|e| {
+                hub.end_threaded();
+                Error::new(ErrorCode::SystemError, format!("cannot start the event thread: {e}"))
+            })?;
+        Ok(EventThread { stop, handle })
+    }
+
+    /// Stops the thread, waiting for the handler it runs, if any, to return;
+    /// delivery goes back to callers of `deliver`.
+    pub fn stop(mut self, hub: &Hub) {
+        self.stop.set(true);
+        let _ = self.handle.join();
+        hub.end_threaded();
+    }
+}
+
+fn run(hub: &Hub, wake: RawFd, stop: RawFd) {
+    hub.enter_event_thread();
+    let mut fds = Vec::new();
+    loop {
+        fds.clear();
+        fds.push(libc::pollfd { fd: stop, events: libc::POLLIN, revents: 0 });
+        fds.push(libc::pollfd { fd: wake, events: libc::POLLIN, revents: 0 });
+        hub.backlog_fds(&mut fds);
+        // SAFETY: `fds` holds `fds.len()` pollfds.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
+            continue; // EINTR; poll has no other transient failure worth more
+        }
+        if fds[0].revents != 0 {
+            return;
+        }
+        // A panicking Rust handler must not end the thread (C handlers cannot).
+        let _ = catch_unwind(AssertUnwindSafe(|| hub.deliver_on_thread()));
+    }
+}

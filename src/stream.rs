@@ -1,0 +1,151 @@
+//! Event streams: a descriptor the caller reads lines of XML from, fed without
+//! callbacks. The library writes with `MSG_NOSIGNAL` on its end of a socket
+//! pair, so a reader that closes its end never raises SIGPIPE in the host
+//! program; it only ends the stream.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::error::Result;
+use crate::event::Event;
+use crate::filter::Filter;
+use crate::notify::system_error;
+use crate::queue::Queue;
+
+/// How many iovecs one write takes (two per event: its XML and its newline).
+const IOVECS_PER_WRITE: usize = 128;
+
+/// One stream: its filter, the library's end of the socket pair, and the events
+/// the reader has not taken yet.
+pub struct Stream {
+    filter: Filter,
+    socket: OwnedFd,
+    queue: Queue,
+    /// Bytes of the oldest queued line already written.
+    written: usize,
+}
+
+/// Whether a stream can still be written to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The reader is there (it may be behind).
+    Open,
+    /// The reader closed its end: the stream is over.
+    Gone,
+}
+
+impl Stream {
+    /// A new stream and the end the caller reads (close-on-exec; non-blocking
+    /// when `nonblocking`).
+    pub fn open(filter: Filter, limit: usize, nonblocking: bool) -> Result<(Stream, OwnedFd)> {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
+            return Err(system_error("socketpair"));
+        }
+        // SAFETY: fresh descriptors owned by nobody else.
+        let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // One direction only: the reader cannot write to us, we never read.
+        // SAFETY: valid descriptors.
+        unsafe {
+            libc::shutdown(theirs.as_raw_fd(), libc::SHUT_WR);
+            libc::shutdown(ours.as_raw_fd(), libc::SHUT_RD);
+        }
+        set_nonblocking(&ours)?;
+        if nonblocking {
+            set_nonblocking(&theirs)?;
+        }
+        Ok((Stream { filter, socket: ours, queue: Queue::new(limit), written: 0 }, theirs))
+    }
+
+    /// Whether the stream takes events of type `kind`.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.filter.matches(kind)
+    }
+
+    /// Queues `event` (or counts it lost, if the queue is full) and writes what
+    /// the reader can take now.
+    pub fn offer(&mut self, event: Event) -> Status {
+        self.queue.push(event);
+        self.flush()
+    }
+
+    /// Whether events wait for the reader to make room.
+    pub fn has_backlog(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// The library's end, to poll for room.
+    pub fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    /// Changes the queue's limit.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.queue.set_limit(limit);
+    }
+
+    /// Writes queued lines, many per system call, until they are all written or
+    /// the reader has no room. Never blocks.
+    pub fn flush(&mut self) -> Status {
+        loop {
+            let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; IOVECS_PER_WRITE];
+            let mut count = 0;
+            // Only the oldest line can be partly written already.
+            let mut skip = self.written;
+            for event in self.queue.iter().take(IOVECS_PER_WRITE / 2) {
+                for part in [event.xml().as_bytes(), b"\n"] {
+                    if skip >= part.len() {
+                        skip -= part.len();
+                        continue;
+                    }
+                    let rest = &part[skip..];
+                    skip = 0;
+                    iov[count] = libc::iovec { iov_base: rest.as_ptr() as *mut _, iov_len: rest.len() };
+                    count += 1;
+                }
+            }
+            if count == 0 {
+                return Status::Open;
+            }
+            // SAFETY: a zeroed msghdr is valid; iov points at `count` live iovecs.
+            let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+            message.msg_iov = iov.as_mut_ptr();
+            message.msg_iovlen = count as _;
+            // SAFETY: the buffers stay alive and unchanged during the call.
+            let sent = unsafe { libc::sendmsg(self.fd(), &message, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+            if sent < 0 {
+                match io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) => return Status::Open,
+                    _ => return Status::Gone,
+                }
+            }
+            self.advance(sent as usize);
+        }
+    }
+
+    /// Drops the lines that `sent` more bytes completed.
+    fn advance(&mut self, sent: usize) {
+        let mut left = self.written + sent;
+        loop {
+            let Some(line) = self.queue.iter().next().map(|e| e.xml().len() + 1) else { break };
+            if left < line {
+                break;
+            }
+            left -= line;
+            self.queue.pop_front();
+        }
+        self.written = left;
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
+    // SAFETY: fcntl on a valid descriptor.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(system_error("fcntl(O_NONBLOCK)"));
+    }
+    Ok(())
+}
