@@ -110,3 +110,10 @@ fn readme_example() {
     std::fs::write(&source, code).unwrap();
     run_program(build_source(&source, "readme_example"), "readme_example");
 }
+
+/// examples-c/poll_loop.c, the thread-free poll loop, builds and runs.
+#[test]
+fn example_poll_loop() {
+    let source = root().join("examples-c/poll_loop.c");
+    run_program(build_source(&source, "poll_loop"), "poll_loop");
+}
