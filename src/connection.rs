@@ -20,7 +20,15 @@ use crate::hub::Hub;
 pub struct Connection {
     hub: Arc<Hub>,
     driver: Arc<TestDriver>,
-    thread: Mutex<Option<EventThread>>,
+    thread: Mutex<ThreadState>,
+}
+
+/// Where the event thread is in its life. `Stopping` keeps a start (say, from a
+/// handler the stopping thread is still running) from racing the join.
+enum ThreadState {
+    Idle,
+    Running(EventThread),
+    Stopping,
 }
 
 impl Connection {
@@ -38,7 +46,7 @@ impl Connection {
                 ))
             }
         };
-        Ok(Connection { hub, driver: Arc::new(driver), thread: Mutex::new(None) })
+        Ok(Connection { hub, driver: Arc::new(driver), thread: Mutex::new(ThreadState::Idle) })
     }
 
     /// Registers `handler` for the events `filter` matches that are emitted from
@@ -82,15 +90,22 @@ impl Connection {
     /// Starts the event thread, which runs the handlers as events arrive.
     pub fn start_event_thread(&self) -> Result<()> {
         let mut thread = self.thread.lock();
-        if thread.is_some() {
-            return Err(Error::new(ErrorCode::OperationInvalid, "the event thread is already running"));
+        match *thread {
+            ThreadState::Idle => {
+                *thread = ThreadState::Running(EventThread::start(&self.hub)?);
+                Ok(())
+            }
+            ThreadState::Running(_) => {
+                Err(Error::new(ErrorCode::OperationInvalid, "the event thread is already running"))
+            }
+            ThreadState::Stopping => {
+                Err(Error::new(ErrorCode::OperationInvalid, "the event thread is being stopped"))
+            }
         }
-        *thread = Some(EventThread::start(&self.hub)?);
-        Ok(())
     }
 
     /// Stops the event thread and waits for it to end. Refused from a handler
-    /// running on it.
+    /// running on it, and when no event thread runs.
     pub fn stop_event_thread(&self) -> Result<()> {
         if self.hub.on_event_thread() {
             return Err(Error::new(
@@ -98,10 +113,28 @@ impl Connection {
                 "cannot stop the event thread from a handler running on it",
             ));
         }
-        let running = self.thread.lock().take();
-        let running = running.ok_or_else(|| Error::new(ErrorCode::OperationInvalid, "no event thread is running"))?;
-        running.stop(&self.hub);
+        if !self.join_event_thread() {
+            return Err(Error::new(ErrorCode::OperationInvalid, "no event thread is running"));
+        }
         Ok(())
+    }
+
+    /// Stops and joins the event thread if one runs (with no lock held while it
+    /// finishes its handler); returns whether one did.
+    fn join_event_thread(&self) -> bool {
+        let running = {
+            let mut thread = self.thread.lock();
+            match std::mem::replace(&mut *thread, ThreadState::Stopping) {
+                ThreadState::Running(running) => running,
+                other => {
+                    *thread = other;
+                    return false;
+                }
+            }
+        };
+        running.stop(&self.hub);
+        *self.thread.lock() = ThreadState::Idle;
+        true
     }
 
     /// A stream of the events `filter` matches, emitted from now on, one line of
@@ -132,9 +165,7 @@ impl Connection {
         if self.hub.in_delivery() {
             return self.hub.close();
         }
-        if let Some(running) = self.thread.lock().take() {
-            running.stop(&self.hub);
-        }
+        self.join_event_thread();
         self.hub.close()
     }
 

@@ -1,6 +1,7 @@
 //! The optional event thread: one library thread per connection that sleeps in
-//! poll(2) on the connection's event descriptor (and on streams waiting for
-//! room) and delivers as soon as there is work. No timer, no busy waiting.
+//! poll(2) on the connection's event descriptor, on streams waiting for room
+//! (and on a descriptor raised when one starts to), and delivers or writes as
+//! soon as there is work. No timer, no busy waiting.
 
 use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,11 +24,11 @@ impl EventThread {
     pub fn start(hub: &Arc<Hub>) -> Result<EventThread> {
         let stop = Notifier::new()?;
         let stop_fd = stop.fd();
-        let wake_fd = hub.begin_threaded()?;
+        let wake_fds = hub.begin_threaded()?;
         let thread_hub = hub.clone();
         let handle = thread::Builder::new()
             .name("virevent-events".into())
-            .spawn(move || run(&thread_hub, wake_fd, stop_fd))
+            .spawn(move || run(&thread_hub, wake_fds, stop_fd))
             .map_err(|e| {
                 hub.end_threaded();
                 Error::new(ErrorCode::SystemError, format!("cannot start the event thread: {e}"))
@@ -44,13 +45,13 @@ impl EventThread {
     }
 }
 
-fn run(hub: &Hub, wake: RawFd, stop: RawFd) {
+fn run(hub: &Hub, wake: [RawFd; 2], stop: RawFd) {
     hub.enter_event_thread();
     let mut fds = Vec::new();
     loop {
         fds.clear();
         fds.push(libc::pollfd { fd: stop, events: libc::POLLIN, revents: 0 });
-        fds.push(libc::pollfd { fd: wake, events: libc::POLLIN, revents: 0 });
+        fds.extend(wake.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
         hub.backlog_fds(&mut fds);
         // SAFETY: `fds` holds `fds.len()` pollfds.
         if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {

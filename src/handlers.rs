@@ -17,24 +17,29 @@ use crate::thread_mark;
 pub type HandlerId = i32;
 
 /// A handler's code. Dropping it is the moment its resources go (the C layer's
-/// `freecb`), so it is dropped only after its last call has returned.
+/// `freecb`): see [`Entry`] for when that happens.
 pub type Callback = Box<dyn Fn(&Event) + Send + Sync>;
 
 /// A registered handler.
+///
+/// Its callback is dropped exactly once, after its last call has returned: by
+/// [`retire`] when no call is running, else by the end of the last running call
+/// (a handler that removed itself). Deliveries may still hold the entry then;
+/// they find it removed.
 pub struct Entry {
     id: HandlerId,
     filter: Filter,
-    callback: Callback,
     /// The last seq assigned before registration: earlier events are not its own.
     after_seq: u64,
     calls: Mutex<Calls>,
     idle: Condvar,
 }
 
-/// Which threads (by [`thread_mark`]) are running this handler now, and whether it was removed.
-#[derive(Default)]
+/// The callback while it is registered, which threads (by [`thread_mark`]) are
+/// running it now, and which thread removed it, if one has.
 struct Calls {
-    removed: bool,
+    callback: Option<Arc<Callback>>,
+    removed_by: Option<usize>,
     running: Vec<usize>,
 }
 
@@ -49,27 +54,34 @@ impl Entry {
     /// Runs the handler on `event` unless it has been removed; returns whether it ran.
     pub fn call(&self, event: &Event) -> bool {
         let me = thread_mark::current();
-        {
+        let callback = {
             let mut calls = self.calls.lock();
-            if calls.removed {
+            let Some(callback) = calls.callback.clone().filter(|_| calls.removed_by.is_none()) else {
                 return false;
-            }
+            };
             calls.running.push(me);
-        }
-        let _done = CallDone { entry: self, thread: me };
-        (self.callback)(event);
+            callback
+        };
+        let done = CallDone { entry: self, thread: me };
+        callback(event);
+        drop(callback);
+        drop(done);
         true
     }
 
-    /// Marks the handler removed, then waits until no other thread is inside it. A
-    /// call on this thread (removal from inside the handler) is not waited for.
+    /// Marks the handler removed, waits until no other thread is inside it, and
+    /// drops its callback unless this thread is inside it (removal from inside
+    /// the handler): then the end of that call drops it.
     fn retire(&self) {
         let me = thread_mark::current();
         let mut calls = self.calls.lock();
-        calls.removed = true;
+        calls.removed_by = Some(me);
         while calls.running.iter().any(|&t| t != me) {
             self.idle.wait(&mut calls);
         }
+        let callback = if calls.running.is_empty() { calls.callback.take() } else { None };
+        drop(calls);
+        drop(callback);
     }
 }
 
@@ -85,9 +97,14 @@ impl Drop for CallDone<'_> {
         if let Some(i) = calls.running.iter().position(|&t| t == self.thread) {
             calls.running.swap_remove(i);
         }
-        if calls.removed {
-            self.entry.idle.notify_all();
-        }
+        let Some(remover) = calls.removed_by else { return };
+        self.entry.idle.notify_all();
+        // Removed from inside this very call: this was its last, and the
+        // callback goes now. Removed from another thread: the remover drops it.
+        let last = remover == self.thread && calls.running.is_empty();
+        let callback = if last { calls.callback.take() } else { None };
+        drop(calls);
+        drop(callback);
     }
 }
 
@@ -117,9 +134,8 @@ impl Registry {
         let entry = Arc::new(Entry {
             id,
             filter,
-            callback,
             after_seq,
-            calls: Mutex::new(Calls::default()),
+            calls: Mutex::new(Calls { callback: Some(Arc::new(callback)), removed_by: None, running: Vec::new() }),
             idle: Condvar::new(),
         });
         for slot in self.slots(&entry.filter) {
@@ -176,6 +192,16 @@ impl Registry {
         !self.all.is_empty()
             || self.exact.contains_key(kind)
             || self.wildcards_for(kind).any(|(p, _)| p.matches(kind))
+    }
+
+    /// Whether some handler takes `event` (see [`Registry::matching`]).
+    pub fn any_takes(&self, event: &Event) -> bool {
+        if event.seq() == 0 {
+            return !self.by_id.is_empty();
+        }
+        let kind = event.kind();
+        self.all.iter().chain(self.exact.get(kind).into_iter().flatten()).any(|e| e.takes(event))
+            || self.wildcards_for(kind).any(|(p, e)| p.matches(kind) && e.takes(event))
     }
 
     /// Appends to `out` each handler that takes `event`, once, in id order.
@@ -247,9 +273,8 @@ enum Slot<'f> {
     Wildcard(&'f TypePattern),
 }
 
-/// Marks removed handlers as such and waits for their calls on other threads to
-/// return. Call with no lock held; dropping the entries afterwards runs their
-/// `freecb` once the last delivery that holds them lets go.
+/// Marks removed handlers as such, waits for their calls on other threads to
+/// return, and drops their callbacks (see [`Entry`]). Call with no lock held.
 pub fn retire(entries: &[Arc<Entry>]) {
     entries.iter().for_each(|e| e.retire());
 }

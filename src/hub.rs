@@ -35,6 +35,9 @@ struct State {
     delivering: Option<usize>,
     /// Whether the event thread delivers: callers' deliveries then make no calls.
     threaded: bool,
+    /// Raised, while the event thread runs, when a stream starts waiting for
+    /// room, so that the thread polls that stream too.
+    kick: Option<Notifier>,
     /// The event thread, once it has started.
     event_thread: Option<usize>,
     closed: bool,
@@ -73,6 +76,7 @@ impl Hub {
                 notifier: None,
                 delivering: None,
                 threaded: false,
+                kick: None,
                 event_thread: None,
                 closed: false,
             }),
@@ -102,14 +106,20 @@ impl Hub {
         let for_handlers = state.handlers.any_may_take(draft.kind());
         let for_streams = state.streams.iter().any(|s| s.wants(draft.kind()));
         let event = (for_handlers || for_streams).then(|| draft.seal(seq));
+        let mut new_backlog = false;
         state.streams.retain_mut(|stream| {
+            let had_backlog = stream.has_backlog();
             let status = match &event {
                 Some(event) if stream.wants(event.kind()) => stream.offer(event.clone()),
-                _ if stream.has_backlog() => stream.flush(),
+                _ if had_backlog => stream.flush(),
                 _ => Status::Open,
             };
+            new_backlog |= !had_backlog && stream.has_backlog();
             status == Status::Open
         });
+        if let (true, Some(kick)) = (new_backlog, &mut state.kick) {
+            kick.set(true);
+        }
         if let (true, Some(event)) = (for_handlers, event) {
             state.queue.push(event);
             state.sync_notifier();
@@ -129,7 +139,15 @@ impl Hub {
     /// inside the handler) finishes normally. The callback is dropped after its
     /// last call has returned.
     pub fn remove_handler(&self, id: HandlerId) -> Result<()> {
-        let entry = self.open_state()?.handlers.remove(id)?;
+        let entry = {
+            let mut state = self.open_state()?;
+            let entry = state.handlers.remove(id)?;
+            // What no handler takes any more is no work for `deliver`.
+            let State { queue, handlers, .. } = &mut *state;
+            queue.retain(|event| handlers.any_takes(event));
+            state.sync_notifier();
+            entry
+        };
         retire(std::slice::from_ref(&entry));
         Ok(())
     }
@@ -175,6 +193,9 @@ impl Hub {
             if state.threaded != event_thread {
                 return Ok(0);
             }
+            if let Some(kick) = &mut state.kick {
+                kick.set(false);
+            }
             state.flush_streams();
             if state.delivering.is_some() || state.queue.is_empty() {
                 return Ok(0);
@@ -198,11 +219,17 @@ impl Hub {
         self.state.lock().delivering == Some(thread_mark::current())
     }
 
-    /// Hands delivery to the event thread; returns the descriptor it waits on.
-    pub fn begin_threaded(&self) -> Result<RawFd> {
-        let fd = self.event_fd()?;
-        self.open_state()?.threaded = true;
-        Ok(fd)
+    /// Hands delivery to the event thread; returns the descriptors it waits on:
+    /// the event descriptor, and the one raised when a stream starts waiting
+    /// for room.
+    pub fn begin_threaded(&self) -> Result<[RawFd; 2]> {
+        let wake = self.event_fd()?;
+        let kick = Notifier::new()?;
+        let kick_fd = kick.fd();
+        let mut state = self.open_state()?;
+        state.kick = Some(kick);
+        state.threaded = true;
+        Ok([wake, kick_fd])
     }
 
     /// Called by the event thread when it starts: marks it as such.
@@ -214,6 +241,7 @@ impl Hub {
     pub fn end_threaded(&self) {
         let mut state = self.state.lock();
         state.threaded = false;
+        state.kick = None;
         state.event_thread = None;
     }
 

@@ -79,6 +79,15 @@ impl Queue {
         }
     }
 
+    /// Keeps only the events `keep` accepts; a pending `events-lost` notice is
+    /// forgotten when nothing is kept (nobody is left to tell).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Event) -> bool) {
+        self.events.retain(|e| keep(e));
+        if self.events.is_empty() && self.lost.is_some_and(|lost| !keep(&lost.notice())) {
+            self.lost = None;
+        }
+    }
+
     /// Whether nothing waits, dropped events included.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty() && self.lost.is_none()
