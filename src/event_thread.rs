@@ -1,7 +1,8 @@
 //! The optional event thread: one library thread per connection that sleeps in
-//! poll(2) on the connection's event descriptor, on streams waiting for room
-//! (and on a descriptor raised when one starts to), and delivers or writes as
-//! soon as there is work. No timer, no busy waiting.
+//! poll(2) on the connection's event descriptor, on its streams (for room where
+//! events wait, and for readers hanging up) and on a descriptor raised when a
+//! stream starts waiting, and delivers or writes as soon as there is work. No
+//! timer, no busy waiting.
 
 use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -52,7 +53,7 @@ fn run(hub: &Hub, wake: [RawFd; 2], stop: RawFd) {
         fds.clear();
         fds.push(libc::pollfd { fd: stop, events: libc::POLLIN, revents: 0 });
         fds.extend(wake.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
-        hub.backlog_fds(&mut fds);
+        hub.stream_pollfds(&mut fds);
         // SAFETY: `fds` holds `fds.len()` pollfds.
         if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
             continue; // EINTR; poll has no other transient failure worth more

@@ -13,7 +13,7 @@ use crate::filter::Filter;
 use crate::handlers::{retire, Callback, Entry, HandlerId, Registry};
 use crate::notify::Notifier;
 use crate::queue::{Queue, DEFAULT_LIMIT};
-use crate::stream::{Status, Stream};
+use crate::stream::{reap, Status, Stream};
 use crate::thread_mark;
 
 /// The shared state of one connection's events.
@@ -35,8 +35,8 @@ struct State {
     delivering: Option<usize>,
     /// Whether the event thread delivers: callers' deliveries then make no calls.
     threaded: bool,
-    /// Raised, while the event thread runs, when a stream starts waiting for
-    /// room, so that the thread polls that stream too.
+    /// Raised, while the event thread runs, when a stream opens or starts
+    /// waiting for room, so that the thread polls it too.
     kick: Option<Notifier>,
     /// The event thread, once it has started.
     event_thread: Option<usize>,
@@ -52,9 +52,17 @@ impl State {
         }
     }
 
-    /// Writes what the streams' readers can take now, and forgets the streams
-    /// whose readers are gone.
+    /// Makes the event thread, if it runs, poll the streams afresh.
+    fn kick_event_thread(&mut self) {
+        if let Some(kick) = &mut self.kick {
+            kick.set(true);
+        }
+    }
+
+    /// Forgets the streams whose readers are gone, and writes what the others'
+    /// readers can take now.
     fn flush_streams(&mut self) {
+        reap(&mut self.streams);
         self.streams.retain_mut(|s| !s.has_backlog() || s.flush() == Status::Open);
     }
 }
@@ -117,8 +125,8 @@ impl Hub {
             new_backlog |= !had_backlog && stream.has_backlog();
             status == Status::Open
         });
-        if let (true, Some(kick)) = (new_backlog, &mut state.kick) {
-            kick.set(true);
+        if new_backlog {
+            state.kick_event_thread();
         }
         if let (true, Some(event)) = (for_handlers, event) {
             state.queue.push(event);
@@ -156,8 +164,10 @@ impl Hub {
     /// caller reads.
     pub fn open_stream(&self, filter: Filter, nonblocking: bool) -> Result<OwnedFd> {
         let mut state = self.open_state()?;
+        reap(&mut state.streams);
         let (stream, reader) = Stream::open(filter, state.limit, nonblocking)?;
         state.streams.push(stream);
+        state.kick_event_thread();
         Ok(reader)
     }
 
@@ -250,11 +260,10 @@ impl Hub {
         self.state.lock().event_thread == Some(thread_mark::current())
     }
 
-    /// Appends the streams that have events waiting for room, to poll for it.
-    pub fn backlog_fds(&self, out: &mut Vec<libc::pollfd>) {
-        let state = self.state.lock();
-        let waiting = state.streams.iter().filter(|s| s.has_backlog());
-        out.extend(waiting.map(|s| libc::pollfd { fd: s.fd(), events: libc::POLLOUT, revents: 0 }));
+    /// Appends what to poll the streams for: room where events wait for it, and
+    /// a reader's hang-up.
+    pub fn stream_pollfds(&self, out: &mut Vec<libc::pollfd>) {
+        out.extend(self.state.lock().streams.iter().map(Stream::pollfd));
     }
 
     /// Changes the limit of the handler queue and of every stream's queue.

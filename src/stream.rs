@@ -4,7 +4,7 @@
 //! program; it only ends the stream.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::error::Result;
 use crate::event::Event;
@@ -63,9 +63,12 @@ impl Stream {
         self.filter.matches(kind)
     }
 
-    /// Queues `event` (or counts it lost, if the queue is full) and writes what
-    /// the reader can take now.
+    /// Queues `event` (or counts it lost, if the queue is still full once what
+    /// waited is written) and writes what the reader can take now.
     pub fn offer(&mut self, event: Event) -> Status {
+        if self.has_backlog() && self.flush() == Status::Gone {
+            return Status::Gone;
+        }
         self.queue.push(event);
         self.flush()
     }
@@ -75,9 +78,11 @@ impl Stream {
         !self.queue.is_empty()
     }
 
-    /// The library's end, to poll for room.
-    pub fn fd(&self) -> RawFd {
-        self.socket.as_raw_fd()
+    /// What to poll the library's end for: room, when events wait for it; else
+    /// only the hang-up that says the reader closed its end.
+    pub fn pollfd(&self) -> libc::pollfd {
+        let events = if self.has_backlog() { libc::POLLOUT } else { 0 };
+        libc::pollfd { fd: self.socket.as_raw_fd(), events, revents: 0 }
     }
 
     /// Changes the queue's limit.
@@ -113,7 +118,7 @@ impl Stream {
             message.msg_iov = iov.as_mut_ptr();
             message.msg_iovlen = count as _;
             // SAFETY: the buffers stay alive and unchanged during the call.
-            let sent = unsafe { libc::sendmsg(self.fd(), &message, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+            let sent = unsafe { libc::sendmsg(self.socket.as_raw_fd(), &message, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
             if sent < 0 {
                 match io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) => continue,
@@ -138,6 +143,20 @@ impl Stream {
         }
         self.written = left;
     }
+}
+
+/// Drops the streams whose readers closed their ends: one poll(2) for all.
+pub fn reap(streams: &mut Vec<Stream>) {
+    if streams.is_empty() {
+        return;
+    }
+    let mut fds: Vec<libc::pollfd> = streams.iter().map(Stream::pollfd).collect();
+    // SAFETY: `fds` holds `fds.len()` pollfds; a zero timeout never blocks.
+    if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) } <= 0 {
+        return;
+    }
+    let mut hung_up = fds.iter().map(|p| p.revents & (libc::POLLHUP | libc::POLLERR) != 0);
+    streams.retain(|_| !hung_up.next().unwrap_or(false));
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
