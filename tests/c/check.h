@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "virevent.h"
 
@@ -140,6 +141,59 @@ static inline void case_end(const char *what)
 {
     if (check_failed != case_failed_before)
         fprintf(stderr, "  ^ in case: %s\n", what);
+}
+
+
+/* ---- time and the root element's attributes ----------------------------- */
+
+static inline void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+static inline long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The value of attribute `name` of the root element, copied into `out` ("" when
+ * absent). Only the first tag is looked at. */
+static inline const char *attr(const char *xml, const char *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!xml)
+        return out;
+    const char *end = strchr(xml, '>');
+    char key[64];
+    snprintf(key, sizeof key, " %s=\"", name);
+    const char *p = strstr(xml, key);
+    if (!p || (end && p > end))
+        return out;
+    p += strlen(key);
+    size_t n = 0;
+    while (p[n] && p[n] != '"' && n + 1 < size) {
+        out[n] = p[n];
+        n++;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static inline int is_type(const char *xml, const char *type)
+{
+    char got[64];
+    return strcmp(attr(xml, "type", got, sizeof got), type) == 0;
 }
 
 #endif

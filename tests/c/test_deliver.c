@@ -3,35 +3,6 @@
  * events-lost notice (API.md sections 4, 8 and 9, virevent.h). */
 #include "check.h"
 
-/* The value of attribute `name` of the root element, copied into `out` ("" when
- * absent). Only the first tag is looked at. */
-static const char *attr(const char *xml, const char *name, char *out, size_t size)
-{
-    out[0] = '\0';
-    if (!xml)
-        return out;
-    const char *end = strchr(xml, '>');
-    char key[64];
-    snprintf(key, sizeof key, " %s=\"", name);
-    const char *p = strstr(xml, key);
-    if (!p || (end && p > end))
-        return out;
-    p += strlen(key);
-    size_t n = 0;
-    while (p[n] && p[n] != '"' && n + 1 < size) {
-        out[n] = p[n];
-        n++;
-    }
-    out[n] = '\0';
-    return out;
-}
-
-static int is_type(const char *xml, const char *type)
-{
-    char got[64];
-    return strcmp(attr(xml, "type", got, sizeof got), type) == 0;
-}
-
 /* ---- return value and order --------------------------------------------- */
 
 static void returns_handler_calls(void)

@@ -15,55 +15,12 @@
 
 #include "check.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-/* The value of attribute `name` of the root element, copied into `out` ("" when
- * absent). Only the first tag is looked at. */
-static const char *attr(const char *xml, const char *name, char *out, size_t size)
-{
-    out[0] = '\0';
-    if (!xml)
-        return out;
-    const char *end = strchr(xml, '>');
-    char key[64];
-    snprintf(key, sizeof key, " %s=\"", name);
-    const char *p = strstr(xml, key);
-    if (!p || (end && p > end))
-        return out;
-    p += strlen(key);
-    size_t n = 0;
-    while (p[n] && p[n] != '"' && n + 1 < size) {
-        out[n] = p[n];
-        n++;
-    }
-    out[n] = '\0';
-    return out;
-}
-
 /* A numeric attribute of the root element, or -1 when absent. */
 static long long attr_num(const char *xml, const char *name)
 {
     char v[64];
     attr(xml, name, v, sizeof v);
     return v[0] ? strtoll(v, NULL, 10) : -1;
-}
-
-static int is_type(const char *xml, const char *type)
-{
-    char got[64];
-    return strcmp(attr(xml, "type", got, sizeof got), type) == 0;
 }
 
 static int is_lost(const char *xml)

@@ -9,13 +9,6 @@
 
 #include "check.h"
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 /* Waits until *flag is nonzero, for at most 20 s; returns whether it is. */
 static int wait_for(atomic_int *flag)
 {
