@@ -3,6 +3,7 @@
 #ifndef VIREVENT_CHECK_H
 #define VIREVENT_CHECK_H
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,40 @@ static inline int is_type(const char *xml, const char *type)
 {
     char got[64];
     return strcmp(attr(xml, "type", got, sizeof got), type) == 0;
+}
+
+/* ---- a handler that takes 200 ms, and its freecb ------------------------------ */
+
+/* What a slow handler and its freecb saw: whether a call is running, how many
+ * began and returned, how often the freecb ran and whether during a call. */
+typedef struct {
+    atomic_int in_call;
+    atomic_int calls;
+    atomic_int returned;
+    atomic_int freed;
+    atomic_int freed_during_call;
+    atomic_int release;   /* for gate_handler */
+    atomic_int timed_out; /* gate_handler gave up waiting */
+} Slow;
+
+static inline void slow_handler(virConnectPtr conn, const char *eventXML, void *arg)
+{
+    Slow *s = arg;
+    (void)conn;
+    (void)eventXML;
+    atomic_fetch_add(&s->calls, 1);
+    atomic_store(&s->in_call, 1);
+    sleep_ms(200);
+    atomic_store(&s->in_call, 0);
+    atomic_fetch_add(&s->returned, 1);
+}
+
+static inline void slow_free(void *arg)
+{
+    Slow *s = arg;
+    if (atomic_load(&s->in_call))
+        atomic_fetch_add(&s->freed_during_call, 1);
+    atomic_fetch_add(&s->freed, 1);
 }
 
 #endif

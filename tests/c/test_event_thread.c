@@ -516,33 +516,6 @@ static void refused_on_thread(void)
 
 /* ---- removal waits for a call running on the thread ------------------------- */
 
-typedef struct {
-    atomic_int in_call;
-    atomic_int calls;
-    atomic_int returned;
-    atomic_int freed;
-    atomic_int freed_during_call;
-} Slow;
-
-static void slow_handler(virConnectPtr conn, const char *eventXML, void *arg)
-{
-    Slow *s = arg;
-    (void)conn;
-    (void)eventXML;
-    atomic_fetch_add(&s->calls, 1);
-    atomic_store(&s->in_call, 1);
-    sleep_ms(200);
-    atomic_store(&s->in_call, 0);
-    atomic_fetch_add(&s->returned, 1);
-}
-
-static void slow_free(void *arg)
-{
-    Slow *s = arg;
-    if (atomic_load(&s->in_call))
-        atomic_fetch_add(&s->freed_during_call, 1);
-    atomic_fetch_add(&s->freed, 1);
-}
 
 static void removal_waits(void)
 {

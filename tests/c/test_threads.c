@@ -180,35 +180,6 @@ static void concurrent_emitters(void)
 
 /* ---- removal waits for a running call ------------------------------------ */
 
-typedef struct {
-    atomic_int in_call;
-    atomic_int calls;
-    atomic_int returned;
-    atomic_int freed;
-    atomic_int freed_during_call;
-    atomic_int release;   /* for gate_handler */
-    atomic_int timed_out; /* gate_handler gave up waiting */
-} Slow;
-
-static void slow_handler(virConnectPtr conn, const char *eventXML, void *arg)
-{
-    Slow *s = arg;
-    (void)conn;
-    (void)eventXML;
-    atomic_fetch_add(&s->calls, 1);
-    atomic_store(&s->in_call, 1);
-    sleep_ms(200);
-    atomic_store(&s->in_call, 0);
-    atomic_fetch_add(&s->returned, 1);
-}
-
-static void slow_free(void *arg)
-{
-    Slow *s = arg;
-    if (atomic_load(&s->in_call))
-        atomic_fetch_add(&s->freed_during_call, 1);
-    atomic_fetch_add(&s->freed, 1);
-}
 
 typedef struct {
     virConnectPtr conn;
