@@ -162,16 +162,12 @@ impl Connection {
     /// Refused with [`ErrorCode::OperationInvalid`] from inside one of this
     /// connection's handlers. Closing twice is harmless.
     pub fn close(&self) -> Result<()> {
-        if self.hub.in_delivery() {
-            return self.hub.close();
+        // From inside one of its handlers the hub refuses; joining the event
+        // thread first would wait for that very handler.
+        if !self.hub.in_delivery() {
+            self.join_event_thread();
         }
-        self.join_event_thread();
         self.hub.close()
-    }
-
-    /// Whether the calling thread is inside one of this connection's handlers.
-    pub fn in_handler(&self) -> bool {
-        self.hub.in_delivery()
     }
 }
 
