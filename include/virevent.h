@@ -170,13 +170,25 @@ int virConnectClose(virConnectPtr conn);
  * `handler(conn, eventXML, arg)` runs when they are delivered. Same as
  * virConnectAddEventHandlerFull with no freecb and flags 0.
  *
- * `filter` is NULL (every event) or a NULL-terminated vector of type patterns:
- * name characters (letters, digits, '-', '_', '.', ':') and '*', which matches
- * any run of characters ("domain-state-transition", "domain-*"). An event
- * matches when any entry matches its type. An empty vector or an empty entry:
- * -1 with VIR_ERR_INVALID_ARG naming the entry and its position (filter[N]).
- * The filter is checked in full before anything is registered, and copied: the
- * caller may free it on return.
+ * `filter` is NULL (every event) or a NULL-terminated vector of entries; an
+ * event matches when any entry matches it. An entry is
+ * - a type pattern when it is made only of name characters (letters, digits,
+ *   '-', '_', '.', ':') and '*': matched against the event's type, '*' matching
+ *   any run of characters ("domain-state-transition", "domain-*");
+ * - otherwise an XPath 1.0 expression evaluated with the event document as
+ *   context node, matching when its boolean value is true
+ *   ("/event[new-state='crashed']", "//domain-name = 'web1'",
+ *   "count(//disk) > 1", "/event/@seq > 100"). docs/filters.md lists what is
+ *   supported; expressions are at most 4 KiB and nest at most 32 levels, and an
+ *   evaluation that exceeds its work budget counts as no match.
+ *
+ * Filters are indexed by type: type patterns, and expressions of the form
+ * "/event[@type='T' and ...]", cost nothing for events of other types.
+ * An empty vector, an empty entry, or an expression that does not compile (or
+ * uses what is not supported): -1 with VIR_ERR_INVALID_ARG, the message naming
+ * the entry, its position (filter[N]) and, for XPath, the character where the
+ * problem is. The filter is checked in full before anything is registered, and
+ * copied: the caller may free it on return.
  *
  * Returns the handler's id (>= 0, unique on the connection, never reused), or -1.
  */
@@ -298,7 +310,7 @@ int virConnectStopEventThread(virConnectPtr conn);
  * Opens an event stream: returns a descriptor that carries each event that
  * `filter` matches, emitted from now on, as one line of canonical XML ending in
  * "\n". No callbacks: any program that reads lines can consume it. `filter` is
- * as for virConnectAddEventHandler (NULL for every event).
+ * as for virConnectAddEventHandler: NULL for every event, type patterns, XPath.
  *
  * The caller owns the descriptor: closing it unsubscribes (never raising
  * SIGPIPE, never making an emit fail). It is close-on-exec, and non-blocking

@@ -1,21 +1,80 @@
 //! Filters: which events a handler (or stream) receives.
 
+use std::sync::Arc;
+
 use crate::error::{Error, ErrorCode, Result};
-use crate::event::is_type_char;
+use crate::event::{is_type_char, Event};
+use crate::xpath::{Tree, XPath};
 
 /// A handler's filter: every event, or any of a list of entries.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Filter {
     /// Every event (a NULL filter in C).
     All,
     /// Events matched by at least one entry.
-    Any(Vec<TypePattern>),
+    Any(Vec<Entry>),
+}
+
+/// One entry of a filter vector.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entry {
+    /// Name characters and `*`, matched against the event's type.
+    Type(TypePattern),
+    /// Anything else: an XPath 1.0 expression whose boolean value decides.
+    XPath(Arc<XPath>),
+}
+
+impl Entry {
+    fn parse(entry: &str, position: usize) -> Result<Entry> {
+        if entry.is_empty() {
+            return Err(Error::new(ErrorCode::InvalidArg, format!("filter[{position}] is empty")));
+        }
+        if entry.bytes().all(|b| is_type_char(b) || b == b'*') {
+            return Ok(Entry::Type(TypePattern { text: entry.into() }));
+        }
+        let xpath = XPath::compile(entry).map_err(|e| {
+            Error::new(ErrorCode::InvalidArg, format!("filter[{position}] \"{entry}\": XPath error: {e}"))
+        })?;
+        Ok(Entry::XPath(Arc::new(xpath)))
+    }
+
+    fn matches(&self, subject: &mut Subject) -> bool {
+        match self {
+            Entry::Type(pattern) => pattern.matches(subject.event.kind()),
+            Entry::XPath(xpath) => xpath.matches(subject.tree()),
+        }
+    }
+}
+
+/// An event being matched, with its tree, built the first time an XPath entry
+/// needs it and then shared by every filter that looks at the event.
+pub struct Subject<'e> {
+    event: &'e Event,
+    tree: Option<Tree>,
+}
+
+impl<'e> Subject<'e> {
+    /// The event, with no tree built yet.
+    pub fn new(event: &'e Event) -> Subject<'e> {
+        Subject { event, tree: None }
+    }
+
+    /// The event.
+    pub fn event(&self) -> &'e Event {
+        self.event
+    }
+
+    fn tree(&mut self) -> &Tree {
+        self.tree.get_or_insert_with(|| Tree::build(self.event.xml()))
+    }
 }
 
 impl Filter {
-    /// Parses filter entries (a C NULL-terminated vector). The whole vector is
-    /// checked before anything is returned; errors name the entry and its position
-    /// (counted from 0, as the C vector is indexed).
+    /// Parses filter entries (a C NULL-terminated vector): each a type pattern
+    /// when made only of name characters and `*`, else an XPath expression. The
+    /// whole vector is checked before anything is returned; errors name the entry
+    /// and its position (counted from 0, as the C vector is indexed) and, for
+    /// XPath, the character where the problem is.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Filter> {
         if entries.is_empty() {
             return Err(Error::new(
@@ -23,23 +82,23 @@ impl Filter {
                 "the filter vector is empty (filter[0] is NULL): pass NULL for every event, or at least one entry",
             ));
         }
-        let patterns = entries
+        let entries = entries
             .iter()
             .enumerate()
-            .map(|(position, entry)| TypePattern::parse(entry.as_ref(), position))
+            .map(|(position, entry)| Entry::parse(entry.as_ref(), position))
             .collect::<Result<Vec<_>>>()?;
         // A lone `*` anywhere makes the filter take everything: let the index know.
-        if patterns.iter().any(|p| p.text.bytes().all(|b| b == b'*')) {
+        if entries.iter().any(|e| matches!(e, Entry::Type(p) if p.text.bytes().all(|b| b == b'*'))) {
             return Ok(Filter::All);
         }
-        Ok(Filter::Any(patterns))
+        Ok(Filter::Any(entries))
     }
 
-    /// Whether this filter takes an event of type `kind`.
-    pub fn matches(&self, kind: &str) -> bool {
+    /// Whether this filter takes the event.
+    pub fn matches(&self, subject: &mut Subject) -> bool {
         match self {
             Filter::All => true,
-            Filter::Any(patterns) => patterns.iter().any(|p| p.matches(kind)),
+            Filter::Any(entries) => entries.iter().any(|e| e.matches(subject)),
         }
     }
 }
@@ -51,22 +110,6 @@ pub struct TypePattern {
 }
 
 impl TypePattern {
-    fn parse(entry: &str, position: usize) -> Result<TypePattern> {
-        if entry.is_empty() {
-            return Err(Error::new(ErrorCode::InvalidArg, format!("filter[{position}] is empty")));
-        }
-        if let Some(bad) = entry.bytes().position(|b| !is_type_char(b) && b != b'*') {
-            return Err(Error::new(
-                ErrorCode::NoSupport,
-                format!(
-                    "filter[{position}] \"{entry}\" is not a type pattern (character {bad} is not a \
-                     name character or '*'), and XPath filter entries are not supported yet"
-                ),
-            ));
-        }
-        Ok(TypePattern { text: entry.into() })
-    }
-
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -126,6 +169,16 @@ mod tests {
         assert!(!glob_match(b"a*b*c", b"aXbYbZ"));
         assert!(glob_match(b"exact", b"exact"));
         assert!(!glob_match(b"exact", b"exactly"));
+    }
+
+    #[test]
+    fn entries_that_are_not_type_patterns_are_xpath() {
+        let Filter::Any(entries) = Filter::parse(&["domain-*", "/event[x=1]"]).unwrap() else { panic!() };
+        assert!(matches!(entries[0], Entry::Type(_)));
+        assert!(matches!(entries[1], Entry::XPath(_)));
+        let err = Filter::parse(&["a", "/event[x=", "b"]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArg);
+        assert!(err.message.contains("filter[1]") && err.message.contains("/event[x=") && err.message.contains("character 9"), "{}", err.message);
     }
 
     #[test]

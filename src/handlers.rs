@@ -9,7 +9,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::Event;
-use crate::filter::{Filter, TypePattern};
+use crate::filter::{Entry as FilterEntry, Filter, Subject, TypePattern};
 use crate::fnv::FnvHashMap;
 use crate::thread_mark;
 
@@ -47,8 +47,9 @@ impl Entry {
     /// Whether this handler takes `event`: one emitted after the handler was added
     /// whose type its filter matches, or an `events-lost` notice (seq 0), which
     /// every handler of the queue takes.
-    fn takes(&self, event: &Event) -> bool {
-        event.seq() == 0 || (event.seq() > self.after_seq && self.filter.matches(event.kind()))
+    fn takes(&self, subject: &mut Subject) -> bool {
+        let seq = subject.event().seq();
+        seq == 0 || (seq > self.after_seq && self.filter.matches(subject))
     }
 
     /// Runs the handler on `event` unless it has been removed; returns whether it ran.
@@ -113,7 +114,8 @@ impl Drop for CallDone<'_> {
 pub struct Registry {
     next_id: HandlerId,
     by_id: HashMap<HandlerId, Arc<Entry>>,
-    /// Handlers for every event.
+    /// Handlers that may take any event: filter NULL, or an XPath entry that
+    /// does not fix the type.
     all: Vec<Arc<Entry>>,
     /// Handlers by an exact type their filter names.
     exact: FnvHashMap<Box<str>, Vec<Arc<Entry>>>,
@@ -200,8 +202,9 @@ impl Registry {
             return !self.by_id.is_empty();
         }
         let kind = event.kind();
-        self.all.iter().chain(self.exact.get(kind).into_iter().flatten()).any(|e| e.takes(event))
-            || self.wildcards_for(kind).any(|(p, e)| p.matches(kind) && e.takes(event))
+        let subject = &mut Subject::new(event);
+        self.all.iter().chain(self.exact.get(kind).into_iter().flatten()).any(|e| e.takes(subject))
+            || self.wildcards_for(kind).any(|(p, e)| p.matches(kind) && e.takes(subject))
     }
 
     /// Appends to `out` each handler that takes `event`, once, in id order.
@@ -211,8 +214,9 @@ impl Registry {
             out.extend(self.by_id.values().cloned());
         } else {
             let kind = event.kind();
+            let subject = &mut Subject::new(event);
             let mut add = |e: &Arc<Entry>| {
-                if e.takes(event) {
+                if e.takes(subject) {
                     out.push(e.clone());
                 }
             };
@@ -243,9 +247,15 @@ impl Registry {
         let mut slots = Vec::new();
         match filter {
             Filter::All => slots.push(Slot::All),
-            Filter::Any(patterns) => {
-                for p in patterns {
-                    let slot = if p.is_wildcard() { Slot::Wildcard(p) } else { Slot::Exact(p.as_str()) };
+            Filter::Any(entries) => {
+                for entry in entries {
+                    let slot = match entry {
+                        FilterEntry::Type(p) if p.is_wildcard() => Slot::Wildcard(p),
+                        FilterEntry::Type(p) => Slot::Exact(p.as_str()),
+                        // `/event[@type='T' ...]` is indexed under T; other
+                        // expressions may match any type.
+                        FilterEntry::XPath(x) => x.fixed_type().map_or(Slot::All, Slot::Exact),
+                    };
                     if !slots.contains(&slot) {
                         slots.push(slot);
                     }
@@ -333,6 +343,26 @@ mod tests {
         r.matching(&event("t", 6), &mut out);
         r.matching(&crate::event::Event::lost(1, 2, 2), &mut out);
         assert_eq!(out.iter().map(|e| e.id).collect::<Vec<_>>(), [late, late]);
+    }
+
+    #[test]
+    fn xpath_entries_that_fix_the_type_are_indexed_by_it() {
+        let mut r = Registry::default();
+        let fixed = add(&mut r, &["/event[@type='a' and x]"]);
+        let free = add(&mut r, &["/event[x]"]);
+        assert!(r.all.iter().map(|e| e.id).eq([free]));
+        assert!(r.exact["a"].iter().map(|e| e.id).eq([fixed]));
+        let with_x = parse(r#"<event type="a"><x/></event>"#).unwrap().seal(1);
+        let without = parse(r#"<event type="a"/>"#).unwrap().seal(2);
+        let other = parse(r#"<event type="b"><x/></event>"#).unwrap().seal(3);
+        let ids = |e: &Event| {
+            let mut out = Vec::new();
+            r.matching(e, &mut out);
+            out.iter().map(|e| e.id).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&with_x), [fixed, free]);
+        assert!(ids(&without).is_empty());
+        assert_eq!(ids(&other), [free]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::Draft;
-use crate::filter::Filter;
+use crate::filter::{Filter, Subject};
 use crate::handlers::{retire, Callback, Entry, HandlerId, Registry};
 use crate::notify::Notifier;
 use crate::queue::{Queue, DEFAULT_LIMIT};
@@ -112,15 +112,19 @@ impl Hub {
         state.last_seq += 1;
         let seq = state.last_seq;
         let for_handlers = state.handlers.any_may_take(draft.kind());
-        let for_streams = state.streams.iter().any(|s| s.wants(draft.kind()));
-        let event = (for_handlers || for_streams).then(|| draft.seal(seq));
+        let event = (for_handlers || !state.streams.is_empty()).then(|| draft.seal(seq));
+        let mut subject = event.as_ref().map(Subject::new);
         let mut new_backlog = false;
         state.streams.retain_mut(|stream| {
             let had_backlog = stream.has_backlog();
-            let status = match &event {
-                Some(event) if stream.wants(event.kind()) => stream.offer(event.clone()),
-                _ if had_backlog => stream.flush(),
-                _ => Status::Open,
+            let wanted = match &mut subject {
+                Some(subject) => stream.wants(subject).then(|| subject.event().clone()),
+                None => None,
+            };
+            let status = match wanted {
+                Some(event) => stream.offer(event),
+                None if had_backlog => stream.flush(),
+                None => Status::Open,
             };
             new_backlog |= !had_backlog && stream.has_backlog();
             status == Status::Open

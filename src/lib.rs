@@ -19,6 +19,7 @@ mod notify;
 pub mod queue;
 mod stream;
 mod thread_mark;
+pub mod xpath;
 
 pub mod ffi;
 

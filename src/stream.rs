@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::error::Result;
 use crate::event::Event;
-use crate::filter::Filter;
+use crate::filter::{Filter, Subject};
 use crate::notify::system_error;
 use crate::queue::Queue;
 
@@ -58,9 +58,9 @@ impl Stream {
         Ok((Stream { filter, socket: ours, queue: Queue::new(limit), written: 0 }, theirs))
     }
 
-    /// Whether the stream takes events of type `kind`.
-    pub fn wants(&self, kind: &str) -> bool {
-        self.filter.matches(kind)
+    /// Whether the stream takes the event.
+    pub fn wants(&self, subject: &mut Subject) -> bool {
+        self.filter.matches(subject)
     }
 
     /// Queues `event` (or counts it lost, if the queue is still full once what
