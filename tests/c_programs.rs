@@ -99,7 +99,7 @@ macro_rules! c_tests {
     };
 }
 
-c_tests!(test_connect, test_emit, test_domains, test_handlers, test_deliver, test_threads, test_eventfd, test_event_thread, test_streams, test_producers);
+c_tests!(test_connect, test_emit, test_domains, test_handlers, test_deliver, test_threads, test_eventfd, test_event_thread, test_streams, test_producers, test_xpath);
 
 /// The C example in README.md compiles as shown and runs.
 #[test]
