@@ -338,7 +338,8 @@ impl<'t> Evaluation<'t> {
             Function::Sum => {
                 let nodes = nodes_of(&values[0]);
                 self.spend(nodes.len() as u64)?;
-                Value::Number(nodes.iter().map(|&n| string_to_number(&self.tree.string_value(n))).sum())
+                // A fold from +0: `Iterator::sum` starts from -0, which `1 div sum(...)` shows.
+                Value::Number(nodes.iter().map(|&n| string_to_number(&self.tree.string_value(n))).fold(0.0, |a, b| a + b))
             }
             Function::Floor => Value::Number(number(self, 0).floor()),
             Function::Ceiling => Value::Number(number(self, 0).ceil()),
@@ -455,10 +456,13 @@ pub fn number_to_string(n: f64) -> String {
     }
 }
 
-/// XPath's round(): the closest integer, halves rounded up.
+/// XPath's round(): the closest integer, halves rounded up; NaN, infinities
+/// and zeros as they are, and -0 for arguments in [-0.5, 0) (XPath 1.0 4.4).
 fn round(n: f64) -> f64 {
-    if n.is_nan() || n.is_infinite() {
+    if n.is_nan() || n.is_infinite() || n == 0.0 {
         n
+    } else if (-0.5..0.0).contains(&n) {
+        -0.0
     } else {
         (n + 0.5).floor()
     }
@@ -484,5 +488,8 @@ mod tests {
         assert_eq!(number_to_string(-f64::INFINITY), "-Infinity");
         assert_eq!(round(2.5), 3.0);
         assert_eq!(round(-2.5), -2.0);
+        for negative_zero in [-0.25, -0.5, -0.0] {
+            assert!(round(negative_zero) == 0.0 && round(negative_zero).is_sign_negative(), "{negative_zero}");
+        }
     }
 }

@@ -112,6 +112,7 @@ mod tests {
             "not(//new-state = 'crashed')",
             "sum(//domain-id | //@seq) = 10",
             "-//domain-id = -3",
+            "1 div sum(//nothing) > 0",
             "count(//text()) = 5",
             "//domain-id/.. = /event",
             "round(2.5) = 3 and floor(-1.5) = -2 and ceiling(1.2) = 2",
