@@ -81,9 +81,9 @@ impl<'t> Evaluation<'t> {
             }
             Expr::Arithmetic(op, a, b) => {
                 let a = self.eval(a, cx)?;
-                let a = self.to_number(&a);
+                let a = self.to_number(&a)?;
                 let b = self.eval(b, cx)?;
-                let b = self.to_number(&b);
+                let b = self.to_number(&b)?;
                 Value::Number(match op {
                     Arithmetic::Add => a + b,
                     Arithmetic::Subtract => a - b,
@@ -94,7 +94,7 @@ impl<'t> Evaluation<'t> {
             }
             Expr::Negate(a) => {
                 let a = self.eval(a, cx)?;
-                Value::Number(-self.to_number(&a))
+                Value::Number(-self.to_number(&a)?)
             }
             Expr::Union(a, b) => {
                 let (a, b) = (self.eval(a, cx)?, self.eval(b, cx)?);
@@ -215,54 +215,86 @@ impl<'t> Evaluation<'t> {
         }
     }
 
-    fn to_number(&self, value: &Value) -> f64 {
-        match value {
-            Value::Nodes(_) => string_to_number(&self.to_string(value)),
+    /// A node's string-value, paid for: an element's costs its subtree.
+    fn string_value(&mut self, n: NodeId) -> Evaluated<Cow<'t, str>> {
+        self.spend(u64::from(self.tree.subtree(n).len() as u32) + 1)?;
+        Ok(self.tree.string_value(n))
+    }
+
+    fn to_number(&mut self, value: &Value<'t>) -> Evaluated<f64> {
+        Ok(match value {
+            Value::Nodes(_) => string_to_number(&self.to_string(value)?),
             Value::Number(n) => *n,
             Value::String(s) => string_to_number(s),
             Value::Boolean(b) => f64::from(u8::from(*b)),
-        }
+        })
     }
 
-    fn to_string(&self, value: &Value<'t>) -> Cow<'t, str> {
-        match value {
-            Value::Nodes(nodes) => nodes.first().map_or(Cow::Borrowed(""), |&n| self.tree.string_value(n)),
+    fn to_string(&mut self, value: &Value<'t>) -> Evaluated<Cow<'t, str>> {
+        Ok(match value {
+            Value::Nodes(nodes) => match nodes.first() {
+                Some(&n) => self.string_value(n)?,
+                None => Cow::Borrowed(""),
+            },
             Value::Number(n) => Cow::Owned(number_to_string(*n)),
             Value::String(s) => s.clone(),
             Value::Boolean(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
-        }
+        })
     }
 
-    /// XPath 1.0 section 3.4.
+    /// XPath 1.0 section 3.4. Each node's string-value (and number) is found
+    /// once per comparison, then the pairs are compared.
     fn compare(&mut self, op: Comparison, a: &Value<'t>, b: &Value<'t>) -> Evaluated<bool> {
-        let tree = self.tree;
+        let relational = !matches!(op, Comparison::Equal | Comparison::NotEqual);
         match (a, b) {
             (Value::Nodes(x), Value::Nodes(y)) => {
-                let right: Vec<Cow<str>> = y.iter().map(|&n| tree.string_value(n)).collect();
-                self.spend((x.len() * right.len()) as u64)?;
-                Ok(x.iter().any(|&n| {
-                    let left = tree.string_value(n);
-                    right.iter().any(|r| compare_strings(op, &left, r))
-                }))
+                self.spend((x.len() as u64).saturating_mul(y.len() as u64))?;
+                if relational {
+                    let left = self.numbers(x)?;
+                    let right = self.numbers(y)?;
+                    return Ok(left.iter().any(|&l| right.iter().any(|&r| compare_numbers(op, l, r))));
+                }
+                let left = self.strings(x)?;
+                let right = self.strings(y)?;
+                Ok(left.iter().any(|l| right.iter().any(|r| compare_strings(op, l, r))))
             }
             (Value::Nodes(nodes), other) | (other, Value::Nodes(nodes)) => {
                 let flipped = matches!(b, Value::Nodes(_)) && !matches!(a, Value::Nodes(_));
                 let op = if flipped { mirror(op) } else { op };
-                if let Value::Boolean(other) = other {
-                    return Ok(compare_values(op, &Value::Boolean(!nodes.is_empty()), &Value::Boolean(*other)));
-                }
-                self.spend(nodes.len() as u64)?;
-                Ok(nodes.iter().any(|&n| {
-                    let text = tree.string_value(n);
-                    match other {
-                        Value::Number(x) => compare_numbers(op, string_to_number(&text), *x),
-                        Value::String(s) => compare_strings(op, &text, s),
-                        _ => false,
+                match other {
+                    Value::Boolean(other) => {
+                        Ok(compare_values(op, &Value::Boolean(!nodes.is_empty()), &Value::Boolean(*other)))
                     }
-                }))
+                    Value::String(s) if !relational => Ok(self.strings(nodes)?.iter().any(|t| compare_strings(op, t, s))),
+                    _ => {
+                        let other = self.to_number(other)?;
+                        Ok(self.numbers(nodes)?.iter().any(|&n| compare_numbers(op, n, other)))
+                    }
+                }
             }
             _ => Ok(compare_values(op, a, b)),
         }
+    }
+
+    /// Argument `i` as a string; without it, the context node's string-value.
+    fn arg_string(&mut self, values: &[Value<'t>], cx: Context, i: usize) -> Evaluated<Cow<'t, str>> {
+        match values.get(i) {
+            Some(value) => self.to_string(value),
+            None => self.string_value(cx.node),
+        }
+    }
+
+    /// Argument `i` as a number.
+    fn arg_number(&mut self, values: &[Value<'t>], i: usize) -> Evaluated<f64> {
+        values.get(i).map_or(Ok(f64::NAN), |value| self.to_number(value))
+    }
+
+    fn strings(&mut self, nodes: &[NodeId]) -> Evaluated<Vec<Cow<'t, str>>> {
+        nodes.iter().map(|&n| self.string_value(n)).collect()
+    }
+
+    fn numbers(&mut self, nodes: &[NodeId]) -> Evaluated<Vec<f64>> {
+        nodes.iter().map(|&n| Ok(string_to_number(&self.string_value(n)?))).collect()
     }
 
     fn call(&mut self, function: Function, args: &[Expr], cx: Context) -> Evaluated<Value<'t>> {
@@ -270,29 +302,26 @@ impl<'t> Evaluation<'t> {
         for arg in args {
             values.push(self.eval(arg, cx)?);
         }
-        let string = |this: &Self, i: usize| -> Cow<'t, str> {
-            match values.get(i) {
-                Some(v) => this.to_string(v),
-                None => this.tree.string_value(cx.node),
-            }
-        };
-        let number = |this: &Self, i: usize| values.get(i).map_or(f64::NAN, |v| this.to_number(v));
         Ok(match function {
             Function::Not => Value::Boolean(!self.to_boolean(&values[0])),
             Function::True => Value::Boolean(true),
             Function::False => Value::Boolean(false),
             Function::Boolean => Value::Boolean(self.to_boolean(&values[0])),
             Function::Count => Value::Number(nodes_of(&values[0]).len() as f64),
-            Function::String => Value::String(string(self, 0)),
+            Function::String => Value::String(self.arg_string(&values, cx, 0)?),
             Function::Concat => {
-                Value::String(Cow::Owned((0..values.len()).map(|i| string(self, i)).collect::<Vec<_>>().concat()))
+                let mut joined = String::new();
+                for i in 0..values.len() {
+                    joined.push_str(&self.arg_string(&values, cx, i)?);
+                }
+                Value::String(Cow::Owned(joined))
             }
-            Function::Contains => Value::Boolean(string(self, 0).contains(&*string(self, 1))),
-            Function::StartsWith => Value::Boolean(string(self, 0).starts_with(&*string(self, 1))),
+            Function::Contains => Value::Boolean(self.arg_string(&values, cx, 0)?.contains(&*self.arg_string(&values, cx, 1)?)),
+            Function::StartsWith => Value::Boolean(self.arg_string(&values, cx, 0)?.starts_with(&*self.arg_string(&values, cx, 1)?)),
             Function::Substring => {
-                let text = string(self, 0);
-                let start = round(number(self, 1));
-                let end = if values.len() > 2 { start + round(number(self, 2)) } else { f64::INFINITY };
+                let text = self.arg_string(&values, cx, 0)?;
+                let start = round(self.arg_number(&values, 1)?);
+                let end = if values.len() > 2 { start + round(self.arg_number(&values, 2)?) } else { f64::INFINITY };
                 let kept: String = text
                     .chars()
                     .enumerate()
@@ -305,21 +334,21 @@ impl<'t> Evaluation<'t> {
                 Value::String(Cow::Owned(kept))
             }
             Function::SubstringBefore => {
-                let (text, sep) = (string(self, 0), string(self, 1));
+                let (text, sep) = (self.arg_string(&values, cx, 0)?, self.arg_string(&values, cx, 1)?);
                 Value::String(Cow::Owned(text.find(&*sep).map_or("", |i| &text[..i]).to_string()))
             }
             Function::SubstringAfter => {
-                let (text, sep) = (string(self, 0), string(self, 1));
+                let (text, sep) = (self.arg_string(&values, cx, 0)?, self.arg_string(&values, cx, 1)?);
                 Value::String(Cow::Owned(text.find(&*sep).map_or("", |i| &text[i + sep.len()..]).to_string()))
             }
-            Function::StringLength => Value::Number(string(self, 0).chars().count() as f64),
+            Function::StringLength => Value::Number(self.arg_string(&values, cx, 0)?.chars().count() as f64),
             Function::NormalizeSpace => {
-                let text = string(self, 0);
+                let text = self.arg_string(&values, cx, 0)?;
                 let words: Vec<&str> = text.split([' ', '\t', '\n', '\r']).filter(|w| !w.is_empty()).collect();
                 Value::String(Cow::Owned(words.join(" ")))
             }
             Function::Translate => {
-                let (text, from, to) = (string(self, 0), string(self, 1), string(self, 2));
+                let (text, from, to) = (self.arg_string(&values, cx, 0)?, self.arg_string(&values, cx, 1)?, self.arg_string(&values, cx, 2)?);
                 let from: Vec<char> = from.chars().collect();
                 let to: Vec<char> = to.chars().collect();
                 let translated = text
@@ -332,18 +361,14 @@ impl<'t> Evaluation<'t> {
                 Value::String(Cow::Owned(translated))
             }
             Function::Number => Value::Number(match values.first() {
-                Some(v) => self.to_number(v),
-                None => string_to_number(&self.tree.string_value(cx.node)),
+                Some(v) => self.to_number(v)?,
+                None => string_to_number(&self.string_value(cx.node)?),
             }),
-            Function::Sum => {
-                let nodes = nodes_of(&values[0]);
-                self.spend(nodes.len() as u64)?;
-                // A fold from +0: `Iterator::sum` starts from -0, which `1 div sum(...)` shows.
-                Value::Number(nodes.iter().map(|&n| string_to_number(&self.tree.string_value(n))).fold(0.0, |a, b| a + b))
-            }
-            Function::Floor => Value::Number(number(self, 0).floor()),
-            Function::Ceiling => Value::Number(number(self, 0).ceil()),
-            Function::Round => Value::Number(round(number(self, 0))),
+            // A fold from +0: `Iterator::sum` starts from -0, which `1 div sum(...)` shows.
+            Function::Sum => Value::Number(self.numbers(nodes_of(&values[0]))?.into_iter().fold(0.0, |a, b| a + b)),
+            Function::Floor => Value::Number(self.arg_number(&values, 0)?.floor()),
+            Function::Ceiling => Value::Number(self.arg_number(&values, 0)?.ceil()),
+            Function::Round => Value::Number(round(self.arg_number(&values, 0)?)),
             Function::Name | Function::LocalName => {
                 let node = match values.first() {
                     Some(v) => nodes_of(v).first().copied(),
