@@ -23,6 +23,12 @@
 #include <stdlib.h>
 
 /**
+ * How deep the tree of an expression may be: nesting and chained operators
+ * (`1+1+1...`) together, which bounds the recursion of evaluation.
+ */
+#define MAX_TREE_DEPTH 128
+
+/**
  * The flag of virConnectOpenEventStream that makes the caller's descriptor
  * non-blocking (O_NONBLOCK).
  */
@@ -179,8 +185,9 @@ int virConnectClose(virConnectPtr conn);
  *   context node, matching when its boolean value is true
  *   ("/event[new-state='crashed']", "//domain-name = 'web1'",
  *   "count(//disk) > 1", "/event/@seq > 100"). docs/filters.md lists what is
- *   supported; expressions are at most 4 KiB and nest at most 32 levels, and an
- *   evaluation that exceeds its work budget counts as no match.
+ *   supported; expressions are at most 4 KiB, nest at most 32 levels and chain
+ *   at most 128 operators and nestings along one branch, and an evaluation that
+ *   exceeds its work budget counts as no match.
  *
  * Filters are indexed by type: type patterns, and expressions of the form
  * "/event[@type='T' and ...]", cost nothing for events of other types.

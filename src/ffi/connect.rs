@@ -57,8 +57,9 @@ pub unsafe extern "C" fn virConnectClose(conn: virConnectPtr) -> c_int {
 ///   context node, matching when its boolean value is true
 ///   ("/event[new-state='crashed']", "//domain-name = 'web1'",
 ///   "count(//disk) > 1", "/event/@seq > 100"). docs/filters.md lists what is
-///   supported; expressions are at most 4 KiB and nest at most 32 levels, and an
-///   evaluation that exceeds its work budget counts as no match.
+///   supported; expressions are at most 4 KiB, nest at most 32 levels and chain
+///   at most 128 operators and nestings along one branch, and an evaluation that
+///   exceeds its work budget counts as no match.
 ///
 /// Filters are indexed by type: type patterns, and expressions of the form
 /// "/event[@type='T' and ...]", cost nothing for events of other types.

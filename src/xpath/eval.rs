@@ -7,7 +7,8 @@ use std::borrow::Cow;
 use super::syntax::{Arithmetic, Axis, Comparison, Expr, Function, NodeTest, Path, Step};
 use super::tree::{Kind, NodeId, Tree};
 
-/// How many node visits one evaluation may make.
+/// How much work one evaluation may do: a unit per node an axis visits, per
+/// pair of nodes compared, and per 16 bytes of string handled.
 pub const WORK_BUDGET: u64 = 1_000_000;
 
 /// The evaluation ran out of its work budget.
@@ -217,8 +218,14 @@ impl<'t> Evaluation<'t> {
 
     /// A node's string-value, paid for: an element's costs its subtree.
     fn string_value(&mut self, n: NodeId) -> Evaluated<Cow<'t, str>> {
-        self.spend(u64::from(self.tree.subtree(n).len() as u32) + 1)?;
-        Ok(self.tree.string_value(n))
+        self.spend(self.tree.subtree(n).len() as u64 + 1)?;
+        let value = self.tree.string_value(n);
+        self.spend_bytes(&value)?;
+        Ok(value)
+    }
+
+    fn spend_bytes(&mut self, text: &str) -> Evaluated<()> {
+        self.spend(text.len() as u64 / 16)
     }
 
     fn to_number(&mut self, value: &Value<'t>) -> Evaluated<f64> {
@@ -256,6 +263,9 @@ impl<'t> Evaluation<'t> {
                 }
                 let left = self.strings(x)?;
                 let right = self.strings(y)?;
+                // Equal strings are compared byte by byte: pay for the longest.
+                let longest = right.iter().map(|r| r.len()).max().unwrap_or(0) as u64;
+                self.spend((left.len() as u64).saturating_mul(longest / 16))?;
                 Ok(left.iter().any(|l| right.iter().any(|r| compare_strings(op, l, r))))
             }
             (Value::Nodes(nodes), other) | (other, Value::Nodes(nodes)) => {
@@ -276,10 +286,15 @@ impl<'t> Evaluation<'t> {
         }
     }
 
-    /// Argument `i` as a string; without it, the context node's string-value.
+    /// Argument `i` as a string (its bytes paid for, since the function will
+    /// go through them); without it, the context node's string-value.
     fn arg_string(&mut self, values: &[Value<'t>], cx: Context, i: usize) -> Evaluated<Cow<'t, str>> {
         match values.get(i) {
-            Some(value) => self.to_string(value),
+            Some(value) => {
+                let text = self.to_string(value)?;
+                self.spend_bytes(&text)?;
+                Ok(text)
+            }
             None => self.string_value(cx.node),
         }
     }
@@ -348,16 +363,17 @@ impl<'t> Evaluation<'t> {
                 Value::String(Cow::Owned(words.join(" ")))
             }
             Function::Translate => {
-                let (text, from, to) = (self.arg_string(&values, cx, 0)?, self.arg_string(&values, cx, 1)?, self.arg_string(&values, cx, 2)?);
-                let from: Vec<char> = from.chars().collect();
-                let to: Vec<char> = to.chars().collect();
-                let translated = text
-                    .chars()
-                    .filter_map(|c| match from.iter().position(|&f| f == c) {
-                        Some(i) => to.get(i).copied(),
-                        None => Some(c),
-                    })
-                    .collect();
+                let text = self.arg_string(&values, cx, 0)?;
+                let (from, to) = (self.arg_string(&values, cx, 1)?, self.arg_string(&values, cx, 2)?);
+                // What each character of `from` becomes (the first mention wins;
+                // none: it is removed), looked up once per character of `text`.
+                let mut to = to.chars();
+                let mut map: std::collections::HashMap<char, Option<char>> = std::collections::HashMap::new();
+                for c in from.chars() {
+                    let replacement = to.next();
+                    map.entry(c).or_insert(replacement);
+                }
+                let translated = text.chars().filter_map(|c| *map.get(&c).unwrap_or(&Some(c))).collect();
                 Value::String(Cow::Owned(translated))
             }
             Function::Number => Value::Number(match values.first() {

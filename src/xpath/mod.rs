@@ -7,7 +7,7 @@ mod tree;
 
 use std::fmt;
 
-pub use syntax::{SyntaxError, MAX_DEPTH, MAX_LENGTH};
+pub use syntax::{SyntaxError, MAX_DEPTH, MAX_LENGTH, MAX_TREE_DEPTH};
 pub use tree::Tree;
 
 use syntax::{Axis, Comparison, Expr, NodeTest, Path};
@@ -145,6 +145,23 @@ mod tests {
         assert_eq!(fixed("/event[@type='a' or x]"), None);
         assert_eq!(fixed("/event[@type='a']/x"), None);
         assert_eq!(fixed("//event[@type='a']"), None);
+    }
+
+    #[test]
+    fn the_deepest_expressions_evaluate_on_a_small_stack() {
+        let chain = format!("1{}", "+1".repeat(MAX_TREE_DEPTH - 1));
+        let nesting = format!("{}1{}", "(".repeat(MAX_DEPTH - 1), ")".repeat(MAX_DEPTH - 1));
+        let predicates = format!("//*{}", "[*".repeat(MAX_DEPTH - 1) + &"]".repeat(MAX_DEPTH - 1));
+        let mixed = format!("{}1{}", "(1 + ".repeat(MAX_DEPTH - 1), ")".repeat(MAX_DEPTH - 1));
+        let run = move || {
+            let tree = Tree::build(EVENT);
+            for expr in [&chain, &nesting, &predicates, &mixed] {
+                let _ = XPath::compile(expr).unwrap_or_else(|e| panic!("{expr}: {e}")).matches(&tree);
+            }
+        };
+        // 512 KiB: a quarter of a spawned Rust thread's default, and far below
+        // the 8 MiB a C program's threads usually have.
+        std::thread::Builder::new().stack_size(512 * 1024).spawn(run).unwrap().join().unwrap();
     }
 
     #[test]

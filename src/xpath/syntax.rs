@@ -10,6 +10,10 @@ pub const MAX_LENGTH: usize = 4096;
 /// How deeply parentheses, predicates and function arguments may nest.
 pub const MAX_DEPTH: usize = 32;
 
+/// How deep the tree of an expression may be: nesting and chained operators
+/// (`1+1+1...`) together, which bounds the recursion of evaluation.
+pub const MAX_TREE_DEPTH: usize = 128;
+
 /// Why an expression was refused: what, and where (a character offset from 0).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -353,7 +357,7 @@ pub fn parse(text: &str) -> Result<Expr, SyntaxError> {
         });
     }
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, at: 0, depth: 0, end: text.chars().count() };
+    let mut parser = Parser { tokens, at: 0, depth: 0, levels: 0, end: text.chars().count() };
     let expr = parser.expr()?;
     if parser.at < parser.tokens.len() {
         return Err(parser.error("unexpected token after the end of the expression"));
@@ -364,7 +368,10 @@ pub fn parse(text: &str) -> Result<Expr, SyntaxError> {
 struct Parser {
     tokens: Vec<(Token, usize)>,
     at: usize,
+    /// Nesting of parentheses, predicates and arguments.
     depth: usize,
+    /// Depth of the tree being built along the current branch.
+    levels: usize,
     /// The character count, the position of "the end".
     end: usize,
 }
@@ -421,82 +428,103 @@ impl Parser {
             return Err(self.error(&format!("the expression nests deeper than {MAX_DEPTH} levels")));
         }
         self.depth += 1;
+        let base = self.levels;
+        self.deeper()?;
         let result = parse(self);
+        self.levels = base;
         self.depth -= 1;
         result
     }
 
-    fn expr(&mut self) -> Parsed<Expr> {
-        let mut left = self.and_expr()?;
-        while self.eat_operator_name("or") {
-            left = Expr::Or(Box::new(left), Box::new(self.and_expr()?));
+    /// One more level of the tree along this branch: an operator applied to
+    /// what came before it, or a nesting.
+    fn deeper(&mut self) -> Parsed<()> {
+        self.levels += 1;
+        if self.levels > MAX_TREE_DEPTH {
+            return Err(self.error(&format!(
+                "the expression is too deep: more than {MAX_TREE_DEPTH} operators and nestings along one branch"
+            )));
         }
+        Ok(())
+    }
+
+    /// Parses a left-associative chain: operands from `operand`, operators
+    /// from `operator`, each one a level deeper.
+    fn chain(
+        &mut self,
+        operand: fn(&mut Parser) -> Parsed<Expr>,
+        operator: fn(&mut Parser) -> Option<Box<dyn Fn(Expr, Expr) -> Expr>>,
+    ) -> Parsed<Expr> {
+        let base = self.levels;
+        let mut left = operand(self)?;
+        while let Some(combine) = operator(self) {
+            self.deeper()?;
+            let right = operand(self)?;
+            left = combine(left, right);
+        }
+        self.levels = base;
         Ok(left)
+    }
+
+    fn expr(&mut self) -> Parsed<Expr> {
+        self.chain(Parser::and_expr, |p| p.eat_operator_name("or").then(|| combine(Expr::Or)))
     }
 
     fn and_expr(&mut self) -> Parsed<Expr> {
-        let mut left = self.equality()?;
-        while self.eat_operator_name("and") {
-            left = Expr::And(Box::new(left), Box::new(self.equality()?));
-        }
-        Ok(left)
+        self.chain(Parser::equality, |p| p.eat_operator_name("and").then(|| combine(Expr::And)))
     }
 
     fn equality(&mut self) -> Parsed<Expr> {
-        let mut left = self.relational()?;
-        loop {
-            let op = match self.peek() {
+        self.chain(Parser::relational, |p| {
+            let op = match p.peek() {
                 Some(Token::Equal) => Comparison::Equal,
                 Some(Token::NotEqual) => Comparison::NotEqual,
-                _ => return Ok(left),
+                _ => return None,
             };
-            self.at += 1;
-            left = Expr::Compare(op, Box::new(left), Box::new(self.relational()?));
-        }
+            p.at += 1;
+            Some(compare(op))
+        })
     }
 
     fn relational(&mut self) -> Parsed<Expr> {
-        let mut left = self.additive()?;
-        loop {
-            let op = match self.peek() {
+        self.chain(Parser::additive, |p| {
+            let op = match p.peek() {
                 Some(Token::Less) => Comparison::Less,
                 Some(Token::LessOrEqual) => Comparison::LessOrEqual,
                 Some(Token::Greater) => Comparison::Greater,
                 Some(Token::GreaterOrEqual) => Comparison::GreaterOrEqual,
-                _ => return Ok(left),
+                _ => return None,
             };
-            self.at += 1;
-            left = Expr::Compare(op, Box::new(left), Box::new(self.additive()?));
-        }
+            p.at += 1;
+            Some(compare(op))
+        })
     }
 
     fn additive(&mut self) -> Parsed<Expr> {
-        let mut left = self.multiplicative()?;
-        loop {
-            let op = match self.peek() {
+        self.chain(Parser::multiplicative, |p| {
+            let op = match p.peek() {
                 Some(Token::Plus) => Arithmetic::Add,
                 Some(Token::Minus) => Arithmetic::Subtract,
-                _ => return Ok(left),
+                _ => return None,
             };
-            self.at += 1;
-            left = Expr::Arithmetic(op, Box::new(left), Box::new(self.multiplicative()?));
-        }
+            p.at += 1;
+            Some(arithmetic(op))
+        })
     }
 
     fn multiplicative(&mut self) -> Parsed<Expr> {
-        let mut left = self.unary()?;
-        loop {
-            let op = if self.eat(&Token::Star) {
+        self.chain(Parser::unary, |p| {
+            let op = if p.eat(&Token::Star) {
                 Arithmetic::Multiply
-            } else if self.eat_operator_name("div") {
+            } else if p.eat_operator_name("div") {
                 Arithmetic::Divide
-            } else if self.eat_operator_name("mod") {
+            } else if p.eat_operator_name("mod") {
                 Arithmetic::Modulo
             } else {
-                return Ok(left);
+                return None;
             };
-            left = Expr::Arithmetic(op, Box::new(left), Box::new(self.unary()?));
-        }
+            Some(arithmetic(op))
+        })
     }
 
     fn unary(&mut self) -> Parsed<Expr> {
@@ -507,12 +535,15 @@ impl Parser {
     }
 
     fn union(&mut self) -> Parsed<Expr> {
+        let base = self.levels;
         let mut left = self.path_expr()?;
         loop {
             let position = self.position();
             if !self.eat(&Token::Pipe) {
+                self.levels = base;
                 return Ok(left);
             }
+            self.deeper()?;
             let right = self.path_expr()?;
             if !may_be_nodes(&left) || !may_be_nodes(&right) {
                 return Err(SyntaxError { position, message: "'|' takes node-sets".into() });
@@ -714,6 +745,19 @@ impl Parser {
     }
 }
 
+/// A constructor of a binary expression, for [`Parser::chain`].
+fn combine(node: fn(Box<Expr>, Box<Expr>) -> Expr) -> Box<dyn Fn(Expr, Expr) -> Expr> {
+    Box::new(move |a, b| node(Box::new(a), Box::new(b)))
+}
+
+fn compare(op: Comparison) -> Box<dyn Fn(Expr, Expr) -> Expr> {
+    Box::new(move |a, b| Expr::Compare(op, Box::new(a), Box::new(b)))
+}
+
+fn arithmetic(op: Arithmetic) -> Box<dyn Fn(Expr, Expr) -> Expr> {
+    Box::new(move |a, b| Expr::Arithmetic(op, Box::new(a), Box::new(b)))
+}
+
 fn descendant_or_self() -> Step {
     Step { axis: Axis::DescendantOrSelf, test: NodeTest::Node, predicates: Vec::new() }
 }
@@ -788,5 +832,11 @@ mod tests {
         assert!(parse(&fine).is_ok());
         let predicates = format!("a{}", "[b".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1));
         assert!(refused(&predicates).message.contains("nests"));
+        for operator in ["+", " or ", " and ", "=", "<", "*", " div ", "|a"] {
+            let chain = format!("a{}", format!("{operator}a").repeat(MAX_TREE_DEPTH + 1));
+            assert!(refused(&chain).message.contains("too deep"), "{operator}");
+        }
+        let fine = format!("1{}", "+1".repeat(MAX_TREE_DEPTH - 1));
+        assert!(parse(&fine).is_ok());
     }
 }
