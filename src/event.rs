@@ -7,7 +7,7 @@
 
 use std::ffi::CStr;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use quick_xml::events::attributes::Attribute;
@@ -15,6 +15,7 @@ use quick_xml::events::{BytesRef, BytesStart, Event as XmlEvent};
 use quick_xml::Reader;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::xpath::Tree;
 
 /// The largest event XML accepted by [`parse`], in bytes.
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
@@ -30,6 +31,8 @@ struct Stored {
     kind: (u32, u32),
     /// The canonical XML followed by one NUL byte.
     text: String,
+    /// The tree XPath filters evaluate, built by the first that needs it.
+    tree: OnceLock<Box<Tree>>,
 }
 
 impl Event {
@@ -48,6 +51,12 @@ impl Event {
     /// The canonical one-line XML.
     pub fn xml(&self) -> &str {
         &self.0.text[..self.0.text.len() - 1]
+    }
+
+    /// The event's tree for XPath filters, built on first use and then shared
+    /// by every handler and stream that looks at the event.
+    pub fn tree(&self) -> &Tree {
+        self.0.tree.get_or_init(|| Box::new(Tree::build(self.xml())))
     }
 
     /// The canonical XML as a C string, borrowed from the event.
@@ -96,7 +105,8 @@ impl Draft {
     pub fn seal(mut self, seq: u64) -> Event {
         self.text.insert_str(self.seq_at, SeqAttribute::new(seq).as_str());
         self.text.push('\0');
-        Event(Arc::new(Stored { seq, kind: (self.kind.0 as u32, self.kind.1 as u32), text: self.text }))
+        let kind = (self.kind.0 as u32, self.kind.1 as u32);
+        Event(Arc::new(Stored { seq, kind, text: self.text, tree: OnceLock::new() }))
     }
 }
 

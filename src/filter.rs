@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{is_type_char, Event};
-use crate::xpath::{Tree, XPath};
+use crate::xpath::XPath;
 
 /// A handler's filter: every event, or any of a list of entries.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,34 +38,11 @@ impl Entry {
         Ok(Entry::XPath(Arc::new(xpath)))
     }
 
-    fn matches(&self, subject: &mut Subject) -> bool {
+    fn matches(&self, event: &Event) -> bool {
         match self {
-            Entry::Type(pattern) => pattern.matches(subject.event.kind()),
-            Entry::XPath(xpath) => xpath.matches(subject.tree()),
+            Entry::Type(pattern) => pattern.matches(event.kind()),
+            Entry::XPath(xpath) => xpath.matches(event.tree()),
         }
-    }
-}
-
-/// An event being matched, with its tree, built the first time an XPath entry
-/// needs it and then shared by every filter that looks at the event.
-pub struct Subject<'e> {
-    event: &'e Event,
-    tree: Option<Tree>,
-}
-
-impl<'e> Subject<'e> {
-    /// The event, with no tree built yet.
-    pub fn new(event: &'e Event) -> Subject<'e> {
-        Subject { event, tree: None }
-    }
-
-    /// The event.
-    pub fn event(&self) -> &'e Event {
-        self.event
-    }
-
-    fn tree(&mut self) -> &Tree {
-        self.tree.get_or_insert_with(|| Tree::build(self.event.xml()))
     }
 }
 
@@ -95,10 +72,10 @@ impl Filter {
     }
 
     /// Whether this filter takes the event.
-    pub fn matches(&self, subject: &mut Subject) -> bool {
+    pub fn matches(&self, event: &Event) -> bool {
         match self {
             Filter::All => true,
-            Filter::Any(entries) => entries.iter().any(|e| e.matches(subject)),
+            Filter::Any(entries) => entries.iter().any(|e| e.matches(event)),
         }
     }
 }

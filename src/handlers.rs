@@ -9,7 +9,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::Event;
-use crate::filter::{Entry as FilterEntry, Filter, Subject, TypePattern};
+use crate::filter::{Entry as FilterEntry, Filter, TypePattern};
 use crate::fnv::FnvHashMap;
 use crate::thread_mark;
 
@@ -47,9 +47,8 @@ impl Entry {
     /// Whether this handler takes `event`: one emitted after the handler was added
     /// whose type its filter matches, or an `events-lost` notice (seq 0), which
     /// every handler of the queue takes.
-    fn takes(&self, subject: &mut Subject) -> bool {
-        let seq = subject.event().seq();
-        seq == 0 || (seq > self.after_seq && self.filter.matches(subject))
+    fn takes(&self, event: &Event) -> bool {
+        event.seq() == 0 || (event.seq() > self.after_seq && self.filter.matches(event))
     }
 
     /// Runs the handler on `event` unless it has been removed; returns whether it ran.
@@ -202,9 +201,8 @@ impl Registry {
             return !self.by_id.is_empty();
         }
         let kind = event.kind();
-        let subject = &mut Subject::new(event);
-        self.all.iter().chain(self.exact.get(kind).into_iter().flatten()).any(|e| e.takes(subject))
-            || self.wildcards_for(kind).any(|(p, e)| p.matches(kind) && e.takes(subject))
+        self.all.iter().chain(self.exact.get(kind).into_iter().flatten()).any(|e| e.takes(event))
+            || self.wildcards_for(kind).any(|(p, e)| p.matches(kind) && e.takes(event))
     }
 
     /// Appends to `out` each handler that takes `event`, once, in id order.
@@ -214,9 +212,8 @@ impl Registry {
             out.extend(self.by_id.values().cloned());
         } else {
             let kind = event.kind();
-            let subject = &mut Subject::new(event);
             let mut add = |e: &Arc<Entry>| {
-                if e.takes(subject) {
+                if e.takes(event) {
                     out.push(e.clone());
                 }
             };

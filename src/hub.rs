@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::Draft;
-use crate::filter::{Filter, Subject};
+use crate::filter::Filter;
 use crate::handlers::{retire, Callback, Entry, HandlerId, Registry};
 use crate::notify::Notifier;
 use crate::queue::{Queue, DEFAULT_LIMIT};
@@ -113,16 +113,12 @@ impl Hub {
         let seq = state.last_seq;
         let for_handlers = state.handlers.any_may_take(draft.kind());
         let event = (for_handlers || !state.streams.is_empty()).then(|| draft.seal(seq));
-        let mut subject = event.as_ref().map(Subject::new);
         let mut new_backlog = false;
         state.streams.retain_mut(|stream| {
             let had_backlog = stream.has_backlog();
-            let wanted = match &mut subject {
-                Some(subject) => stream.wants(subject).then(|| subject.event().clone()),
-                None => None,
-            };
+            let wanted = event.as_ref().filter(|event| stream.wants(event));
             let status = match wanted {
-                Some(event) => stream.offer(event),
+                Some(event) => stream.offer(event.clone()),
                 None if had_backlog => stream.flush(),
                 None => Status::Open,
             };

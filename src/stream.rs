@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::error::Result;
 use crate::event::Event;
-use crate::filter::{Filter, Subject};
+use crate::filter::Filter;
 use crate::notify::system_error;
 use crate::queue::Queue;
 
@@ -59,8 +59,8 @@ impl Stream {
     }
 
     /// Whether the stream takes the event.
-    pub fn wants(&self, subject: &mut Subject) -> bool {
-        self.filter.matches(subject)
+    pub fn wants(&self, event: &Event) -> bool {
+        self.filter.matches(event)
     }
 
     /// Queues `event` (or counts it lost, if the queue is still full once what

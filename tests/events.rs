@@ -137,3 +137,12 @@ fn one_emitted_event_is_shared_by_every_handler() {
     assert!(std::ptr::eq(seen[0].xml(), seen[1].xml()) && std::ptr::eq(seen[1].xml(), seen[2].xml()));
     assert_eq!(seen[0].as_c_str().to_bytes(), seen[0].xml().as_bytes());
 }
+
+#[test]
+fn the_xpath_tree_of_an_event_is_built_once_and_shared() {
+    let event = parse(r#"<event type="t"><a>1</a></event>"#).unwrap().seal(1);
+    let copy = event.clone();
+    assert!(std::ptr::eq(event.tree(), copy.tree()));
+    // root, event, @type, @timestamp (stamped), @seq, a, and its text
+    assert_eq!(event.tree().len(), 7);
+}
