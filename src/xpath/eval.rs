@@ -8,7 +8,7 @@ use super::syntax::{Arithmetic, Axis, Comparison, Expr, Function, NodeTest, Path
 use super::tree::{Kind, NodeId, Tree};
 
 /// How much work one evaluation may do: a unit per node an axis visits, per
-/// pair of nodes compared, and per 16 bytes of string handled.
+/// pair of nodes compared, and per 4 bytes of string handled.
 pub const WORK_BUDGET: u64 = 1_000_000;
 
 /// The evaluation ran out of its work budget.
@@ -225,7 +225,7 @@ impl<'t> Evaluation<'t> {
     }
 
     fn spend_bytes(&mut self, text: &str) -> Evaluated<()> {
-        self.spend(text.len() as u64 / 16)
+        self.spend(text.len() as u64 / 4)
     }
 
     fn to_number(&mut self, value: &Value<'t>) -> Evaluated<f64> {
@@ -265,7 +265,7 @@ impl<'t> Evaluation<'t> {
                 let right = self.strings(y)?;
                 // Equal strings are compared byte by byte: pay for the longest.
                 let longest = right.iter().map(|r| r.len()).max().unwrap_or(0) as u64;
-                self.spend((left.len() as u64).saturating_mul(longest / 16))?;
+                self.spend((left.len() as u64).saturating_mul(longest / 4))?;
                 Ok(left.iter().any(|l| right.iter().any(|r| compare_strings(op, l, r))))
             }
             (Value::Nodes(nodes), other) | (other, Value::Nodes(nodes)) => {
