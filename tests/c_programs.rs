@@ -6,16 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// target/debug/deps: where `cargo test` builds libvirevent.so afresh (it does
-/// not refresh the copy in target/debug, which `cargo build` makes).
-fn library_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent().expect("deps dir").to_path_buf()
-}
+mod common;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{library_dir, root};
 
 /// Programs load the library by its SONAME, libvirevent.so.0: link it to the
 /// build's libvirevent.so, as an installation would.

@@ -412,6 +412,13 @@ impl Parser {
         }
     }
 
+    /// The operator the next token stands for in `operators`, consumed.
+    fn eat_one<T: Copy>(&mut self, operators: &[(Token, T)]) -> Option<T> {
+        let (_, op) = operators.iter().find(|(token, _)| self.peek() == Some(token))?;
+        self.at += 1;
+        Some(*op)
+    }
+
     /// Whether the next token is the operator name `name` (`and`, `or`, `div`,
     /// `mod`): a name there, after an operand, is an operator.
     fn eat_operator_name(&mut self, name: &str) -> bool {
@@ -453,7 +460,7 @@ impl Parser {
     fn chain(
         &mut self,
         operand: fn(&mut Parser) -> Parsed<Expr>,
-        operator: fn(&mut Parser) -> Option<Box<dyn Fn(Expr, Expr) -> Expr>>,
+        operator: impl Fn(&mut Parser) -> Option<Box<dyn Fn(Expr, Expr) -> Expr>>,
     ) -> Parsed<Expr> {
         let base = self.levels;
         let mut left = operand(self)?;
@@ -475,41 +482,23 @@ impl Parser {
     }
 
     fn equality(&mut self) -> Parsed<Expr> {
-        self.chain(Parser::relational, |p| {
-            let op = match p.peek() {
-                Some(Token::Equal) => Comparison::Equal,
-                Some(Token::NotEqual) => Comparison::NotEqual,
-                _ => return None,
-            };
-            p.at += 1;
-            Some(compare(op))
-        })
+        let operators = [(Token::Equal, Comparison::Equal), (Token::NotEqual, Comparison::NotEqual)];
+        self.chain(Parser::relational, |p| p.eat_one(&operators).map(compare))
     }
 
     fn relational(&mut self) -> Parsed<Expr> {
-        self.chain(Parser::additive, |p| {
-            let op = match p.peek() {
-                Some(Token::Less) => Comparison::Less,
-                Some(Token::LessOrEqual) => Comparison::LessOrEqual,
-                Some(Token::Greater) => Comparison::Greater,
-                Some(Token::GreaterOrEqual) => Comparison::GreaterOrEqual,
-                _ => return None,
-            };
-            p.at += 1;
-            Some(compare(op))
-        })
+        let operators = [
+            (Token::Less, Comparison::Less),
+            (Token::LessOrEqual, Comparison::LessOrEqual),
+            (Token::Greater, Comparison::Greater),
+            (Token::GreaterOrEqual, Comparison::GreaterOrEqual),
+        ];
+        self.chain(Parser::additive, |p| p.eat_one(&operators).map(compare))
     }
 
     fn additive(&mut self) -> Parsed<Expr> {
-        self.chain(Parser::multiplicative, |p| {
-            let op = match p.peek() {
-                Some(Token::Plus) => Arithmetic::Add,
-                Some(Token::Minus) => Arithmetic::Subtract,
-                _ => return None,
-            };
-            p.at += 1;
-            Some(arithmetic(op))
-        })
+        let operators = [(Token::Plus, Arithmetic::Add), (Token::Minus, Arithmetic::Subtract)];
+        self.chain(Parser::multiplicative, |p| p.eat_one(&operators).map(arithmetic))
     }
 
     fn multiplicative(&mut self) -> Parsed<Expr> {

@@ -1,0 +1,52 @@
+//! What the integration tests that drive the built library from outside share:
+//! where that library is, and how to run a Python script against it.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// target/debug/deps: where `cargo test` builds libvirevent.so afresh (it does
+/// not refresh the copy in target/debug, which `cargo build` makes).
+pub fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent().expect("deps dir").to_path_buf()
+}
+
+/// The crate's directory.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `python3 SCRIPT ARGS` from the crate's directory with VIREVENT_LIB naming
+/// this build's library, prints its output, and fails if it fails. `needs`
+/// says what the script needs, for the message when python3 is missing.
+pub fn run_python(script: &str, args: &[&str], needs: &str) {
+    let dir = library_dir();
+    let lib = dir.join("libvirevent.so");
+    assert!(lib.is_file(), "no libvirevent.so in {}", dir.display());
+    let script = root().join(script);
+    let output = match Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .current_dir(root())
+        .env("VIREVENT_LIB", &lib)
+        // cargo's LD_LIBRARY_PATH names target/debug too, where another build's
+        // library may stand: this build's directory only.
+        .env("LD_LIBRARY_PATH", &dir)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("python3 is not installed (or not on PATH): {needs} (.ci/run installs it)")
+        }
+        Err(e) => panic!("cannot run python3: {e}"),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    print!("{stdout}");
+    eprint!("{stderr}");
+    assert!(output.status.success(), "{} failed ({}):\n{stdout}{stderr}", script.display(), output.status);
+}
