@@ -23,12 +23,6 @@
 #include <stdlib.h>
 
 /**
- * How deep the tree of an expression may be: nesting and chained operators
- * (`1+1+1...`) together, which bounds the recursion of evaluation.
- */
-#define MAX_TREE_DEPTH 128
-
-/**
  * The flag of virConnectOpenEventStream that makes the caller's descriptor
  * non-blocking (O_NONBLOCK).
  */

@@ -25,3 +25,14 @@ fn committed_header_is_current() {
         "include/virevent.h is stale: run `VIREVENT_BLESS=1 cargo test --test header` and commit it"
     );
 }
+
+/// Only the C API's own constants reach C: a Rust constant that cbindgen picks up
+/// must be excluded in cbindgen.toml.
+#[test]
+fn header_defines_only_vir_names() {
+    let header = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/virevent.h")).unwrap();
+    for line in header.lines().filter(|l| l.starts_with("#define ")) {
+        let name = line.split_whitespace().nth(1).unwrap_or_default();
+        assert!(name.starts_with("VIR_") || name == "VIREVENT_H", "{name} is no C API constant: exclude it in cbindgen.toml");
+    }
+}
