@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod hub;
 mod notify;
 pub mod queue;
+pub mod remote;
 mod stream;
 mod thread_mark;
 pub mod xpath;
