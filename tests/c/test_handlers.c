@@ -7,23 +7,6 @@ static void rec_clear(Rec *rec)
     seen_clear(&rec->seen);
 }
 
-/* Copies the type attribute of event XML into `out`. */
-static const char *type_of(const char *xml, char *out, size_t size)
-{
-    out[0] = '\0';
-    const char *p = xml ? strstr(xml, "type=\"") : NULL;
-    if (!p)
-        return out;
-    p += 6;
-    size_t n = 0;
-    while (p[n] && p[n] != '"' && n + 1 < size) {
-        out[n] = p[n];
-        n++;
-    }
-    out[n] = '\0';
-    return out;
-}
-
 /* ---- ids ---------------------------------------------------------------- */
 
 static void ids_are_unique_and_never_reused(void)
@@ -96,7 +79,7 @@ static void filter_gets(const char *const *filter, const char *const *want, cons
     CHECK_INT(rec.seen.count, nwant);
     for (int i = 0; i < rec.seen.count && i < nwant; i++) {
         char type[64];
-        type_of(rec.seen.xml[i], type, sizeof type);
+        attr(rec.seen.xml[i], "type", type, sizeof type);
         if (strcmp(type, want[i]) != 0)
             fprintf(stderr, "filter %s: event %d is %s, want %s\n", what, i, type, want[i]);
         CHECK_STR(type, want[i]);
