@@ -135,6 +135,11 @@ impl Hub {
         Ok(seq)
     }
 
+    /// Whether events wait in the handler queue.
+    pub fn has_queued(&self) -> bool {
+        !self.state.lock().queue.is_empty()
+    }
+
     /// Registers a handler for events emitted from now on.
     pub fn add_handler(&self, filter: Filter, callback: Callback) -> Result<HandlerId> {
         let mut state = self.open_state()?;

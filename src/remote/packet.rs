@@ -69,8 +69,17 @@ pub struct Packet {
 
 /// A CALL of `procedure` of the REMOTE program with `serial` and `body`.
 pub fn call(procedure: i32, serial: u32, body: &[u8]) -> Vec<u8> {
+    packet(PROGRAM_REMOTE, procedure, 0, serial, body)
+}
+
+/// A KEEPALIVE MESSAGE (PING or PONG), which has serial 0 and no body.
+pub fn keepalive(procedure: i32) -> Vec<u8> {
+    packet(PROGRAM_KEEPALIVE, procedure, 2, 0, &[])
+}
+
+fn packet(program: u32, procedure: i32, kind: i32, serial: u32, body: &[u8]) -> Vec<u8> {
     let mut e = Encoder::new();
-    e.u32((HEADER_BYTES + body.len()) as u32).u32(PROGRAM_REMOTE).u32(VERSION).i32(procedure).i32(0).u32(serial).i32(0);
+    e.u32((HEADER_BYTES + body.len()) as u32).u32(program).u32(VERSION).i32(procedure).i32(kind).u32(serial).i32(0);
     let mut bytes = e.into_bytes();
     bytes.extend_from_slice(body);
     bytes
@@ -80,6 +89,9 @@ pub fn call(procedure: i32, serial: u32, body: &[u8]) -> Vec<u8> {
 #[derive(Default)]
 pub struct Framer {
     pending: Vec<u8>,
+    /// Where the first packet not yet taken starts in `pending`: taken packets
+    /// are dropped in one move when more bytes come, not one move each.
+    start: usize,
 }
 
 impl Framer {
@@ -90,24 +102,32 @@ impl Framer {
 
     /// Adds bytes read from the socket.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.pending.drain(..self.start);
+        self.start = 0;
         self.pending.extend_from_slice(bytes);
+    }
+
+    /// Whether part of a packet waits for more bytes.
+    pub fn has_partial(&self) -> bool {
+        self.start < self.pending.len()
     }
 
     /// The next whole packet, if one has arrived; an error for a length word
     /// that cannot be right (under 28, or over 32 MiB past itself).
     pub fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
-        if self.pending.len() < 4 {
+        let pending = &self.pending[self.start..];
+        if pending.len() < 4 {
             return Ok(None);
         }
-        let length = u32::from_be_bytes([self.pending[0], self.pending[1], self.pending[2], self.pending[3]]) as usize;
+        let length = u32::from_be_bytes([pending[0], pending[1], pending[2], pending[3]]) as usize;
         if length < HEADER_BYTES || length - 4 > MAX_AFTER_LENGTH {
             return Err(DecodeError(format!("bad packet length {length}")));
         }
-        if self.pending.len() < length {
+        if pending.len() < length {
             return Ok(None);
         }
-        let body = self.pending[HEADER_BYTES..length].to_vec();
-        let mut d = Decoder::new(&self.pending[4..HEADER_BYTES]);
+        let body = pending[HEADER_BYTES..length].to_vec();
+        let mut d = Decoder::new(&pending[4..HEADER_BYTES]);
         let header = Header {
             program: d.u32()?,
             version: d.u32()?,
@@ -116,16 +136,17 @@ impl Framer {
             serial: d.u32()?,
             status: d.i32()?,
         };
-        self.pending.drain(..length);
+        self.start += length;
         Ok(Some(Packet { header, body }))
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn hex(text: &str) -> Vec<u8> {
+    /// The bytes of a hex dump; anything but hex digits is ignored.
+    pub(crate) fn hex(text: &str) -> Vec<u8> {
         let digits: String = text.chars().filter(char::is_ascii_hexdigit).collect();
         (0..digits.len()).step_by(2).map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap()).collect()
     }
@@ -168,7 +189,18 @@ mod tests {
     }
 
     #[test]
+    fn pong_answers_the_reference_ping() {
+        let mut framer = Framer::new();
+        framer.push(&hex("0000001c 6b656570 00000001 00000001 00000002 00000000 00000000"));
+        let ping = framer.next_packet().unwrap().unwrap();
+        assert_eq!((ping.header.program, ping.header.procedure, ping.header.kind), (PROGRAM_KEEPALIVE, 1, Kind::Message));
+        assert_eq!(keepalive(2), hex("0000001c 6b656570 00000001 00000002 00000002 00000000 00000000"));
+    }
+
+    #[test]
     fn calls_are_framed_as_libvirt_frames_them() {
+        // AUTH_LIST with serial 1, section 4.2.
+        assert_eq!(call(66, 1, &[]), hex("0000001c 20008086 00000001 00000042 00000000 00000001 00000000"));
         // A body-less call is 28 bytes: CONNECT_OPEN's header with serial 0.
         let packet = call(1, 0, &[]);
         assert_eq!(packet, hex("0000001c 20008086 00000001 00000001 00000000 00000000 00000000"));

@@ -158,6 +158,13 @@ impl Encoder {
         self
     }
 
+    /// Fixed-length opaque data (a UUID), padded to 4 bytes.
+    pub fn bytes(&mut self, data: &[u8]) -> &mut Encoder {
+        self.bytes.extend_from_slice(data);
+        self.bytes.extend(std::iter::repeat_n(0, padding(data.len())));
+        self
+    }
+
     /// An optional string (`remote_string`).
     pub fn optional_string(&mut self, s: Option<&str>) -> &mut Encoder {
         match s {
