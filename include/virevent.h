@@ -147,9 +147,31 @@ extern "C" {
  *
  * `uri` is NULL, "" or "test:///default" for the embedded default (an in-process
  * event hub with the test driver, holding one running domain named "test", id 1),
- * or "test:///empty" for the same with no domains. Any other URI: NULL with
- * VIR_ERR_NO_CONNECT and a message naming it. Connections are independent; many
- * may be open at once. Opening starts no thread.
+ * or "test:///empty" for the same with no domains. Connections are independent;
+ * many may be open at once. Opening starts no thread.
+ *
+ * A libvirt daemon, over its Unix socket and libvirt's remote protocol:
+ * - "DRIVER+unix:///PATH?socket=SOCKET" ("test+unix:///default?socket=...",
+ *   "qemu+unix:///system?socket=..."); without socket=, the default socket;
+ * - "qemu:///system": /run/libvirt/virtqemud-sock if it exists, else
+ *   /run/libvirt/libvirt-sock (as libvirt's own client picks);
+ * - "qemu:///session": the same names in $XDG_RUNTIME_DIR/libvirt (or
+ *   ~/.cache/libvirt); the session daemon is not started for you.
+ *
+ * The daemon is sent the plain driver URI ("test:///default",
+ * "qemu:///system?other=params"), never the transport URI, and opened
+ * read-only: the connection only receives events. Opening authenticates with
+ * AUTH_LIST (and polkit when the daemon asks for it), registers for the
+ * lifecycle, reboot, rtc-change, watchdog, io-error and metadata-change events
+ * of every domain, and lists every domain's state, so that the first
+ * `domain-state-transition` of each has the right `old-state`. It blocks until
+ * the daemon has answered (each answer within 30 s).
+ *
+ * Errors: NULL with VIR_ERR_NO_CONNECT for any other URI (naming it), for a
+ * socket that is missing or where nothing listens (naming the path and the
+ * system error), or when the daemon has no such driver (its words);
+ * VIR_ERR_AUTH_FAILED when the daemon wants SASL, or polkit fails, with the
+ * daemon's words; VIR_ERR_RPC when it answers what cannot be decoded.
  */
 virConnectPtr virConnectOpen(const char *uri);
 
@@ -157,6 +179,10 @@ virConnectPtr virConnectOpen(const char *uri);
  * Closes a connection and frees it: every handler is removed (each freecb runs
  * exactly once, after the handler's last call), queued events are discarded,
  * and domain handles still held fail with VIR_ERR_INVALID_CONN. Returns 0.
+ *
+ * On a remote connection whose daemon is still there, it first deregisters the
+ * events and sends CONNECT_CLOSE, waiting for the reply; event streams then
+ * carry `connection-closed` with reason `client` before their end of file.
  *
  * From inside one of the connection's own handlers: -1 with
  * VIR_ERR_OPERATION_INVALID, and the connection stays open. A NULL `conn`: -1
@@ -253,6 +279,17 @@ int virConnectEmitEvent(virConnectPtr conn, const char *eventXML);
  * runs on the connection (from inside a handler, or from another thread), or
  * while the event thread runs, makes no calls and returns 0. It first writes
  * what event streams had waiting for room.
+ *
+ * On a remote connection it first reads, without blocking, what the daemon
+ * sent (up to 256 KiB per call), decodes the whole packets and queues their
+ * events (a partial packet waits for its rest; event streams get them at once).
+ * When the daemon goes away (end of file, a read error, or a packet that cannot
+ * be decoded) one `<event type="connection-closed" ...><reason>eof</reason></event>`
+ * (reason `error` for the other two) is queued after the events received
+ * before; once it has been delivered and nothing is queued, this returns -1
+ * with VIR_ERR_NO_CONNECT (after end of file) or VIR_ERR_RPC, as do emit,
+ * adding a handler, opening a stream and starting the event thread. Filters
+ * apply to connection-closed as to any event: NULL, or an entry naming it.
  */
 int virDeliverEvents(virConnectPtr conn);
 
@@ -287,12 +324,19 @@ int virConnectSetEventQueueLimit(virConnectPtr conn, unsigned int maxEvents);
  * While the event thread runs it is the thread's to wait on. The first call
  * creates it (an eventfd); later calls return the same descriptor. Returns the
  * descriptor, or -1.
+ *
+ * On a remote connection it is an epoll descriptor watching the daemon's socket
+ * and the queue: also readable while the daemon has sent bytes not yet read
+ * (virDeliverEvents may then make no call: the bytes were keepalive traffic or
+ * part of a packet), and for good once the daemon is gone, so that a poll loop
+ * learns it from virDeliverEvents' -1.
  */
 int virConnectGetEventFD(virConnectPtr conn);
 
 /**
  * Starts the event thread: one library-owned thread that runs the handlers as
- * events arrive (it sleeps in poll until then). While it runs,
+ * events arrive (it sleeps in poll until then; on a remote connection it also
+ * polls and reads the daemon's socket). While it runs,
  * virDeliverEvents returns 0 and handlers run on it, never holding a library
  * lock. Without this call the library never creates a thread. Returns 0; -1
  * with VIR_ERR_OPERATION_INVALID if it already runs.
@@ -329,7 +373,9 @@ int virConnectOpenEventStream(virConnectPtr conn, const char *const *filter, uns
 
 /**
  * Looks up a domain by name: a handle to free with virDomainFree, or NULL with
- * VIR_ERR_NO_DOMAIN naming the domain when there is none.
+ * VIR_ERR_NO_DOMAIN naming the domain when there is none. Domains are the test
+ * driver's: on a remote connection, NULL with VIR_ERR_NO_SUPPORT (drive a
+ * daemon's domains with virsh or libvirt; their events arrive here).
  */
 virDomainPtr virDomainLookupByName(virConnectPtr conn, const char *name);
 

@@ -2,7 +2,9 @@
 //! states and the `domain-state-transition` event of API.md section 6.
 
 use std::borrow::Cow;
-use std::fmt::Write;
+
+use crate::event::{Builder, Draft};
+use crate::tag;
 
 /// A domain's state, as libvirt's `virDomainState` names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,34 +77,24 @@ pub struct DomainIdentity {
     pub uuid: String,
 }
 
-/// The XML of a `domain-state-transition` event (without `timestamp` and `seq`,
-/// which emission adds).
-pub fn state_transition_xml(domain: &DomainIdentity, old: DomainState, new: DomainState, reason: &str) -> String {
-    let mut xml = String::with_capacity(256);
-    xml.push_str(r#"<event type="domain-state-transition">"#);
-    let _ = write!(xml, "<domain-id>{}</domain-id>", domain.id);
-    push_element(&mut xml, "domain-name", &domain.name);
-    push_element(&mut xml, "domain-uuid", &domain.uuid);
-    push_element(&mut xml, "old-state", &old.name());
-    push_element(&mut xml, "new-state", &new.name());
-    push_element(&mut xml, "reason", reason);
-    xml.push_str("</event>");
-    xml
+/// A domain event's builder with the identity every domain event starts with:
+/// `domain-id`, `domain-name`, `domain-uuid`.
+pub fn domain_event(kind: &str, id: i32, name: &str, uuid: &str) -> Builder {
+    let mut event = Builder::new(kind);
+    event.number(tag!("domain-id"), i64::from(id)).text(tag!("domain-name"), name).known(tag!("domain-uuid"), &[uuid]);
+    event
 }
 
-/// Appends `<name>text</name>` with the text escaped; characters XML cannot
-/// carry at all (most controls, from a daemon's names) become U+FFFD.
-pub fn push_element(xml: &mut String, name: &str, text: &str) {
-    let _ = write!(xml, "<{name}>");
-    for c in text.chars() {
-        match c {
-            '<' => xml.push_str("&lt;"),
-            '>' => xml.push_str("&gt;"),
-            '&' => xml.push_str("&amp;"),
-            '\t' | '\n' | '\r' => xml.push(c),
-            c if c < ' ' || matches!(c, '\u{fffe}' | '\u{ffff}') => xml.push(char::REPLACEMENT_CHARACTER),
-            c => xml.push(c),
-        }
-    }
-    let _ = write!(xml, "</{name}>");
+/// A `domain-state-transition` event (API.md section 6).
+pub fn state_transition(domain: &DomainIdentity, old: DomainState, new: DomainState, reason: &str) -> Draft {
+    transition(domain.id, &domain.name, &domain.uuid, old, new, &[reason])
+}
+
+/// [`state_transition`] from the identity's parts, as a daemon's events carry
+/// them, with the reason given in parts to join.
+pub fn transition(id: i32, name: &str, uuid: &str, old: DomainState, new: DomainState, reason: &[&str]) -> Draft {
+    let mut event = domain_event("domain-state-transition", id, name, uuid);
+    event.known(tag!("old-state"), &[&old.name()]).known(tag!("new-state"), &[&new.name()]);
+    event.known(tag!("reason"), reason);
+    event.finish()
 }

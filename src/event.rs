@@ -141,8 +141,158 @@ impl SeqAttribute {
 
 /// The current time as decimal seconds since the epoch with microseconds.
 pub fn now_timestamp() -> String {
+    let mut text = String::with_capacity(24);
+    push_now(&mut text);
+    text
+}
+
+fn push_now(out: &mut String) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("{}.{:06}", now.as_secs(), now.subsec_micros())
+    push_int(out, now.as_secs() as i64);
+    out.push('.');
+    let mut micros = now.subsec_micros();
+    let mut digits = [b'0'; 6];
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    out.push_str(ascii(&digits));
+}
+
+/// ASCII bytes as text.
+fn ascii(bytes: &[u8]) -> &str {
+    debug_assert!(bytes.is_ascii());
+    // SAFETY: callers pass ASCII digits (and signs), which are UTF-8.
+    unsafe { std::str::from_utf8_unchecked(bytes) }
+}
+
+/// Appends `n` in decimal, without the formatting machinery (drivers format
+/// ids and offsets for every event).
+fn push_int(out: &mut String, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    out.push_str(ascii(&digits[at..]));
+}
+
+/// The bytes a text must escape or check: markup, controls, and 0xEF (the first
+/// byte of U+FFFE and U+FFFF).
+const SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'&' as usize] = true;
+    table[0xEF] = true;
+    table
+};
+
+/// An element's start and end tags, spelled out once at compile time by
+/// [`tag!`](crate::tag): `tag!("domain-name")`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tag {
+    /// `<name>`.
+    pub open: &'static str,
+    /// `</name>`.
+    pub close: &'static str,
+}
+
+/// The [`Tag`] of the element `name` (a literal XML name).
+#[macro_export]
+macro_rules! tag {
+    ($name:literal) => {
+        $crate::event::Tag { open: concat!("<", $name, ">"), close: concat!("</", $name, ">") }
+    };
+}
+
+/// A driver's event written straight in canonical form, exactly what [`parse`]
+/// would make of it, without parsing it: drivers emit many events, and their
+/// content needs no checking, only escaping.
+pub struct Builder {
+    text: String,
+    seq_at: usize,
+    kind: (usize, usize),
+}
+
+impl Builder {
+    /// `<event type="KIND" timestamp="NOW">`; `kind` is made of name characters.
+    pub fn new(kind: &str) -> Builder {
+        debug_assert!(is_type_name(kind), "{kind}");
+        // Room for a domain event and the seq and NUL that sealing adds.
+        let mut text = String::with_capacity(448);
+        text.push_str("<event type=\"");
+        let kind_at = text.len();
+        text.push_str(kind);
+        let kind = (kind_at, text.len());
+        text.push_str("\" timestamp=\"");
+        push_now(&mut text);
+        text.push('"');
+        let seq_at = text.len();
+        text.push('>');
+        Builder { text, seq_at, kind }
+    }
+
+    /// Appends `<name>text</name>`, the text escaped as the canonical form
+    /// writes it; characters XML cannot carry at all (most C0 controls, from a
+    /// daemon's names, say) become U+FFFD.
+    pub fn text(&mut self, tag: Tag, text: &str) -> &mut Builder {
+        self.text.push_str(tag.open);
+        if text.bytes().any(|b| SPECIAL[usize::from(b)]) {
+            for c in text.chars() {
+                match c {
+                    '\t' => self.text.push(c),
+                    c if !is_xml_char(c) => self.text.push(char::REPLACEMENT_CHARACTER),
+                    c => push_escaped_char(&mut self.text, c, false),
+                }
+            }
+        } else {
+            self.text.push_str(text);
+        }
+        self.text.push_str(tag.close);
+        self
+    }
+
+    /// Appends `<name>` with `parts` joined as its text: the library's own
+    /// words (states, reasons, UUIDs), made of name characters, which need no
+    /// escaping and are not looked at.
+    pub fn known(&mut self, tag: Tag, parts: &[&str]) -> &mut Builder {
+        self.text.push_str(tag.open);
+        for part in parts {
+            debug_assert!(part.bytes().all(is_type_char), "{part}");
+            self.text.push_str(part);
+        }
+        self.text.push_str(tag.close);
+        self
+    }
+
+    /// Appends `<name>n</name>`.
+    pub fn number(&mut self, tag: Tag, n: i64) -> &mut Builder {
+        self.text.push_str(tag.open);
+        push_int(&mut self.text, n);
+        self.text.push_str(tag.close);
+        self
+    }
+
+    /// The finished event, ready for its seq.
+    pub fn finish(mut self) -> Draft {
+        self.text.push_str("</event>");
+        Draft { text: self.text, seq_at: self.seq_at, kind: self.kind }
+    }
 }
 
 /// Whether `s` is a non-empty run of name characters: letters, digits, `-`, `_`,
@@ -531,6 +681,36 @@ fn is_decimal(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn built_events_are_already_canonical() {
+        let names = ["test", "a<b>&c", "line\nbreak\r\nand\rcr", "tab\there", "ctl\u{1}\u{ffff}x", "ünï €", ""];
+        for name in names {
+            let mut b = Builder::new("domain-x");
+            b.number(crate::tag!("domain-id"), -1).text(crate::tag!("domain-name"), name);
+            b.number(crate::tag!("big"), i64::MIN).number(crate::tag!("zero"), 0);
+            b.known(crate::tag!("parts"), &["a", "-", "b", ""]);
+            let built = b.finish();
+            let reparsed = parse(&built.text).unwrap();
+            assert_eq!(reparsed.text, built.text, "{name:?}");
+            assert_eq!((reparsed.seq_at, reparsed.kind), (built.seq_at, built.kind), "{name:?}");
+        }
+        let event = Builder::new("t").finish().seal(5);
+        assert!(event.xml().starts_with("<event type=\"t\" timestamp=\""), "{}", event.xml());
+        assert!(event.xml().ends_with("\" seq=\"5\"></event>"), "{}", event.xml());
+        assert_eq!(event.kind(), "t");
+        let mut name = Builder::new("t");
+        name.text(crate::tag!("n"), "a\u{1}b");
+        let name = name.finish();
+        assert!(name.text.contains("<n>a\u{fffd}b</n>"), "{}", name.text);
+    }
+
+    #[test]
+    fn timestamps_keep_their_leading_zeros() {
+        let t = now_timestamp();
+        let (secs, micros) = t.split_once('.').unwrap();
+        assert!(secs.len() >= 10 && micros.len() == 6 && is_decimal(&t), "{t}");
+    }
 
     #[test]
     fn seq_attribute_formats_every_width() {

@@ -30,7 +30,7 @@ impl Entry {
             return Err(Error::new(ErrorCode::InvalidArg, format!("filter[{position}] is empty")));
         }
         if entry.bytes().all(|b| is_type_char(b) || b == b'*') {
-            return Ok(Entry::Type(TypePattern { text: entry.into() }));
+            return Ok(Entry::Type(TypePattern { text: entry.into(), wildcard: entry.contains('*') }));
         }
         let xpath = XPath::compile(entry).map_err(|e| {
             Error::new(ErrorCode::InvalidArg, format!("filter[{position}] \"{entry}\": XPath error: {e}"))
@@ -84,6 +84,8 @@ impl Filter {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TypePattern {
     text: Box<str>,
+    /// Whether `text` has a `*`; without one, matching is plain comparison.
+    wildcard: bool,
 }
 
 impl TypePattern {
@@ -99,11 +101,14 @@ impl TypePattern {
 
     /// Whether the pattern has a `*`.
     pub fn is_wildcard(&self) -> bool {
-        self.text.contains('*')
+        self.wildcard
     }
 
     /// Whether `kind` matches, `*` standing for any run of characters.
     pub fn matches(&self, kind: &str) -> bool {
+        if !self.wildcard {
+            return *self.text == *kind;
+        }
         glob_match(self.text.as_bytes(), kind.as_bytes())
     }
 }

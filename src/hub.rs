@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::event::Draft;
+use crate::event::{Draft, Event};
 use crate::filter::Filter;
 use crate::handlers::{retire, Callback, Entry, HandlerId, Registry};
 use crate::notify::Notifier;
@@ -40,6 +40,7 @@ struct State {
     kick: Option<Notifier>,
     /// The event thread, once it has started.
     event_thread: Option<usize>,
+    scratch: Scratch,
     closed: bool,
 }
 
@@ -86,6 +87,7 @@ impl Hub {
                 threaded: false,
                 kick: None,
                 event_thread: None,
+                scratch: Scratch::default(),
                 closed: false,
             }),
         })
@@ -201,8 +203,7 @@ impl Hub {
     }
 
     fn deliver_as(&self, event_thread: bool) -> Result<usize> {
-        let mut events = Vec::new();
-        let mut calls: Vec<(usize, Arc<Entry>)> = Vec::new();
+        let Scratch { mut events, mut calls, mut takers };
         {
             let mut state = self.open_state()?;
             if state.threaded != event_thread {
@@ -215,17 +216,19 @@ impl Hub {
             if state.delivering.is_some() || state.queue.is_empty() {
                 return Ok(0);
             }
+            Scratch { events, calls, takers } = std::mem::take(&mut state.scratch);
             state.queue.drain_into(&mut events);
             state.sync_notifier();
-            let mut takers = Vec::new();
             for (i, event) in events.iter().enumerate() {
                 state.handlers.matching(event, &mut takers);
                 calls.extend(takers.drain(..).map(|entry| (i, entry)));
             }
             state.delivering = Some(thread_mark::current());
         }
-        let _done = DeliveryDone(self);
-        Ok(calls.iter().filter(|(i, entry)| entry.call(&events[*i])).count())
+        let mut done = DeliveryDone { hub: self, scratch: Scratch::default() };
+        let made = calls.iter().filter(|(i, entry)| entry.call(&events[*i])).count();
+        done.scratch = Scratch { events, calls, takers }.emptied();
+        Ok(made)
     }
 
     /// Whether the calling thread is running a delivery of this hub, that is, is
@@ -308,11 +311,45 @@ impl Hub {
     }
 }
 
-/// Ends a delivery, even one a panicking handler cut short.
-struct DeliveryDone<'a>(&'a Hub);
+/// Ends a delivery, even one a panicking handler cut short, and gives its
+/// emptied vectors back for the next.
+struct DeliveryDone<'a> {
+    hub: &'a Hub,
+    scratch: Scratch,
+}
 
 impl Drop for DeliveryDone<'_> {
     fn drop(&mut self) {
-        self.0.state.lock().delivering = None;
+        let mut state = self.hub.state.lock();
+        state.delivering = None;
+        state.scratch = std::mem::take(&mut self.scratch);
+    }
+}
+
+/// A delivery's working vectors, kept empty between deliveries so that each
+/// does not allocate them anew.
+#[derive(Default)]
+struct Scratch {
+    events: Vec<Event>,
+    calls: Vec<(usize, Arc<Entry>)>,
+    takers: Vec<Arc<Entry>>,
+}
+
+impl Scratch {
+    /// The most entries a kept vector may have room for: a burst's big
+    /// vectors are freed rather than held for good.
+    const KEPT: usize = 1024;
+
+    fn emptied(mut self) -> Scratch {
+        fn empty<T>(v: &mut Vec<T>) {
+            v.clear();
+            if v.capacity() > Scratch::KEPT {
+                *v = Vec::new();
+            }
+        }
+        empty(&mut self.events);
+        empty(&mut self.calls);
+        empty(&mut self.takers);
+        self
     }
 }

@@ -59,7 +59,7 @@ fn run(name: &str) {
 fn run_program(program: PathBuf, name: &str) {
     let mut command = if std::env::var_os("VIREVENT_VALGRIND").is_some() {
         let mut c = Command::new("valgrind");
-        c.args(["--quiet", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible", "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99"]).arg(&program);
+        c.args(["--quiet", "--child-silent-after-fork=yes", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible", "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99"]).arg(&program);
         c
     } else {
         Command::new(&program)
@@ -92,7 +92,23 @@ macro_rules! c_tests {
     };
 }
 
-c_tests!(test_connect, test_emit, test_domains, test_handlers, test_deliver, test_threads, test_eventfd, test_event_thread, test_streams, test_producers, test_xpath);
+c_tests!(
+    test_connect,
+    test_emit,
+    test_domains,
+    test_handlers,
+    test_deliver,
+    test_threads,
+    test_eventfd,
+    test_event_thread,
+    test_streams,
+    test_producers,
+    test_xpath,
+    // A real libvirt daemon (tests/c/daemon.h) and a scripted fake one.
+    test_remote,
+    test_remote_faults,
+    test_remote_protocol,
+);
 
 /// The C example in README.md compiles as shown and runs.
 #[test]

@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::domain::{push_element, DomainState};
+use crate::domain::DomainState;
 use crate::error::{Error, ErrorCode, Result};
-use crate::event::parse;
+use crate::event::Builder;
 use crate::hub::Hub;
 use crate::notify::system_error;
 use crate::remote::events::DomainStates;
-use crate::remote::link::{CallError, Ending, Link, Loss};
+use crate::remote::link::{CallError, Link, Loss};
 use crate::remote::packet::{Kind, Packet, PROGRAM_REMOTE};
 use crate::remote::protocol::{
     decode_domain_list, decode_event, decode_state, proc, RemoteError, AUTH_NONE, AUTH_POLKIT_TYPE, AUTH_SASL,
@@ -26,6 +26,7 @@ use crate::remote::protocol::{
 };
 use crate::remote::uri::Target;
 use crate::remote::xdr::{Decoder, Encoder};
+use crate::tag;
 
 /// How much one pump reads at most, so that a flooding daemon cannot keep a
 /// delivery from returning; what is left keeps the descriptor readable.
@@ -213,7 +214,9 @@ impl Session {
     fn pump(&mut self, hub: &Hub) -> std::result::Result<(), Loss> {
         let read = self.link.read_available(PUMP_BUDGET);
         while let Some(packet) = self.link.next_packet()? {
-            dispatch(&mut self.states, &self.link, hub, packet)?;
+            if let Err(e) = dispatch(&mut self.states, hub, &packet) {
+                return Err(self.link.protocol_loss(e));
+            }
         }
         read
     }
@@ -233,22 +236,21 @@ impl Session {
     fn call(&mut self, procedure: i32, body: &[u8], hub: &Hub) -> Result<Vec<u8>> {
         let Session { link, states, .. } = self;
         let mut bad_event = None;
-        let path = link.path().to_string();
         let reply = link.call(procedure, body, |packet| {
             if bad_event.is_none() {
-                bad_event = dispatch_decoded(states, hub, &packet).err();
+                bad_event = dispatch(states, hub, &packet).err();
             }
         });
         if let Some(e) = bad_event {
-            return Err(Error::new(ErrorCode::Rpc, format!("connection to the libvirt daemon at '{path}' lost: {e}")));
+            return Err(link.protocol_loss(e).error);
         }
-        reply.map_err(|e| call_error(&path, e))
+        reply.map_err(|e| call_error(link.path(), e))
     }
 
     /// [`Session::call`] before anything is registered: nothing to emit.
     fn call_quietly(&mut self, procedure: i32, body: &[u8]) -> Result<Vec<u8>> {
         let path = self.link.path().to_string();
-        self.link.call(procedure, body, drop).map_err(|e| call_error(&path, e))
+        self.link.call(procedure, body, |_| {}).map_err(|e| call_error(&path, e))
     }
 
     fn bad_reply(&self, what: &str, e: impl std::fmt::Display) -> Error {
@@ -256,27 +258,17 @@ impl Session {
     }
 }
 
-/// Emits the event of one packet; skips packets that are no event of ours.
-fn dispatch(states: &mut DomainStates, link: &Link, hub: &Hub, packet: Packet) -> std::result::Result<(), Loss> {
-    dispatch_decoded(states, hub, &packet).map_err(|e| Loss {
-        ending: Ending::Error,
-        error: Error::new(ErrorCode::Rpc, format!("connection to the libvirt daemon at '{}' lost: {e}", link.path())),
-    })
-}
-
 /// Decodes and emits one packet's event; an error for an event body that does
 /// not decode. Replies nobody waits for and other programs' messages are skipped.
-fn dispatch_decoded(states: &mut DomainStates, hub: &Hub, packet: &Packet) -> std::result::Result<(), String> {
+fn dispatch(states: &mut DomainStates, hub: &Hub, packet: &Packet<'_>) -> std::result::Result<(), String> {
     let h = packet.header;
     if h.program != PROGRAM_REMOTE || h.kind != Kind::Message {
         return Ok(());
     }
-    match decode_event(h.procedure, &packet.body) {
+    match decode_event(h.procedure, packet.body) {
         Ok(Some(event)) => {
-            // Our own XML always parses; a closed hub takes nothing, harmlessly.
-            if let Ok(draft) = parse(&states.event_xml(&event)) {
-                let _ = hub.emit(draft);
-            }
+            // A closed hub takes nothing, harmlessly.
+            let _ = hub.emit(states.event(&event));
             Ok(())
         }
         Ok(None) => Ok(()),
@@ -286,12 +278,9 @@ fn dispatch_decoded(states: &mut DomainStates, hub: &Hub, packet: &Packet) -> st
 
 /// Emits `connection-closed` with `reason`.
 fn emit_closed(hub: &Hub, reason: &str) {
-    let mut xml = String::from(r#"<event type="connection-closed">"#);
-    push_element(&mut xml, "reason", reason);
-    xml.push_str("</event>");
-    if let Ok(draft) = parse(&xml) {
-        let _ = hub.emit(draft);
-    }
+    let mut event = Builder::new("connection-closed");
+    event.known(tag!("reason"), &[reason]);
+    let _ = hub.emit(event.finish());
 }
 
 /// The library error for a failed call.

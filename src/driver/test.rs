@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::domain::{state_transition_xml, DomainIdentity, DomainState};
+use crate::domain::{state_transition, DomainIdentity, DomainState};
 use crate::error::{Error, ErrorCode, Result};
-use crate::event::parse;
 use crate::hub::Hub;
 
 /// The uuid of `test:///default`'s domain, as libvirt's test driver has it.
@@ -125,8 +124,7 @@ impl TestDriver {
             (_, false) => -1,
             (true, true) => identity.id,
         };
-        let xml = state_transition_xml(&identity, old, new, reason);
-        self.hub.emit(parse(&xml)?)?;
+        self.hub.emit(state_transition(&identity, old, new, reason))?;
         record.identity = identity;
         record.state = new;
         if !old.is_active() && new.is_active() {

@@ -9,7 +9,9 @@ use crate::connection::Domain;
 use crate::error::Result;
 
 /// Looks up a domain by name: a handle to free with virDomainFree, or NULL with
-/// VIR_ERR_NO_DOMAIN naming the domain when there is none.
+/// VIR_ERR_NO_DOMAIN naming the domain when there is none. Domains are the test
+/// driver's: on a remote connection, NULL with VIR_ERR_NO_SUPPORT (drive a
+/// daemon's domains with virsh or libvirt; their events arrive here).
 #[no_mangle]
 pub unsafe extern "C" fn virDomainLookupByName(conn: virConnectPtr, name: *const c_char) -> virDomainPtr {
     guard(|| {

@@ -3,11 +3,14 @@
 //! connection's own record of each domain's state: listed at connect time,
 //! then kept from the events themselves. Unknown numbers read `unknown-N`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt::Write;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::protocol::{DaemonEvent, WireDomain};
-use crate::domain::{push_element, state_transition_xml, DomainIdentity, DomainState};
+use crate::domain::{domain_event, transition, DomainState};
+use crate::event::{Builder, Draft};
+use crate::tag;
 
 /// `virDomainEventType` names, each with its detail names, in libvirt's order.
 const LIFECYCLE: [(&str, &[&str]); 9] = [
@@ -30,17 +33,37 @@ const IO_ERROR_ACTIONS: [&str; 3] = ["none", "pause", "report"];
 const METADATA_TYPES: [&str; 3] = ["description", "title", "element"];
 
 /// The name numbered `n` in `names`, or `unknown-N`.
-fn name_of(names: &[&str], n: i32) -> String {
+fn name_of(names: &[&'static str], n: i32) -> Cow<'static, str> {
     match usize::try_from(n).ok().and_then(|i| names.get(i)) {
-        Some(name) => (*name).to_string(),
-        None => format!("unknown-{n}"),
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(format!("unknown-{n}")),
+    }
+}
+
+/// Hashes UUID keys by folding their two halves: UUIDs are random already, so
+/// nothing is gained by mixing every byte (SipHash or FNV cost more than the
+/// rest of the lookup).
+#[derive(Default)]
+pub struct UuidHasher(u64);
+
+impl Hasher for UuidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
     }
 }
 
 /// The connection's record of each domain's state, by UUID (which a rename keeps).
 #[derive(Default)]
 pub struct DomainStates {
-    states: HashMap<[u8; 16], DomainState>,
+    states: HashMap<[u8; 16], DomainState, BuildHasherDefault<UuidHasher>>,
 }
 
 impl DomainStates {
@@ -49,47 +72,61 @@ impl DomainStates {
         self.states.insert(uuid, state);
     }
 
-    /// The XML of `event` (without timestamp and seq), recording the state a
-    /// lifecycle event leaves its domain in.
-    pub fn event_xml(&mut self, event: &DaemonEvent) -> String {
+    /// The event `event` becomes, recording the state a lifecycle event leaves
+    /// its domain in.
+    pub fn event(&mut self, event: &DaemonEvent) -> Draft {
         match event {
-            DaemonEvent::Lifecycle { domain, event, detail } => self.lifecycle_xml(domain, *event, *detail),
-            DaemonEvent::Reboot { domain } => domain_event("domain-reboot", domain, |_| {}),
-            DaemonEvent::RtcChange { domain, offset } => domain_event("domain-rtc-change", domain, |xml| {
-                let _ = write!(xml, "<offset>{offset}</offset>");
-            }),
-            DaemonEvent::Watchdog { domain, action } => domain_event("domain-watchdog", domain, |xml| {
-                push_element(xml, "action", &name_of(&WATCHDOG_ACTIONS, *action));
-            }),
-            DaemonEvent::IoError { domain, src_path, dev_alias, action } => domain_event("domain-io-error", domain, |xml| {
-                push_element(xml, "src-path", src_path);
-                push_element(xml, "dev-alias", dev_alias);
-                push_element(xml, "action", &name_of(&IO_ERROR_ACTIONS, *action));
-            }),
-            DaemonEvent::MetadataChange { domain, kind, nsuri } => domain_event("domain-metadata-change", domain, |xml| {
-                push_element(xml, "type", &name_of(&METADATA_TYPES, *kind));
+            DaemonEvent::Lifecycle { domain, event, detail } => self.lifecycle(domain, *event, *detail),
+            DaemonEvent::Reboot { domain } => builder("domain-reboot", domain).finish(),
+            DaemonEvent::RtcChange { domain, offset } => {
+                let mut b = builder("domain-rtc-change", domain);
+                b.number(tag!("offset"), *offset);
+                b.finish()
+            }
+            DaemonEvent::Watchdog { domain, action } => {
+                let mut b = builder("domain-watchdog", domain);
+                b.known(tag!("action"), &[&name_of(&WATCHDOG_ACTIONS, *action)]);
+                b.finish()
+            }
+            DaemonEvent::IoError { domain, src_path, dev_alias, action } => {
+                let mut b = builder("domain-io-error", domain);
+                b.text(tag!("src-path"), src_path).text(tag!("dev-alias"), dev_alias);
+                b.known(tag!("action"), &[&name_of(&IO_ERROR_ACTIONS, *action)]);
+                b.finish()
+            }
+            DaemonEvent::MetadataChange { domain, kind, nsuri } => {
+                let mut b = builder("domain-metadata-change", domain);
+                b.known(tag!("type"), &[&name_of(&METADATA_TYPES, *kind)]);
                 if let Some(nsuri) = nsuri {
-                    push_element(xml, "nsuri", nsuri);
+                    b.text(tag!("nsuri"), nsuri);
                 }
-            }),
+                b.finish()
+            }
         }
     }
 
-    fn lifecycle_xml(&mut self, domain: &WireDomain, event: i32, detail: i32) -> String {
+    fn lifecycle(&mut self, domain: &WireDomain, event: i32, detail: i32) -> Draft {
         let old = self.states.get(&domain.uuid).copied().unwrap_or(DomainState::NoState);
         let new = new_state(old, domain.id, event);
-        let reason = match usize::try_from(event).ok().and_then(|i| LIFECYCLE.get(i)) {
-            Some((name, details)) => format!("{name}-{}", name_of(details, detail)),
-            None => format!("unknown-{event}-unknown-{detail}"),
+        let unknown;
+        let detail_name;
+        let reason: [&str; 3] = match usize::try_from(event).ok().and_then(|i| LIFECYCLE.get(i)) {
+            Some((name, details)) => {
+                detail_name = name_of(details, detail);
+                [name, "-", &detail_name]
+            }
+            None => {
+                unknown = format!("unknown-{event}-unknown-{detail}");
+                [&unknown, "", ""]
+            }
         };
         // A domain undefined while inactive is gone: forget it.
-        if event == 1 && !new.is_active() {
-            self.states.remove(&domain.uuid);
-        } else {
-            self.states.insert(domain.uuid, new);
+        match self.states.get_mut(&domain.uuid) {
+            _ if event == 1 && !new.is_active() => drop(self.states.remove(&domain.uuid)),
+            Some(state) => *state = new,
+            None => drop(self.states.insert(domain.uuid, new)),
         }
-        let identity = DomainIdentity { id: domain.id, name: domain.name.clone(), uuid: domain.uuid_text() };
-        state_transition_xml(&identity, old, new, &reason)
+        transition(domain.id, &domain.name, domain.uuid_text().as_str(), old, new, &reason)
     }
 }
 
@@ -112,15 +149,9 @@ fn new_state(old: DomainState, id: i32, event: i32) -> DomainState {
     }
 }
 
-/// `<event type="KIND">` with the domain's id, name and uuid, then what `fields` adds.
-fn domain_event(kind: &str, domain: &WireDomain, fields: impl FnOnce(&mut String)) -> String {
-    let mut xml = String::with_capacity(256);
-    let _ = write!(xml, r#"<event type="{kind}"><domain-id>{}</domain-id>"#, domain.id);
-    push_element(&mut xml, "domain-name", &domain.name);
-    push_element(&mut xml, "domain-uuid", &domain.uuid_text());
-    fields(&mut xml);
-    xml.push_str("</event>");
-    xml
+/// A builder of a `kind` event with the domain's id, name and uuid.
+fn builder(kind: &str, domain: &WireDomain) -> Builder {
+    domain_event(kind, domain.id, &domain.name, domain.uuid_text().as_str())
 }
 
 #[cfg(test)]
@@ -133,8 +164,16 @@ mod tests {
         WireDomain { name: "test".into(), uuid, id }
     }
 
+    /// The event's XML with its timestamp and seq left out.
+    fn xml(draft: Draft) -> String {
+        let event = draft.seal(1);
+        let (head, rest) = event.xml().split_once(" timestamp=\"").unwrap();
+        let (_, rest) = rest.split_once(" seq=\"1\"").unwrap();
+        format!("{head}{rest}")
+    }
+
     fn lifecycle(states: &mut DomainStates, id: i32, event: i32, detail: i32) -> String {
-        states.event_xml(&DaemonEvent::Lifecycle { domain: test_domain(id), event, detail })
+        xml(states.event(&DaemonEvent::Lifecycle { domain: test_domain(id), event, detail }))
     }
 
     #[test]
@@ -167,7 +206,7 @@ mod tests {
         assert!(lifecycle(&mut states, 1, 3, 42).contains("<new-state>paused</new-state><reason>suspended-unknown-42</reason>"));
         assert!(lifecycle(&mut states, 1, 9, 1).contains("<old-state>paused</old-state><new-state>nostate</new-state><reason>unknown-9-unknown-1</reason>"));
         assert!(lifecycle(&mut states, 1, -1, -1).contains("<reason>unknown--1-unknown--1</reason>"));
-        let w = states.event_xml(&DaemonEvent::Watchdog { domain: test_domain(1), action: 77 });
+        let w = xml(states.event(&DaemonEvent::Watchdog { domain: test_domain(1), action: 77 }));
         assert!(w.contains("<action>unknown-77</action>"), "{w}");
         assert_eq!(DomainState::from_number(12).name(), "unknown-12");
     }
@@ -176,14 +215,14 @@ mod tests {
     fn other_events_carry_their_fields() {
         let mut states = DomainStates::default();
         let io = DaemonEvent::IoError { domain: test_domain(1), src_path: "/a<b".into(), dev_alias: "vda".into(), action: 1 };
-        assert!(states.event_xml(&io).ends_with("<src-path>/a&lt;b</src-path><dev-alias>vda</dev-alias><action>pause</action></event>"));
+        assert!(xml(states.event(&io)).ends_with("<src-path>/a&lt;b</src-path><dev-alias>vda</dev-alias><action>pause</action></event>"));
         let rtc = DaemonEvent::RtcChange { domain: test_domain(1), offset: -3600 };
-        assert!(states.event_xml(&rtc).starts_with("<event type=\"domain-rtc-change\"><domain-id>1</domain-id>"));
+        assert!(xml(states.event(&rtc)).starts_with("<event type=\"domain-rtc-change\"><domain-id>1</domain-id>"));
         let meta = DaemonEvent::MetadataChange { domain: test_domain(1), kind: 2, nsuri: Some("http://example.org/x".into()) };
-        assert!(states.event_xml(&meta).ends_with("<type>element</type><nsuri>http://example.org/x</nsuri></event>"));
+        assert!(xml(states.event(&meta)).ends_with("<type>element</type><nsuri>http://example.org/x</nsuri></event>"));
         let meta = DaemonEvent::MetadataChange { domain: test_domain(1), kind: 0, nsuri: None };
-        assert!(states.event_xml(&meta).ends_with("</domain-uuid><type>description</type></event>"));
-        let reboot = states.event_xml(&DaemonEvent::Reboot { domain: test_domain(1) });
+        assert!(xml(states.event(&meta)).ends_with("</domain-uuid><type>description</type></event>"));
+        let reboot = xml(states.event(&DaemonEvent::Reboot { domain: test_domain(1) }));
         assert!(reboot.starts_with("<event type=\"domain-reboot\">") && reboot.ends_with("</domain-uuid></event>"));
     }
 }

@@ -14,6 +14,9 @@ use super::packet::{self, Framer, Kind, Packet, PROGRAM_KEEPALIVE, PROGRAM_REMOT
 use super::protocol::{RemoteError, KEEPALIVE_PING, KEEPALIVE_PONG};
 use crate::error::{Error, ErrorCode};
 
+/// The least room offered to each read of the socket.
+const READ_ROOM: usize = 65536;
+
 /// How long a call waits for its reply before the connection is given up.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -89,17 +92,19 @@ impl Link {
     /// packets then come from [`Link::next_packet`]. Ends in a [`Loss`] at end
     /// of file, once the packets read before it have been taken.
     pub fn read_available(&mut self, budget: usize) -> Result<(), Loss> {
-        let mut buffer = [0u8; 65536];
+        let fd = self.fd();
         let mut total = 0;
         while total < budget {
-            // SAFETY: reads into a buffer of the length given.
-            let n = unsafe { libc::recv(self.fd(), buffer.as_mut_ptr().cast(), buffer.len(), libc::MSG_DONTWAIT) };
+            // SAFETY: recv writes at most `room` bytes at `buffer`.
+            let n = self.framer.fill(READ_ROOM, |buffer, room| unsafe {
+                libc::recv(fd, buffer.cast(), room, libc::MSG_DONTWAIT)
+            });
             match n {
                 0 => return Err(self.eof()),
-                n if n > 0 => {
-                    self.framer.push(&buffer[..n as usize]);
-                    total += n as usize;
-                }
+                // A short read took all there was: a further recv would only
+                // say so (the descriptor stays readable if more comes).
+                n if n > 0 && (n as usize) < READ_ROOM => break,
+                n if n > 0 => total += n as usize,
                 _ => match io::Error::last_os_error() {
                     e if e.kind() == io::ErrorKind::WouldBlock => break,
                     e if e.kind() == io::ErrorKind::Interrupted => {}
@@ -112,17 +117,17 @@ impl Link {
 
     /// The next whole packet read, other than keepalive traffic (a PING is
     /// answered with a PONG here).
-    pub fn next_packet(&mut self) -> Result<Option<Packet>, Loss> {
+    pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, Loss> {
         loop {
-            let packet = match self.framer.next_packet() {
+            let (header, body) = match self.framer.next_packet() {
                 Ok(Some(packet)) => packet,
                 Ok(None) => return Ok(None),
                 Err(e) => return Err(self.failure(format!("it sent a bad packet: {e}"))),
             };
-            if packet.header.program != PROGRAM_KEEPALIVE {
-                return Ok(Some(packet));
+            if header.program != PROGRAM_KEEPALIVE {
+                return Ok(Some(Packet { header, body: self.framer.body(body) }));
             }
-            if packet.header.procedure == KEEPALIVE_PING {
+            if header.procedure == KEEPALIVE_PING {
                 self.send(&packet::keepalive(KEEPALIVE_PONG), Instant::now() + CALL_TIMEOUT)?;
             }
         }
@@ -135,7 +140,7 @@ impl Link {
 
     /// Calls `procedure` with `body` and waits for the reply; every other
     /// packet that arrives meanwhile goes to `other`, in order.
-    pub fn call(&mut self, procedure: i32, body: &[u8], mut other: impl FnMut(Packet)) -> Result<Vec<u8>, CallError> {
+    pub fn call(&mut self, procedure: i32, body: &[u8], mut other: impl FnMut(Packet<'_>)) -> Result<Vec<u8>, CallError> {
         let serial = self.next_serial;
         self.next_serial = self.next_serial.wrapping_add(1);
         let deadline = Instant::now() + CALL_TIMEOUT;
@@ -145,9 +150,9 @@ impl Link {
                 let h = packet.header;
                 if h.program == PROGRAM_REMOTE && h.kind == Kind::Reply && h.serial == serial {
                     if h.status == 0 {
-                        return Ok(packet.body);
+                        return Ok(packet.body.to_vec());
                     }
-                    return match RemoteError::decode(&packet.body) {
+                    return match RemoteError::decode(packet.body) {
                         Ok(error) => Err(CallError::Daemon(error)),
                         Err(e) => Err(CallError::Lost(self.failure(format!("it sent a bad error reply: {e}")))),
                     };
@@ -206,6 +211,11 @@ impl Link {
             ending: Ending::Eof,
             error: Error::new(ErrorCode::NoConnect, format!("the libvirt daemon at '{}' closed the connection ({what})", self.path)),
         }
+    }
+
+    /// The loss for a packet whose body cannot be decoded.
+    pub fn protocol_loss(&self, what: String) -> Loss {
+        self.failure(what)
     }
 
     fn failure(&self, what: String) -> Loss {

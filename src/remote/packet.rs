@@ -3,6 +3,8 @@
 //! packets only; a partial packet waits for more bytes, and a bad length word
 //! is an error before anything is allocated for it.
 
+use std::ops::Range;
+
 use super::xdr::{DecodeError, Decoder, Encoder};
 
 /// The REMOTE program.
@@ -58,13 +60,13 @@ pub struct Header {
     pub status: i32,
 }
 
-/// A whole packet: its header and body.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Packet {
+/// A whole packet: its header and body, borrowed from the bytes read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packet<'a> {
     /// The header.
     pub header: Header,
     /// The body, after the header.
-    pub body: Vec<u8>,
+    pub body: &'a [u8],
 }
 
 /// A CALL of `procedure` of the REMOTE program with `serial` and `body`.
@@ -101,10 +103,34 @@ impl Framer {
     }
 
     /// Adds bytes read from the socket.
+    #[cfg(test)]
     pub fn push(&mut self, bytes: &[u8]) {
-        self.pending.drain(..self.start);
-        self.start = 0;
-        self.pending.extend_from_slice(bytes);
+        self.fill(bytes.len(), |room, _| {
+            // SAFETY: `fill` hands over room for at least `bytes.len()` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), room, bytes.len()) };
+            bytes.len() as isize
+        });
+    }
+
+    /// Appends what `read` writes into fresh room of at least `room` bytes:
+    /// `read(buffer, capacity)` returns how many bytes it wrote, or a negative
+    /// number, as recv(2) does; that result is returned. The room is not
+    /// zeroed first: the socket's bytes land where they stay.
+    pub fn fill(&mut self, room: usize, read: impl FnOnce(*mut u8, usize) -> isize) -> isize {
+        if self.start > 0 {
+            self.pending.drain(..self.start);
+            self.start = 0;
+        }
+        self.pending.reserve(room);
+        let spare = self.pending.spare_capacity_mut();
+        let capacity = spare.len();
+        let n = read(spare.as_mut_ptr().cast(), capacity);
+        if n > 0 {
+            let len = self.pending.len() + (n as usize).min(capacity);
+            // SAFETY: `read` wrote the first `n` bytes of the spare room.
+            unsafe { self.pending.set_len(len) };
+        }
+        n
     }
 
     /// Whether part of a packet waits for more bytes.
@@ -112,9 +138,11 @@ impl Framer {
         self.start < self.pending.len()
     }
 
-    /// The next whole packet, if one has arrived; an error for a length word
-    /// that cannot be right (under 28, or over 32 MiB past itself).
-    pub fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
+    /// The next whole packet, if one has arrived: its header, and where its
+    /// body lies for [`Framer::body`] (valid until the next fill). An error
+    /// for a length word that cannot be right (under 28, or over 32 MiB past
+    /// itself).
+    pub fn next_packet(&mut self) -> Result<Option<(Header, Range<usize>)>, DecodeError> {
         let pending = &self.pending[self.start..];
         if pending.len() < 4 {
             return Ok(None);
@@ -126,7 +154,6 @@ impl Framer {
         if pending.len() < length {
             return Ok(None);
         }
-        let body = pending[HEADER_BYTES..length].to_vec();
         let mut d = Decoder::new(&pending[4..HEADER_BYTES]);
         let header = Header {
             program: d.u32()?,
@@ -136,8 +163,14 @@ impl Framer {
             serial: d.u32()?,
             status: d.i32()?,
         };
+        let body = self.start + HEADER_BYTES..self.start + length;
         self.start += length;
-        Ok(Some(Packet { header, body }))
+        Ok(Some((header, body)))
+    }
+
+    /// The body of a packet [`Framer::next_packet`] returned.
+    pub fn body(&self, range: Range<usize>) -> &[u8] {
+        &self.pending[range]
     }
 }
 
@@ -163,15 +196,15 @@ pub(crate) mod tests {
             let mut packets = Vec::new();
             for piece in twice.chunks(chunk) {
                 framer.push(piece);
-                while let Some(p) = framer.next_packet().unwrap() {
-                    packets.push(p);
+                while let Some((header, body)) = framer.next_packet().unwrap() {
+                    packets.push((header, framer.body(body).to_vec()));
                 }
             }
             assert_eq!(packets.len(), 2, "chunks of {chunk}");
-            let header = packets[0].header;
+            let (header, body) = &packets[0];
             assert_eq!((header.program, header.version, header.procedure), (PROGRAM_REMOTE, 1, 318));
             assert_eq!((header.kind, header.serial, header.status), (Kind::Message, 1, 0));
-            assert_eq!(packets[0].body.len(), 68 - 28);
+            assert_eq!(body[..], bytes[28..]);
         }
     }
 
@@ -192,8 +225,8 @@ pub(crate) mod tests {
     fn pong_answers_the_reference_ping() {
         let mut framer = Framer::new();
         framer.push(&hex("0000001c 6b656570 00000001 00000001 00000002 00000000 00000000"));
-        let ping = framer.next_packet().unwrap().unwrap();
-        assert_eq!((ping.header.program, ping.header.procedure, ping.header.kind), (PROGRAM_KEEPALIVE, 1, Kind::Message));
+        let (ping, _) = framer.next_packet().unwrap().unwrap();
+        assert_eq!((ping.program, ping.procedure, ping.kind), (PROGRAM_KEEPALIVE, 1, Kind::Message));
         assert_eq!(keepalive(2), hex("0000001c 6b656570 00000001 00000002 00000002 00000000 00000000"));
     }
 
@@ -206,8 +239,8 @@ pub(crate) mod tests {
         assert_eq!(packet, hex("0000001c 20008086 00000001 00000001 00000000 00000000 00000000"));
         let mut framer = Framer::new();
         framer.push(&call(66, 7, &[0, 0, 0, 5]));
-        let p = framer.next_packet().unwrap().unwrap();
-        assert_eq!((p.header.procedure, p.header.kind, p.header.serial), (66, Kind::Call, 7));
-        assert_eq!(p.body, [0, 0, 0, 5]);
+        let (header, body) = framer.next_packet().unwrap().unwrap();
+        assert_eq!((header.procedure, header.kind, header.serial), (66, Kind::Call, 7));
+        assert_eq!(framer.body(body), [0, 0, 0, 5]);
     }
 }

@@ -83,16 +83,27 @@ impl WireDomain {
     }
 
     /// The UUID in its usual hyphenated form.
-    pub fn uuid_text(&self) -> String {
-        let mut text = String::with_capacity(36);
-        for (i, byte) in self.uuid.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                text.push('-');
-            }
-            text.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-            text.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
+    pub fn uuid_text(&self) -> UuidText {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        /// Where each byte's two digits go: after 0, 1, 2, 3 or 4 hyphens.
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        let mut text = [b'-'; 36];
+        for (byte, at) in self.uuid.iter().zip(AT) {
+            text[at] = HEX[usize::from(byte >> 4)];
+            text[at + 1] = HEX[usize::from(byte & 15)];
         }
-        text
+        UuidText(text)
+    }
+}
+
+/// A UUID's 36 characters, kept on the stack.
+pub struct UuidText([u8; 36]);
+
+impl UuidText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // SAFETY: hex digits and hyphens, all ASCII.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
     }
 }
 
@@ -157,7 +168,7 @@ mod tests {
         let event = decode_event(318, &hex(SUSPEND_BODY)).unwrap().unwrap();
         let DaemonEvent::Lifecycle { domain, event, detail } = event else { panic!("{event:?}") };
         assert_eq!((domain.name.as_str(), domain.id, event, detail), ("test", 1, 3, 0));
-        assert_eq!(domain.uuid_text(), "6695eb01-f6a4-8304-79aa-97f2502e193f");
+        assert_eq!(domain.uuid_text().as_str(), "6695eb01-f6a4-8304-79aa-97f2502e193f");
     }
 
     #[test]
@@ -166,7 +177,7 @@ mod tests {
         let body = hex("00000000 00000005 7465737432 000000 11111111222233334444555555555555 ffffffff 00000000 00000000");
         let Some(DaemonEvent::Lifecycle { domain, event: 0, detail: 0 }) = decode_event(318, &body).unwrap() else { panic!() };
         assert_eq!((domain.name.as_str(), domain.id), ("test2", -1));
-        assert_eq!(domain.uuid_text(), "11111111-2222-3333-4444-555555555555");
+        assert_eq!(domain.uuid_text().as_str(), "11111111-2222-3333-4444-555555555555");
     }
 
     #[test]

@@ -37,13 +37,10 @@ impl<'a> Decoder<'a> {
         self.bytes.len() - self.at
     }
 
+    #[inline]
     fn take(&mut self, n: usize, what: &str) -> Decoded<&'a [u8]> {
         if n > self.remaining() {
-            return Err(DecodeError(format!(
-                "truncated body: {what} needs {n} bytes at offset {}, {} left",
-                self.at,
-                self.remaining()
-            )));
+            return Err(self.truncated(n, what));
         }
         let taken = &self.bytes[self.at..self.at + n];
         self.at += n;
@@ -51,9 +48,20 @@ impl<'a> Decoder<'a> {
     }
 
     /// An `unsigned int`.
+    #[inline]
     pub fn u32(&mut self) -> Decoded<u32> {
-        let b = self.take(4, "an int")?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        match self.bytes.get(self.at..self.at + 4) {
+            Some(&[a, b, c, d]) => {
+                self.at += 4;
+                Ok(u32::from_be_bytes([a, b, c, d]))
+            }
+            _ => Err(self.truncated(4, "an int")),
+        }
+    }
+
+    #[cold]
+    fn truncated(&self, n: usize, what: &str) -> DecodeError {
+        DecodeError(format!("truncated body: {what} needs {n} bytes at offset {}, {} left", self.at, self.remaining()))
     }
 
     /// An `int`.

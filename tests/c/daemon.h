@@ -1,0 +1,123 @@
+/* A private libvirt daemon for virevent's C tests (LIBVIRT-RPC.md section 12):
+ * libvirtd with the test driver on a socket in its own temporary folder, and
+ * virsh to drive its domains. Needs Debian's libvirt-daemon and libvirt-clients
+ * (.ci/run installs them) and root, as CI has. */
+#ifndef VIREVENT_DAEMON_H
+#define VIREVENT_DAEMON_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+typedef struct {
+    char dir[128];  /* the daemon's folder: config, sockets, log */
+    char sock[192]; /* its read-write socket */
+    char uri[256];  /* test+unix:///default?socket=SOCK */
+    pid_t pid;      /* 0 once it has ended */
+} Daemon;
+
+/* Starts a daemon in a new folder and waits (up to 10 s) for its socket; exits
+ * the test when it cannot. */
+static inline void daemon_start(Daemon *d)
+{
+    snprintf(d->dir, sizeof d->dir, "/tmp/virevent-daemon-XXXXXX");
+    if (!mkdtemp(d->dir)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    char path[256];
+    snprintf(path, sizeof path, "%s/drivers", d->dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/libvirtd.conf", d->dir);
+    FILE *conf = fopen(path, "w");
+    if (!conf) {
+        perror(path);
+        exit(2);
+    }
+    fprintf(conf, "unix_sock_dir = \"%s\"\nunix_sock_rw_perms = \"0770\"\n"
+                  "auth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n", d->dir);
+    fclose(conf);
+    snprintf(d->sock, sizeof d->sock, "%s/libvirt-sock", d->dir);
+    snprintf(d->uri, sizeof d->uri, "test+unix:///default?socket=%s", d->sock);
+
+    d->pid = fork();
+    if (d->pid == 0) {
+        char drivers[256], log[256], pidfile[256];
+        snprintf(drivers, sizeof drivers, "%s/drivers", d->dir);
+        snprintf(log, sizeof log, "%s/log", d->dir);
+        snprintf(pidfile, sizeof pidfile, "%s/pid", d->dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        /* An empty driver folder keeps the QEMU driver from loading; the test
+         * driver is built in. */
+        setenv("LIBVIRT_DRIVER_DIR", drivers, 1);
+        execlp("libvirtd", "libvirtd", "--config", path, "--pid-file", pidfile, (char *)NULL);
+        execl("/usr/sbin/libvirtd", "libvirtd", "--config", path, "--pid-file", pidfile, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 1000; i++) {
+        struct stat st;
+        if (stat(d->sock, &st) == 0)
+            return;
+        int status;
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            fprintf(stderr, "libvirtd ended at start (status %d): is libvirt-daemon installed? "
+                            ".ci/run installs it; see %s/log\n", status, d->dir);
+            exit(2);
+        }
+        sleep_ms(10);
+    }
+    fprintf(stderr, "libvirtd made no socket at %s within 10 s\n", d->sock);
+    exit(2);
+}
+
+/* Sends `sig` to the daemon and reaps it. */
+static inline void daemon_kill(Daemon *d, int sig)
+{
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, sig);
+    waitpid(d->pid, NULL, 0);
+    d->pid = 0;
+}
+
+/* Stops the daemon if it runs and removes its folder. */
+static inline void daemon_stop(Daemon *d)
+{
+    daemon_kill(d, SIGTERM);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", d->dir);
+}
+
+/* Runs `virsh -c URI ARGS...` (ARGS as printf makes them, passed to the shell),
+ * its output discarded; returns its exit status (0 on success). */
+static inline int virsh(const Daemon *d, const char *fmt, ...)
+{
+    char args[1024], cmd[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "virsh -q -c '%s' %s >/dev/null 2>&1", d->uri, args);
+    int status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Waits up to `ms` for `fd` to be readable; returns whether it is. */
+static inline int readable_within(int fd, int ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, ms) > 0;
+}
+
+#endif
