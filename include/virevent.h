@@ -165,7 +165,13 @@ extern "C" {
  * lifecycle, reboot, rtc-change, watchdog, io-error and metadata-change events
  * of every domain, and lists every domain's state, so that the first
  * `domain-state-transition` of each has the right `old-state`. It blocks until
- * the daemon has answered (each answer within 30 s).
+ * the daemon has answered (each answer within 30 s). Events that arrive while
+ * it runs update that record but reach no handler: none can exist yet.
+ *
+ * `old-state` is the connection's record of the domain, kept from the events;
+ * it is `nostate` for a domain it never heard of, and for a state change the
+ * listing already showed (the daemon may answer the listing before it sends
+ * the events of changes the listing includes).
  *
  * Errors: NULL with VIR_ERR_NO_CONNECT for any other URI (naming it), for a
  * socket that is missing or where nothing listens (naming the path and the
@@ -181,8 +187,9 @@ virConnectPtr virConnectOpen(const char *uri);
  * and domain handles still held fail with VIR_ERR_INVALID_CONN. Returns 0.
  *
  * On a remote connection whose daemon is still there, it first deregisters the
- * events and sends CONNECT_CLOSE, waiting for the reply; event streams then
- * carry `connection-closed` with reason `client` before their end of file.
+ * events and sends CONNECT_CLOSE, waiting for each reply at most 5 s; event
+ * streams then carry `connection-closed` with reason `client` (or `eof` or
+ * `error`, if the daemon turns out to be gone) before their end of file.
  *
  * From inside one of the connection's own handlers: -1 with
  * VIR_ERR_OPERATION_INVALID, and the connection stays open. A NULL `conn`: -1

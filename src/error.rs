@@ -37,6 +37,19 @@ pub enum ErrorCode {
     OperationInvalid = 55,
 }
 
+impl ErrorCode {
+    /// The code numbered `n`, if this library has it.
+    pub fn from_number(n: i32) -> Option<ErrorCode> {
+        use ErrorCode::*;
+        [
+            Ok, InternalError, NoMemory, NoSupport, NoConnect, InvalidConn, InvalidArg, OperationFailed, XmlError,
+            SystemError, Rpc, NoDomain, AuthFailed, OperationInvalid,
+        ]
+        .into_iter()
+        .find(|code| *code as i32 == n)
+    }
+}
+
 /// An error: its code and a message that names the culprit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {

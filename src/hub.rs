@@ -110,6 +110,17 @@ impl Hub {
     /// want it (and what other streams had waiting) and queues it for the
     /// handlers that may take it. Never blocks on a consumer. Returns the seq.
     pub fn emit(&self, draft: Draft) -> Result<u64> {
+        self.emit_as(draft, true)
+    }
+
+    /// [`Hub::emit`] that leaves the event descriptor alone, for a driver
+    /// that delivers right after emitting (which sets the descriptor): a
+    /// delivery that empties the queue then costs no system call on it.
+    pub fn emit_quiet(&self, draft: Draft) -> Result<u64> {
+        self.emit_as(draft, false)
+    }
+
+    fn emit_as(&self, draft: Draft, notify: bool) -> Result<u64> {
         let mut state = self.open_state()?;
         state.last_seq += 1;
         let seq = state.last_seq;
@@ -132,7 +143,9 @@ impl Hub {
         }
         if let (true, Some(event)) = (for_handlers, event) {
             state.queue.push(event);
-            state.sync_notifier();
+            if notify {
+                state.sync_notifier();
+            }
         }
         Ok(seq)
     }
@@ -207,6 +220,7 @@ impl Hub {
         {
             let mut state = self.open_state()?;
             if state.threaded != event_thread {
+                state.sync_notifier();
                 return Ok(0);
             }
             if let Some(kick) = &mut state.kick {
@@ -214,6 +228,7 @@ impl Hub {
             }
             state.flush_streams();
             if state.delivering.is_some() || state.queue.is_empty() {
+                state.sync_notifier();
                 return Ok(0);
             }
             Scratch { events, calls, takers } = std::mem::take(&mut state.scratch);

@@ -9,6 +9,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -31,6 +32,9 @@ use crate::tag;
 /// How much one pump reads at most, so that a flooding daemon cannot keep a
 /// delivery from returning; what is left keeps the descriptor readable.
 const PUMP_BUDGET: usize = 256 * 1024;
+
+/// How long closing waits for each of the daemon's answers.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connection to a libvirt daemon.
 pub struct RemoteDriver {
@@ -60,16 +64,19 @@ impl RemoteDriver {
         let link = Link::connect(&target.socket)?;
         let socket = link.fd();
         let mut session = Session { link, states: DomainStates::default(), callbacks: Vec::new(), ended: None };
-        session.authenticate()?;
+        session.authenticate(&hub)?;
         session.open(&target.name, &hub)?;
         session.register(&hub)?;
         session.learn_states(&hub)?;
+        session.drain(&hub)?;
         let event_fd = epoll_of(&[socket, hub.event_fd()?])?;
         Ok(RemoteDriver { hub, session: Mutex::new(session), socket, lost: AtomicBool::new(false), event_fd })
     }
 
     /// Reads what the daemon has sent, without blocking, and emits its events.
     /// Does nothing while another thread reads, or once the link is gone.
+    /// The events are emitted quietly: a delivery must follow, which sets the
+    /// event descriptor.
     pub fn pump(&self) {
         let Some(mut session) = self.session.try_lock() else { return };
         if session.ended.is_none() {
@@ -121,25 +128,29 @@ impl RemoteDriver {
             return;
         }
         // Closing goes on whatever the daemon says: the socket is shut anyway.
-        let _ = session.say_goodbye(&self.hub);
+        // A daemon found gone meanwhile gives the reason of its going.
+        let reason = match session.say_goodbye(&self.hub) {
+            Ok(()) => "client",
+            Err(loss) => loss.ending.reason(),
+        };
         session.link.shut_down();
         session.ended = Some(Error::new(ErrorCode::InvalidConn, "the connection is closed"));
         self.lost.store(true, Ordering::Release);
-        emit_closed(&self.hub, "client");
+        emit_closed(&self.hub, reason);
     }
 }
 
 impl Session {
     /// AUTH_LIST, which also authenticates root on a polkit socket; then polkit
     /// if the daemon wants it. SASL is not done: the daemon's refusal says so.
-    fn authenticate(&mut self) -> Result<()> {
-        let body = self.call_quietly(proc::AUTH_LIST, &[])?;
+    fn authenticate(&mut self, hub: &Hub) -> Result<()> {
+        let body = self.call(proc::AUTH_LIST, &[], hub)?;
         let kinds = Decoder::new(&body).array(20, Decoder::i32).map_err(|e| self.bad_reply("AUTH_LIST", e))?;
         if kinds.is_empty() || kinds.contains(&AUTH_NONE) {
             return Ok(());
         }
         if kinds.contains(&AUTH_POLKIT_TYPE) {
-            return match self.call_quietly(proc::AUTH_POLKIT, &[]) {
+            return match self.call(proc::AUTH_POLKIT, &[], hub) {
                 Ok(_) => Ok(()),
                 Err(e) => Err(self.auth_failed(format!("polkit authentication failed: {}", e.message))),
             };
@@ -222,18 +233,33 @@ impl Session {
     }
 
     /// Deregisters every event and closes the daemon's side.
-    fn say_goodbye(&mut self, hub: &Hub) -> Result<()> {
+    /// A refusal does not stop it: only a lost link does. A daemon that does
+    /// not answer is given up after [`CLOSE_TIMEOUT`], not the calls' 30 s.
+    fn say_goodbye(&mut self, hub: &Hub) -> std::result::Result<(), Loss> {
+        self.link.set_timeout(CLOSE_TIMEOUT);
         for id in std::mem::take(&mut self.callbacks) {
             let mut e = Encoder::new();
             e.i32(id);
-            self.call(proc::EVENT_DEREGISTER_ANY, &e.into_bytes(), hub)?;
+            if let Err(CallError::Lost(loss)) = self.call_raw(proc::EVENT_DEREGISTER_ANY, &e.into_bytes(), hub) {
+                return Err(loss);
+            }
         }
-        self.call(proc::CONNECT_CLOSE, &[], hub).map(drop)
+        match self.call_raw(proc::CONNECT_CLOSE, &[], hub) {
+            Err(CallError::Lost(loss)) => Err(loss),
+            _ => Ok(()),
+        }
     }
 
-    /// A call whose interleaved events are emitted to `hub`; the daemon's
-    /// errors keep its code (when this library knows it) and its words.
+    /// A call; the daemon's errors keep its code (when this library knows it)
+    /// and its words.
     fn call(&mut self, procedure: i32, body: &[u8], hub: &Hub) -> Result<Vec<u8>> {
+        self.call_raw(procedure, body, hub).map_err(|e| call_error(self.link.path(), e))
+    }
+
+    /// A call whose interleaved events are emitted to `hub`. Packets read
+    /// with the reply but after it wait in the link for the next call, or for
+    /// [`Session::drain`].
+    fn call_raw(&mut self, procedure: i32, body: &[u8], hub: &Hub) -> std::result::Result<Vec<u8>, CallError> {
         let Session { link, states, .. } = self;
         let mut bad_event = None;
         let reply = link.call(procedure, body, |packet| {
@@ -241,16 +267,23 @@ impl Session {
                 bad_event = dispatch(states, hub, &packet).err();
             }
         });
-        if let Some(e) = bad_event {
-            return Err(link.protocol_loss(e).error);
+        match bad_event {
+            Some(e) => Err(CallError::Lost(link.protocol_loss(e))),
+            None => reply,
         }
-        reply.map_err(|e| call_error(link.path(), e))
     }
 
-    /// [`Session::call`] before anything is registered: nothing to emit.
-    fn call_quietly(&mut self, procedure: i32, body: &[u8]) -> Result<Vec<u8>> {
-        let path = self.link.path().to_string();
-        self.link.call(procedure, body, |_| {}).map_err(|e| call_error(&path, e))
+    /// Emits the whole packets read after the last reply. Opening ends with
+    /// this: the socket no longer holds them, so neither the event descriptor
+    /// nor the event thread would wake for them. It comes after the states are
+    /// recorded, as those packets came after the states were taken.
+    fn drain(&mut self, hub: &Hub) -> Result<()> {
+        while let Some(packet) = self.link.next_packet().map_err(|loss| loss.error)? {
+            if let Err(e) = dispatch(&mut self.states, hub, &packet) {
+                return Err(self.link.protocol_loss(e).error);
+            }
+        }
+        Ok(())
     }
 
     fn bad_reply(&self, what: &str, e: impl std::fmt::Display) -> Error {
@@ -268,7 +301,7 @@ fn dispatch(states: &mut DomainStates, hub: &Hub, packet: &Packet<'_>) -> std::r
     match decode_event(h.procedure, packet.body) {
         Ok(Some(event)) => {
             // A closed hub takes nothing, harmlessly.
-            let _ = hub.emit(states.event(&event));
+            let _ = hub.emit_quiet(states.event(&event));
             Ok(())
         }
         Ok(None) => Ok(()),
@@ -287,23 +320,10 @@ fn emit_closed(hub: &Hub, reason: &str) {
 fn call_error(path: &str, e: CallError) -> Error {
     match e {
         CallError::Lost(loss) => loss.error,
-        CallError::Daemon(RemoteError { code, message }) => {
-            let known = [
-                ErrorCode::InternalError,
-                ErrorCode::NoSupport,
-                ErrorCode::NoConnect,
-                ErrorCode::InvalidArg,
-                ErrorCode::OperationFailed,
-                ErrorCode::Rpc,
-                ErrorCode::NoDomain,
-                ErrorCode::AuthFailed,
-                ErrorCode::OperationInvalid,
-            ];
-            match known.into_iter().find(|k| *k as i32 == code) {
-                Some(code) => Error::new(code, message),
-                None => Error::new(ErrorCode::Rpc, format!("the libvirt daemon at '{path}' failed (its error {code}): {message}")),
-            }
-        }
+        CallError::Daemon(RemoteError { code, message }) => match ErrorCode::from_number(code) {
+            Some(known) if known != ErrorCode::Ok => Error::new(known, message),
+            _ => Error::new(ErrorCode::Rpc, format!("the libvirt daemon at '{path}' failed (its error {code}): {message}")),
+        },
     }
 }
 

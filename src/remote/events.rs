@@ -106,8 +106,13 @@ impl DomainStates {
     }
 
     fn lifecycle(&mut self, domain: &WireDomain, event: i32, detail: i32) -> Draft {
-        let old = self.states.get(&domain.uuid).copied().unwrap_or(DomainState::NoState);
-        let new = new_state(old, domain.id, event);
+        let recorded = self.states.get(&domain.uuid).copied().unwrap_or(DomainState::NoState);
+        let new = new_state(recorded, domain.id, event);
+        // A state change the record already shows was in the states listed at
+        // connect time, which the daemon may answer before sending the events
+        // of changes it includes: the state before it is unknown.
+        let changes_state = (2..=8).contains(&event);
+        let old = if changes_state && recorded == new { DomainState::NoState } else { recorded };
         let unknown;
         let detail_name;
         let reason: [&str; 3] = match usize::try_from(event).ok().and_then(|i| LIFECYCLE.get(i)) {
@@ -190,6 +195,17 @@ mod tests {
         assert!(lifecycle(&mut states, -1, 5, 1).contains("<domain-id>-1</domain-id>"));
         assert!(lifecycle(&mut states, 2, 2, 0).contains("<old-state>shutoff</old-state><new-state>running</new-state><reason>started-booted</reason>"));
         assert!(lifecycle(&mut states, 2, 3, 5).contains("<reason>suspended-from-snapshot</reason>"));
+    }
+
+    #[test]
+    fn a_change_the_listed_state_already_shows_has_no_old_state() {
+        let mut states = DomainStates::default();
+        // Listed as paused, then the event of that very suspension arrives.
+        states.learn(test_domain(1).uuid, DomainState::Paused);
+        assert!(lifecycle(&mut states, 1, 3, 0).contains("<old-state>nostate</old-state><new-state>paused</new-state>"));
+        assert!(lifecycle(&mut states, 1, 4, 0).contains("<old-state>paused</old-state><new-state>running</new-state>"));
+        // Defining changes no state: old and new stay equal.
+        assert!(lifecycle(&mut states, 1, 0, 1).contains("<old-state>running</old-state><new-state>running</new-state>"));
     }
 
     #[test]

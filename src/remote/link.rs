@@ -17,7 +17,8 @@ use crate::error::{Error, ErrorCode};
 /// The least room offered to each read of the socket.
 const READ_ROOM: usize = 65536;
 
-/// How long a call waits for its reply before the connection is given up.
+/// How long a call waits for its reply before the connection is given up,
+/// unless [`Link::set_timeout`] says otherwise.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the connection ended, for the `connection-closed` event's `reason`.
@@ -63,6 +64,7 @@ pub struct Link {
     path: String,
     framer: Framer,
     next_serial: u32,
+    timeout: Duration,
 }
 
 impl Link {
@@ -75,7 +77,12 @@ impl Link {
         stream
             .set_nonblocking(true)
             .map_err(|e| Error::new(ErrorCode::SystemError, format!("cannot make socket '{shown}' non-blocking: {e}")))?;
-        Ok(Link { socket: stream.into(), path: shown, framer: Framer::new(), next_serial: 0 })
+        Ok(Link { socket: stream.into(), path: shown, framer: Framer::new(), next_serial: 0, timeout: CALL_TIMEOUT })
+    }
+
+    /// Sets how long a call waits for its reply (and a write for room).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
     }
 
     /// The socket, owned by the link.
@@ -128,7 +135,7 @@ impl Link {
                 return Ok(Some(Packet { header, body: self.framer.body(body) }));
             }
             if header.procedure == KEEPALIVE_PING {
-                self.send(&packet::keepalive(KEEPALIVE_PONG), Instant::now() + CALL_TIMEOUT)?;
+                self.send(&packet::keepalive(KEEPALIVE_PONG), Instant::now() + self.timeout)?;
             }
         }
     }
@@ -143,7 +150,7 @@ impl Link {
     pub fn call(&mut self, procedure: i32, body: &[u8], mut other: impl FnMut(Packet<'_>)) -> Result<Vec<u8>, CallError> {
         let serial = self.next_serial;
         self.next_serial = self.next_serial.wrapping_add(1);
-        let deadline = Instant::now() + CALL_TIMEOUT;
+        let deadline = Instant::now() + self.timeout;
         self.send(&packet::call(procedure, serial, body), deadline).map_err(CallError::Lost)?;
         loop {
             while let Some(packet) = self.next_packet().map_err(CallError::Lost)? {
@@ -187,7 +194,7 @@ impl Link {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(self.failure(format!("no reply within {} seconds", CALL_TIMEOUT.as_secs())));
+                return Err(self.failure(format!("no reply within {} seconds", self.timeout.as_secs())));
             }
             let mut fd = libc::pollfd { fd: self.fd(), events, revents: 0 };
             let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
