@@ -268,6 +268,10 @@ pub unsafe extern "C" fn virConnectGetEventFD(conn: virConnectPtr) -> c_int {
 /// virDeliverEvents returns 0 and handlers run on it, never holding a library
 /// lock. Without this call the library never creates a thread. Returns 0; -1
 /// with VIR_ERR_OPERATION_INVALID if it already runs.
+///
+/// Handlers must return: ending the thread from inside one (pthread_exit,
+/// cancellation, or an embedding interpreter that does so at its exit) is not
+/// supported. Stop the thread, or close the connection, before such an exit.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectStartEventThread(conn: virConnectPtr) -> c_int {
     guard(|| {

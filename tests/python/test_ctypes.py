@@ -8,116 +8,27 @@ libvirevent.so that `cargo test` has just built.
     VIREVENT_LIB=target/debug/deps/libvirevent.so python3 tests/python/test_ctypes.py -v
 """
 
-import ctypes
 import os
 import selectors
 import signal
 import sys
 import unittest
 import xml.etree.ElementTree as ET
-from ctypes import POINTER, c_char_p, c_int, c_uint, c_void_p
+from ctypes import c_char_p
 
-VIR_ERR_OK = 0
-VIR_ERR_NO_CONNECT = 5
-VIR_ERR_INVALID_ARG = 8
-VIR_ERR_XML_ERROR = 27
+# The prototypes are bindings/python/virevent.py's: its `lib` is the raw CDLL
+# (it returns -1 or NULL and raises nothing), which is what this test drives.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir, os.pardir, "bindings", "python"))
+from virevent import (  # noqa: E402
+    VIR_ERR_INVALID_ARG, VIR_ERR_NO_CONNECT, VIR_ERR_OK, VIR_ERR_XML_ERROR,
+    EventHandler, FreeCallback, last_error, lib,
+)
+from virevent import EventStream, c_filter  # noqa: E402
 
-# typedef void (*virEventHandler)(virConnectPtr conn, const char *eventXML, void *arg);
-EventHandler = ctypes.CFUNCTYPE(None, c_void_p, c_char_p, c_void_p)
-# typedef void (*virFreeCallback)(void *arg);
-FreeCallback = ctypes.CFUNCTYPE(None, c_void_p)
-
-FilterPtr = POINTER(c_char_p)
-
-
-def load_library():
-    path = os.environ.get("VIREVENT_LIB")
-    if not path:
-        sys.exit("VIREVENT_LIB is not set: give the full path to libvirevent.so "
-                 "(cargo test --test python sets it)")
-    if not os.path.isfile(path):
-        sys.exit(f"VIREVENT_LIB={path!r}: no such file")
-    lib = ctypes.CDLL(path)
-
-    def declare(name, restype, *argtypes):
-        function = getattr(lib, name)
-        function.restype = restype
-        function.argtypes = list(argtypes)
-
-    declare("virConnectOpen", c_void_p, c_char_p)
-    declare("virConnectClose", c_int, c_void_p)
-    declare("virConnectAddEventHandler", c_int, c_void_p, FilterPtr, EventHandler, c_void_p)
-    declare("virConnectAddEventHandlerFull", c_int,
-            c_void_p, FilterPtr, EventHandler, c_void_p, FreeCallback, c_uint)
-    declare("virConnectRemoveEventHandler", c_int, c_void_p, c_int)
-    declare("virConnectEmitEvent", c_int, c_void_p, c_char_p)
-    declare("virDeliverEvents", c_int, c_void_p)
-    declare("virConnectGetEventFD", c_int, c_void_p)
-    declare("virConnectOpenEventStream", c_int, c_void_p, FilterPtr, c_uint)
-    declare("virDomainLookupByName", c_void_p, c_void_p, c_char_p)
-    declare("virDomainSuspend", c_int, c_void_p)
-    declare("virDomainResume", c_int, c_void_p)
-    declare("virDomainFree", c_int, c_void_p)
-    declare("virGetLastErrorCode", c_int)
-    declare("virGetLastErrorMessage", c_char_p)
-    declare("virResetLastError", None)
-    return lib
-
-
-lib = load_library()
-
-
-def make_filter(*patterns):
-    """A NULL-terminated const char *const * vector."""
-    return (c_char_p * (len(patterns) + 1))(*[p.encode() for p in patterns], None)
-
-
-def last_error():
-    message = lib.virGetLastErrorMessage()
-    return lib.virGetLastErrorCode(), (message.decode() if message is not None else None)
-
-
-class LineReader:
-    """Reads an event stream line by line with a manual buffer, waiting at most
-    `timeout` seconds for each line, so that a missing line or a missing end of
-    file fails the test instead of hanging it."""
-
-    def __init__(self, fd, timeout=10.0):
-        self.fd = fd
-        self.timeout = timeout
-        self.buffer = b""
-        self.eof = False
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(fd, selectors.EVENT_READ)
-
-    def readline(self):
-        """The next line with its b"\\n", or b"" at end of file."""
-        while b"\n" not in self.buffer and not self.eof:
-            if not self.selector.select(timeout=self.timeout):
-                raise AssertionError(
-                    f"no line or end of file within {self.timeout} s (buffered {self.buffer!r})")
-            chunk = os.read(self.fd, 65536)
-            if chunk:
-                self.buffer += chunk
-            else:
-                self.eof = True
-        if b"\n" in self.buffer:
-            line, _, self.buffer = self.buffer.partition(b"\n")
-            return line + b"\n"
-        line, self.buffer = self.buffer, b""
-        return line
-
-    def close(self):
-        if self.fd is not None:
-            self.selector.close()
-            os.close(self.fd)
-            self.fd = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+# Stream reads wait at most this long for each line, so that a missing line or a
+# missing end of file fails the test instead of hanging it.
+TIMEOUT = 10.0
 
 
 class Recorder:
@@ -244,7 +155,7 @@ class Handlers(Base):
         freecb = FreeCallback(lambda arg: freed.append(arg))
         cookie = 0x1234
         hid = lib.virConnectAddEventHandlerFull(
-            self.conn, make_filter("py-*"), rec.callback, cookie, freecb, 0)
+            self.conn, c_filter("py-*"), rec.callback, cookie, freecb, 0)
         self.assertGreaterEqual(hid, 0, last_error())
         self.emit(b'<event type="py-one"/>')
         self.assertEqual(lib.virDeliverEvents(self.conn), 1)
@@ -303,7 +214,7 @@ class Streams(Base):
         self.assertGreaterEqual(lib.virConnectAddEventHandler(self.conn, None, rec.callback, None), 0)
         fd = lib.virConnectOpenEventStream(self.conn, None, 0)
         self.assertGreaterEqual(fd, 0, last_error())
-        stream = LineReader(fd)
+        stream = EventStream(fd, TIMEOUT)
         try:
             sent = [
                 b'<event type="s1"/>',
@@ -343,9 +254,9 @@ class Streams(Base):
 
     def test_filtered_stream(self):
         self.conn = self.open(None)
-        fd = lib.virConnectOpenEventStream(self.conn, make_filter("keep-*"), 0)
+        fd = lib.virConnectOpenEventStream(self.conn, c_filter("keep-*"), 0)
         self.assertGreaterEqual(fd, 0, last_error())
-        with LineReader(fd) as stream:
+        with EventStream(fd, TIMEOUT) as stream:
             self.emit(b'<event type="drop"/>')
             self.emit(b'<event type="keep-me"/>')
             line = stream.readline()
@@ -357,7 +268,7 @@ class Streams(Base):
         self.conn = conn
         fd = lib.virConnectOpenEventStream(conn, None, 0)
         self.assertGreaterEqual(fd, 0, last_error())
-        with LineReader(fd) as stream:
+        with EventStream(fd, TIMEOUT) as stream:
             self.emit(b'<event type="before-close"/>')
             self.emit(b'<event type="before-close"/>')
             self.assertEqual(lib.virConnectClose(conn), 0)

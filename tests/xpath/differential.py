@@ -30,14 +30,17 @@ node, and position() and last() are 1, as at the top of a filter.
 """
 
 import argparse
-import ctypes
 import os
 import sys
 import time
-from ctypes import POINTER, c_char_p, c_int, c_void_p
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import generate  # noqa: E402
+
+# The library, through bindings/python/virevent.py.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir, os.pardir, "bindings", "python"))
+import virevent  # noqa: E402
 
 try:
     from lxml import etree
@@ -50,42 +53,6 @@ MIN_PAIRS = 300
 BATCH = 250                # filters per connection
 SEQ_OFFSET = 100           # seqs of odd batches start above this
 
-VIR_ERR_OK = 0
-VIR_ERR_INVALID_ARG = 8
-
-EventHandler = ctypes.CFUNCTYPE(None, c_void_p, c_char_p, c_void_p)
-FilterPtr = POINTER(c_char_p)
-
-
-def load_library():
-    path = os.environ.get("VIREVENT_LIB")
-    if not path:
-        sys.exit("VIREVENT_LIB is not set: give the full path to libvirevent.so "
-                 "(cargo test --test xpath_differential sets it)")
-    if not os.path.isfile(path):
-        sys.exit(f"VIREVENT_LIB={path!r}: no such file")
-    lib = ctypes.CDLL(path)
-
-    def declare(name, restype, *argtypes):
-        function = getattr(lib, name)
-        function.restype = restype
-        function.argtypes = list(argtypes)
-
-    declare("virConnectOpen", c_void_p, c_char_p)
-    declare("virConnectClose", c_int, c_void_p)
-    declare("virConnectAddEventHandler", c_int, c_void_p, FilterPtr, EventHandler, c_void_p)
-    declare("virConnectEmitEvent", c_int, c_void_p, c_char_p)
-    declare("virDeliverEvents", c_int, c_void_p)
-    declare("virGetLastErrorCode", c_int)
-    declare("virGetLastErrorMessage", c_char_p)
-    declare("virResetLastError", None)
-    return lib
-
-
-def make_filter(entries):
-    """A NULL-terminated const char *const * vector."""
-    return (c_char_p * (len(entries) + 1))(*[e.encode() for e in entries], None)
-
 
 def short(text, limit=300):
     text = text if isinstance(text, str) else text.decode("utf-8", "replace")
@@ -97,57 +64,45 @@ class Fatal(Exception):
 
 
 class Library:
-    def __init__(self):
-        self.lib = load_library()
-
-    def last_error(self):
-        message = self.lib.virGetLastErrorMessage()
-        return (self.lib.virGetLastErrorCode(),
-                message.decode("utf-8", "replace") if message is not None else None)
-
     def run_batch(self, filters, events, seq_offset):
         """Registers `filters` (tuples of entries) on a new connection, emits
         `events`. Returns (delivered XML per event, set of event indexes per filter
         or None when refused, {filter index: (code, message)} of refusals)."""
-        lib = self.lib
-        conn = lib.virConnectOpen(None)
-        if not conn:
-            raise Fatal(f"virConnectOpen(NULL) failed: {self.last_error()}")
         try:
-            for i in range(seq_offset):
-                if lib.virConnectEmitEvent(conn, f'<event type="filler" n="{i}"/>'.encode()) <= 0:
-                    raise Fatal(f"emit of a filler event failed: {self.last_error()}")
-            if lib.virDeliverEvents(conn) != 0:
-                raise Fatal("virDeliverEvents with no handler made calls")
+            conn = virevent.Connection()
+        except virevent.VireventError as e:
+            raise Fatal(f"virConnectOpen(NULL) failed: {e}")
+        with conn:
+            try:
+                for i in range(seq_offset):
+                    conn.emit(f'<event type="filler" n="{i}"/>')
+                if conn.deliver() != 0:
+                    raise Fatal("virDeliverEvents with no handler made calls")
+            except virevent.VireventError as e:
+                raise Fatal(f"emit or delivery of a filler event failed: {e}")
 
             delivered = []
             hits = [set() for _ in filters]
-
-            def on_event(_conn, xml, arg):
-                if arg is None:
-                    delivered.append(xml)
-                else:
-                    hits[arg - 1].add(xml)
-
-            callback = EventHandler(on_event)
-            if lib.virConnectAddEventHandler(conn, None, callback, None) < 0:
-                raise Fatal(f"adding the NULL-filter handler failed: {self.last_error()}")
+            try:
+                conn.add_handler(None, delivered.append)
+            except virevent.VireventError as e:
+                raise Fatal(f"adding the NULL-filter handler failed: {e}")
             refused = {}
             for i, entries in enumerate(filters):
-                vector = make_filter(entries)
-                lib.virResetLastError()
-                # arg: i + 1, so that the recorder (arg NULL) stands apart
-                if lib.virConnectAddEventHandler(conn, vector, callback, i + 1) < 0:
-                    refused[i] = self.last_error()
+                try:
+                    conn.add_handler(list(entries), hits[i].add)
+                except virevent.VireventError as e:
+                    refused[i] = (e.code, e.message)
             seqs = []
             for name, xml in events:
-                seq = lib.virConnectEmitEvent(conn, xml.encode())
-                if seq <= 0:
-                    raise Fatal(f"emit of event {name!r} failed: {self.last_error()}: {xml!r}")
-                seqs.append(seq)
-            calls = lib.virDeliverEvents(conn)
-            if calls < 0:
-                raise Fatal(f"virDeliverEvents failed: {self.last_error()}")
+                try:
+                    seqs.append(conn.emit(xml))
+                except virevent.VireventError as e:
+                    raise Fatal(f"emit of event {name!r} failed: {e}: {xml!r}")
+            try:
+                calls = conn.deliver()
+            except virevent.VireventError as e:
+                raise Fatal(f"virDeliverEvents failed: {e}")
             if len(delivered) != len(events):
                 raise Fatal(f"the NULL-filter handler got {len(delivered)} events, "
                             f"{len(events)} were emitted")
@@ -169,28 +124,22 @@ class Library:
                 raise Fatal(f"virDeliverEvents returned {calls}, the handlers saw "
                             f"{expected_calls} calls")
             return delivered, matched, refused
-        finally:
-            if lib.virConnectClose(conn) != 0:
-                raise Fatal(f"virConnectClose failed: {self.last_error()}")
 
     def refusal(self, entry):
         """None if `entry` is refused as it must be, else what happened."""
-        lib = self.lib
-        conn = lib.virConnectOpen(None)
-        try:
-            callback = EventHandler(lambda *_: None)
-            lib.virResetLastError()
-            hid = lib.virConnectAddEventHandler(conn, make_filter([entry]), callback, None)
-            code, message = self.last_error()
-            if hid >= 0:
-                return f"accepted (handler id {hid})", message
-            if code != VIR_ERR_INVALID_ARG:
-                return f"refused with error code {code}, not VIR_ERR_INVALID_ARG ({VIR_ERR_INVALID_ARG})", message
-            if not message:
-                return "refused without a message", message
-            return None, message
-        finally:
-            lib.virConnectClose(conn)
+        with virevent.Connection() as conn:
+            try:
+                hid = conn.add_handler([entry], lambda xml: None)
+            except virevent.VireventError as e:
+                code, message = e.code, e.message
+            else:
+                return f"accepted (handler id {hid})", virevent.last_error()[1]
+        if code != virevent.VIR_ERR_INVALID_ARG:
+            return (f"refused with error code {code}, not VIR_ERR_INVALID_ARG "
+                    f"({virevent.VIR_ERR_INVALID_ARG})", message)
+        if not message:
+            return "refused without a message", message
+        return None, message
 
 
 class Reference:
