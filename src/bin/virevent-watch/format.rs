@@ -1,0 +1,301 @@
+//! The three ways virevent-watch prints an event: its XML, a readable line, a
+//! JSON object.
+
+use std::fmt::Write as _;
+
+use quick_xml::events::Event as XmlEvent;
+use quick_xml::Reader;
+use virevent::Event;
+
+/// How each event is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Xml,
+    Line,
+    Json,
+}
+
+impl Format {
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "xml" => Some(Format::Xml),
+            "line" => Some(Format::Line),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// The event in `format`, on one line without its line feed.
+pub fn render(format: Format, event: &Event) -> String {
+    let fields = match format {
+        Format::Xml => None,
+        Format::Line | Format::Json => Fields::read(event.xml()),
+    };
+    // The library validated the XML: a failure to read it is a bug here, and the
+    // XML itself is the most faithful thing to print then.
+    match (format, fields) {
+        (Format::Line, Some(fields)) => line(&fields),
+        (Format::Json, Some(fields)) => json(&fields, event.seq()),
+        _ => event.xml().to_string(),
+    }
+}
+
+/// What the line and JSON formats show of an event.
+#[derive(Debug, Default, PartialEq)]
+struct Fields {
+    kind: String,
+    timestamp: String,
+    /// The root's other attributes, then its child elements (each with its
+    /// whole text content), in document order.
+    fields: Vec<(String, String)>,
+}
+
+impl Fields {
+    fn read(xml: &str) -> Option<Fields> {
+        let mut reader = Reader::from_str(xml);
+        let mut fields = Fields::default();
+        let mut depth = 0usize;
+        loop {
+            let event = reader.read_event().ok()?;
+            let empty = matches!(event, XmlEvent::Empty(_));
+            match event {
+                XmlEvent::Start(start) | XmlEvent::Empty(start) => {
+                    if depth == 0 {
+                        for attr in start.attributes() {
+                            let attr = attr.ok()?;
+                            let value = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok()?.into_owned();
+                            match attr.key.as_ref() {
+                                "type" => fields.kind = value,
+                                "timestamp" => fields.timestamp = value,
+                                "seq" => {}
+                                key => fields.fields.push((key.to_string(), value)),
+                            }
+                        }
+                    } else if depth == 1 {
+                        fields.fields.push((start.name().as_ref().to_string(), String::new()));
+                    }
+                    depth += usize::from(!empty);
+                }
+                XmlEvent::End(_) => depth -= 1,
+                XmlEvent::Text(text) if depth >= 2 => fields.push_text(&text),
+                XmlEvent::CData(text) if depth >= 2 => fields.push_text(&text),
+                XmlEvent::GeneralRef(reference) if depth >= 2 => {
+                    let name: &str = &reference;
+                    let c = match reference.resolve_char_ref().ok()? {
+                        Some(c) => c,
+                        None => match name {
+                            "lt" => '<',
+                            "gt" => '>',
+                            "amp" => '&',
+                            "quot" => '"',
+                            "apos" => '\'',
+                            _ => return None,
+                        },
+                    };
+                    fields.push_text(c.encode_utf8(&mut [0; 4]));
+                }
+                XmlEvent::Eof => return Some(fields),
+                _ => {}
+            }
+        }
+    }
+
+    fn push_text(&mut self, text: &str) {
+        if let Some((_, value)) = self.fields.last_mut() {
+            value.push_str(text);
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// `2026-11-24 20:59:26.281 test running -> paused (suspended-paused)` for a
+/// state transition; `TIME TYPE NAME=VALUE...` for anything else.
+fn line(fields: &Fields) -> String {
+    let mut out = utc_time(&fields.timestamp);
+    out.push(' ');
+    let transition = ["domain-name", "old-state", "new-state", "reason"].map(|name| fields.get(name));
+    if let ("domain-state-transition", [Some(name), Some(old), Some(new), Some(reason)]) =
+        (fields.kind.as_str(), transition)
+    {
+        push_word(&mut out, name);
+        let _ = write!(out, " {old} -> {new} ({reason})");
+        return out;
+    }
+    out.push_str(&fields.kind);
+    for (name, value) in &fields.fields {
+        out.push(' ');
+        out.push_str(name);
+        out.push('=');
+        push_word(&mut out, value);
+    }
+    out
+}
+
+/// `value` as is, or as a JSON string when it would not read back as one word.
+fn push_word(out: &mut String, value: &str) {
+    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"') {
+        push_json_string(out, value);
+    } else {
+        out.push_str(value);
+    }
+}
+
+/// The timestamp (decimal seconds since the epoch) as `YYYY-MM-DD HH:MM:SS.mmm`
+/// in UTC; as given when it is out of range.
+fn utc_time(timestamp: &str) -> String {
+    let (whole, fraction) = timestamp.split_once('.').unwrap_or((timestamp, ""));
+    let Ok(secs) = whole.parse::<i64>() else { return timestamp.to_string() };
+    if secs > 253_402_300_799 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return timestamp.to_string(); // past the year 9999
+    }
+    let mut millis = [b'0'; 3];
+    for (digit, &b) in millis.iter_mut().zip(fraction.as_bytes()) {
+        *digit = b;
+    }
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60,
+        std::str::from_utf8(&millis).unwrap_or("000")
+    )
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// `{"type":...,"timestamp":N,"seq":N,...}`.
+fn json(fields: &Fields, seq: u64) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str("{\"type\":");
+    push_json_string(&mut out, &fields.kind);
+    out.push_str(",\"timestamp\":");
+    push_json_number(&mut out, &fields.timestamp);
+    let _ = write!(out, ",\"seq\":{seq}");
+    for (name, value) in &fields.fields {
+        out.push(',');
+        if matches!(name.as_str(), "type" | "timestamp" | "seq") {
+            push_json_string(&mut out, &format!("_{name}"));
+        } else {
+            push_json_string(&mut out, name);
+        }
+        out.push(':');
+        push_json_string(&mut out, value);
+    }
+    out.push('}');
+    out
+}
+
+/// Decimal seconds as a JSON number (leading zeros dropped, which JSON refuses);
+/// anything else as a string.
+fn push_json_number(out: &mut String, decimal: &str) {
+    let (whole, fraction) = decimal.split_once('.').map_or((decimal, None), |(w, f)| (w, Some(f)));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !fraction.is_none_or(digits) {
+        return push_json_string(out, decimal);
+    }
+    let whole = whole.trim_start_matches('0');
+    out.push_str(if whole.is_empty() { "0" } else { whole });
+    if let Some(fraction) = fraction {
+        out.push('.');
+        out.push_str(fraction);
+    }
+}
+
+/// `text` as a JSON string: quotes, backslashes and control characters escaped.
+fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            // U+2028 and U+2029 are valid in JSON but end lines in JavaScript.
+            c if c < ' ' || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAUSED: &str = "<event type=\"domain-state-transition\" timestamp=\"1764017966.281000\" seq=\"7\">\
+        <domain-id>1</domain-id><domain-name>test</domain-name>\
+        <domain-uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</domain-uuid>\
+        <old-state>running</old-state><new-state>paused</new-state><reason>suspended-paused</reason></event>";
+
+    #[test]
+    fn a_transition_reads_as_one_sentence() {
+        let fields = Fields::read(PAUSED).unwrap();
+        assert_eq!(line(&fields), "2025-11-24 20:59:26.281 test running -> paused (suspended-paused)");
+        assert_eq!(
+            json(&fields, 7),
+            "{\"type\":\"domain-state-transition\",\"timestamp\":1764017966.281000,\"seq\":7,\"domain-id\":\"1\",\
+             \"domain-name\":\"test\",\"domain-uuid\":\"6695eb01-f6a4-8304-79aa-97f2502e193f\",\
+             \"old-state\":\"running\",\"new-state\":\"paused\",\"reason\":\"suspended-paused\"}"
+        );
+    }
+
+    #[test]
+    fn other_events_list_attributes_and_children() {
+        let lost =
+            "<event type=\"events-lost\" timestamp=\"0001.5\" seq=\"0\" count=\"3\" first-seq=\"4\" last-seq=\"6\"/>";
+        let fields = Fields::read(lost).unwrap();
+        assert_eq!(line(&fields), "1970-01-01 00:00:01.500 events-lost count=3 first-seq=4 last-seq=6");
+        assert_eq!(
+            json(&fields, 0),
+            "{\"type\":\"events-lost\",\"timestamp\":1.5,\"seq\":0,\"count\":\"3\",\"first-seq\":\"4\",\"last-seq\":\"6\"}"
+        );
+        let odd = "<event type=\"x\" timestamp=\"1\" seq=\"2\"><type>t</type><a>&lt;&#10;\"<b>in</b>\\</a><e/>\
+                   <n>two words</n></event>";
+        let fields = Fields::read(odd).unwrap();
+        assert_eq!(line(&fields), "1970-01-01 00:00:01.000 x type=t a=\"<\\n\\\"in\\\\\" e=\"\" n=\"two words\"");
+        assert_eq!(
+            json(&fields, 2),
+            "{\"type\":\"x\",\"timestamp\":1,\"seq\":2,\"_type\":\"t\",\"a\":\"<\\n\\\"in\\\\\",\"e\":\"\",\"n\":\"two words\"}"
+        );
+    }
+
+    #[test]
+    fn json_strings_escape_every_control() {
+        let mut out = String::new();
+        push_json_string(&mut out, "a\u{1}\u{1f}\t\u{7f}\u{2028}é");
+        assert_eq!(out, "\"a\\u0001\\u001f\\t\\u007f\\u2028é\"");
+    }
+
+    #[test]
+    fn utc_dates_cross_leap_years_and_centuries() {
+        assert_eq!(utc_time("0"), "1970-01-01 00:00:00.000");
+        assert_eq!(utc_time("951782400.0009"), "2000-02-29 00:00:00.000");
+        assert_eq!(utc_time("4107542399.99"), "2100-02-28 23:59:59.990");
+        assert_eq!(utc_time("253402300799.999999"), "9999-12-31 23:59:59.999");
+        assert_eq!(utc_time("253402300800"), "253402300800");
+    }
+}

@@ -1,0 +1,693 @@
+//! The virevent-watch program, run as a user would: against the embedded test
+//! driver for its arguments, and against private libvirt daemons (libvirtd with
+//! the test driver, each in its own folder, driven with virsh) for its output,
+//! compared with what `virsh event` reports of the same changes. Needs Debian's
+//! libvirt-daemon and libvirt-clients and root, as the C tests do.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const BIN: &str = env!("CARGO_BIN_EXE_virevent-watch");
+
+/// How long anything expected may take before the test gives up on it.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+const UUID: &str = "6695eb01-f6a4-8304-79aa-97f2502e193f";
+
+/// A private libvirtd with the test driver, stopped and its folder removed on drop
+/// (on panic too).
+struct Daemon {
+    dir: PathBuf,
+    uri: String,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts a daemon in a new folder and waits until its socket accepts.
+    fn start() -> Daemon {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = loop {
+            let dir = PathBuf::from(format!(
+                "/tmp/virevent-watch-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => break dir,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => panic!("cannot create {}: {e}", dir.display()),
+            }
+        };
+        let mut daemon = Daemon { uri: String::new(), child: None, dir };
+        let dir = &daemon.dir;
+        // An empty driver folder keeps the QEMU driver from loading; the test
+        // driver is built in.
+        std::fs::create_dir(dir.join("drivers")).unwrap();
+        let conf = dir.join("libvirtd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "unix_sock_dir = \"{}\"\nunix_sock_rw_perms = \"0770\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let sock = dir.join("libvirt-sock");
+        daemon.uri = format!("test+unix:///default?socket={}", sock.display());
+        let log = std::fs::File::create(dir.join("log")).unwrap();
+        let spawn = |program: &str| {
+            Command::new(program)
+                .arg("--config")
+                .arg(&conf)
+                .arg("--pid-file")
+                .arg(dir.join("pid"))
+                .env("LIBVIRT_DRIVER_DIR", dir.join("drivers"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log.try_clone().unwrap())
+                .spawn()
+        };
+        let child = spawn("libvirtd")
+            .or_else(|_| spawn("/usr/sbin/libvirtd"))
+            .unwrap_or_else(|e| panic!("cannot run libvirtd ({e}): is libvirt-daemon installed? .ci/run installs it"));
+        daemon.child = Some(child);
+        // The socket file appears when it is bound, a moment before it listens.
+        let start = Instant::now();
+        while UnixStream::connect(&sock).is_err() {
+            if let Ok(Some(status)) = daemon.child.as_mut().unwrap().try_wait() {
+                daemon.child = None;
+                panic!("libvirtd ended at start ({status}); see {}", daemon.log());
+            }
+            assert!(start.elapsed() < PATIENCE, "libvirtd made no socket at {} in time", sock.display());
+            thread::sleep(Duration::from_millis(5));
+        }
+        daemon
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// Runs `virsh -q -c URI ARGS` and fails the test if it fails.
+    fn virsh(&self, args: &[&str]) {
+        let output = Command::new("virsh").arg("-q").arg("-c").arg(&self.uri).args(args).output().expect("virsh runs");
+        assert!(output.status.success(), "virsh {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    /// Writes a domain definition named `name` into the daemon's folder; returns its path.
+    fn domain_file(&self, name: &str) -> String {
+        let path = self.dir.join("domain.xml");
+        let name = name.replace('&', "&amp;").replace('<', "&lt;").replace('"', "&quot;");
+        std::fs::write(
+            &path,
+            format!("<domain type='test'><name>{name}</name><memory>8192</memory><os><type>hvm</type></os></domain>"),
+        )
+        .unwrap();
+        path.display().to_string()
+    }
+
+    /// Sends `signal` and reaps the daemon.
+    fn kill(&mut self, signal: libc::c_int) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: plain system call on our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+            if wait_for(&mut child, Duration::from_secs(3)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill(libc::SIGTERM);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Waits up to `limit` for `child` to end.
+fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A program whose stdout is read line by line as it comes, killed on drop if
+/// it still runs.
+struct Process {
+    child: Child,
+    lines: Receiver<String>,
+    /// The lines taken by [`Process::collect`].
+    seen: Vec<String>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Process {
+    /// Runs virevent-watch with `args`; with `keep`, only that many lines are read
+    /// before its stdout is closed (as `| head -N` does).
+    fn watch(args: &[&str], keep: Option<usize>) -> Process {
+        Process::spawn(Command::new(BIN).args(args), keep)
+    }
+
+    fn spawn(command: &mut Command, keep: Option<usize>) -> Process {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            // Dropping the reader at the end closes the pipe.
+            for (n, line) in BufReader::new(stdout).lines().enumerate() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() || keep == Some(n + 1) {
+                    break;
+                }
+            }
+        });
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Process { child, lines, seen: Vec::new(), stderr: Some(stderr) }
+    }
+
+    /// Waits until the watcher has connected and registered: the library makes
+    /// the epoll set of a remote connection's event descriptor last in opening,
+    /// after which every daemon event waits in the socket for a delivery, which
+    /// comes after the handler is added.
+    fn wait_ready(&mut self) {
+        let fds = format!("/proc/{}/fd", self.child.id());
+        let start = Instant::now();
+        loop {
+            let ready = std::fs::read_dir(&fds).into_iter().flatten().flatten().any(|entry| {
+                std::fs::read_link(entry.path()).is_ok_and(|target| target.as_os_str() == "anon_inode:[eventpoll]")
+            });
+            if ready {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "the watcher ended before it was ready ({status}): {}",
+                    self.stderr.take().unwrap().join().unwrap()
+                );
+            }
+            assert!(start.elapsed() < PATIENCE, "the watcher did not connect in time");
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The next line, within [`PATIENCE`].
+    fn line(&mut self) -> String {
+        match self.lines.recv_timeout(PATIENCE) {
+            Ok(line) => line,
+            Err(e) => panic!("no line from the watcher ({e:?}); it printed {:?}", self.seen),
+        }
+    }
+
+    fn lines(&mut self, n: usize) -> Vec<String> {
+        (0..n).map(|_| self.line()).collect()
+    }
+
+    /// Takes the lines printed so far into `seen`; returns how many there are.
+    fn collect(&mut self) -> usize {
+        self.seen.extend(self.lines.try_iter());
+        self.seen.len()
+    }
+
+    /// Waits for the program to end; returns its exit code, the lines it printed
+    /// that were not read yet, and its stderr.
+    fn finish(mut self) -> (Option<i32>, Vec<String>, String) {
+        let Some(status) = wait_for(&mut self.child, PATIENCE) else {
+            panic!("the program did not end; it printed {:?}", self.lines.try_iter().collect::<Vec<_>>())
+        };
+        let mut rest = Vec::new();
+        loop {
+            match self.lines.recv_timeout(PATIENCE) {
+                Ok(line) => rest.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("its stdout stayed open"),
+            }
+        }
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        (status.code(), rest, stderr)
+    }
+
+    /// Stops it with SIGTERM and reaps it.
+    fn stop(&mut self) {
+        // SAFETY: plain system call on our own child, not yet reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = wait_for(&mut self.child, PATIENCE);
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs virevent-watch with `args` to its end: exit code, stdout, stderr.
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("virevent-watch runs");
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8 output");
+    (output.status.code(), text(output.stdout), text(output.stderr))
+}
+
+/// An event's XML without its timestamp and seq, and its seq.
+fn without_stamps(xml: &str) -> (String, u64) {
+    let (head, rest) = xml.split_once(" timestamp=\"").unwrap_or_else(|| panic!("no timestamp in {xml}"));
+    let (_, rest) = rest.split_once('"').unwrap();
+    let (middle, rest) = rest.split_once(" seq=\"").unwrap_or_else(|| panic!("no seq in {xml}"));
+    let (seq, tail) = rest.split_once('"').unwrap();
+    (format!("{head}{middle}{tail}"), seq.parse().unwrap())
+}
+
+/// The XML of a state transition of domain `test` as the watcher prints it,
+/// without timestamp and seq.
+fn transition(id: i32, old: &str, new: &str, reason: &str) -> String {
+    format!(
+        "<event type=\"domain-state-transition\"><domain-id>{id}</domain-id><domain-name>test</domain-name>\
+         <domain-uuid>{UUID}</domain-uuid><old-state>{old}</old-state><new-state>{new}</new-state>\
+         <reason>{reason}</reason></event>"
+    )
+}
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// Seconds since the epoch of `YYYY-MM-DD HH:MM:SS.mmm` read as UTC, checking
+/// its shape on the way.
+fn utc_seconds(stamp: &str) -> f64 {
+    let b = stamp.as_bytes();
+    let shape = "dddd-dd-dd dd:dd:dd.ddd";
+    assert!(
+        b.len() == shape.len()
+            && shape.bytes().zip(b).all(|(s, &c)| if s == b'd' { c.is_ascii_digit() } else { c == s }),
+        "{stamp:?} is not YYYY-MM-DD HH:MM:SS.mmm"
+    );
+    let n = |r: std::ops::Range<usize>| stamp[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    (days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)) as f64 + n(20..23) as f64 / 1000.0
+}
+
+/// A `--format line` line: checks its time (UTC, within a minute of now) and
+/// returns what follows it.
+fn line_body(line: &str) -> &str {
+    assert!(line.len() > 24 && line.as_bytes()[23] == b' ', "{line:?}");
+    let at = utc_seconds(&line[..23]);
+    assert!((at - now()).abs() < 60.0, "{line:?} is not the time now in UTC");
+    &line[24..]
+}
+
+#[test]
+fn xml_lines_are_the_events() {
+    let daemon = Daemon::start();
+    let mut watcher = Process::watch(&["--uri", &daemon.uri, "--format", "xml", "--count", "4"], None);
+    watcher.wait_ready();
+    for op in ["suspend", "resume", "destroy", "start"] {
+        daemon.virsh(&[op, "test"]);
+    }
+    let lines = watcher.lines(4);
+    let (status, rest, stderr) = watcher.finish();
+    assert_eq!((status, rest, stderr.as_str()), (Some(0), vec![], ""));
+    let (events, seqs): (Vec<_>, Vec<_>) = lines.iter().map(|l| without_stamps(l)).unzip();
+    assert_eq!(
+        events,
+        [
+            transition(1, "running", "paused", "suspended-paused"),
+            transition(1, "paused", "running", "resumed-unpaused"),
+            transition(-1, "running", "shutoff", "stopped-destroyed"),
+            transition(2, "shutoff", "running", "started-booted"),
+        ]
+    );
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
+#[test]
+fn line_format_reads_like_a_sentence() {
+    let daemon = Daemon::start();
+    let mut watcher = Process::watch(&["--uri", &daemon.uri, "--format", "line", "--count", "6"], None);
+    watcher.wait_ready();
+    daemon.virsh(&["suspend", "test"]);
+    daemon.virsh(&["resume", "test"]);
+    daemon.virsh(&["destroy", "test"]);
+    daemon.virsh(&["start", "test"]);
+    daemon.virsh(&["desc", "test", "--live", "hello"]);
+    daemon.virsh(&["define", &daemon.domain_file("two words")]);
+    let lines = watcher.lines(6);
+    assert_eq!(watcher.finish(), (Some(0), vec![], String::new()));
+    let bodies: Vec<&str> = lines.iter().map(|l| line_body(l)).collect();
+    assert_eq!(
+        bodies,
+        [
+            "test running -> paused (suspended-paused)",
+            "test paused -> running (resumed-unpaused)",
+            "test running -> shutoff (stopped-destroyed)",
+            "test shutoff -> running (started-booted)",
+            &format!("domain-metadata-change domain-id=2 domain-name=test domain-uuid={UUID} type=description"),
+            "\"two words\" nostate -> shutoff (defined-added)",
+        ]
+    );
+}
+
+#[test]
+fn json_lines_are_objects_with_escaped_strings() {
+    let daemon = Daemon::start();
+    let mut watcher = Process::watch(&["--uri", &daemon.uri, "--format=json", "--count=3"], None);
+    watcher.wait_ready();
+    daemon.virsh(&["suspend", "test"]);
+    daemon.virsh(&["desc", "test", "--live", "hello"]);
+    daemon.virsh(&["define", &daemon.domain_file("a \"b\" \\c\t<&>")]);
+    let lines = watcher.lines(3);
+    assert_eq!(watcher.finish(), (Some(0), vec![], String::new()));
+    // {"type":T,"timestamp":N,"seq":N,REST}: the stamps checked, then the rest.
+    let mut seqs = Vec::new();
+    let rests: Vec<&str> = lines
+        .iter()
+        .map(|line| {
+            let (head, rest) = line.split_once(",\"timestamp\":").unwrap_or_else(|| panic!("{line}"));
+            let (timestamp, rest) = rest.split_once(",\"seq\":").unwrap();
+            let timestamp: f64 = timestamp.parse().unwrap_or_else(|_| panic!("timestamp in {line}"));
+            assert!((timestamp - now()).abs() < 60.0, "{line}");
+            let (seq, rest) = rest.split_once(',').unwrap();
+            seqs.push(seq.parse::<u64>().unwrap_or_else(|_| panic!("seq in {line}")));
+            assert!(head.starts_with("{\"type\":\"") && rest.ends_with('}'), "{line}");
+            rest
+        })
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(lines[0].starts_with("{\"type\":\"domain-state-transition\","), "{}", lines[0]);
+    assert_eq!(
+        rests[0],
+        format!(
+            "\"domain-id\":\"1\",\"domain-name\":\"test\",\"domain-uuid\":\"{UUID}\",\"old-state\":\"running\",\
+             \"new-state\":\"paused\",\"reason\":\"suspended-paused\"}}"
+        )
+    );
+    // The child element <type> cannot take the event's "type".
+    assert!(lines[1].starts_with("{\"type\":\"domain-metadata-change\","), "{}", lines[1]);
+    assert_eq!(
+        rests[1],
+        format!("\"domain-id\":\"1\",\"domain-name\":\"test\",\"domain-uuid\":\"{UUID}\",\"_type\":\"description\"}}")
+    );
+    assert!(lines[2].starts_with("{\"type\":\"domain-state-transition\","), "{}", lines[2]);
+    assert!(
+        rests[2].starts_with("\"domain-id\":\"-1\",\"domain-name\":\"a \\\"b\\\" \\\\c\\t<&>\",\"domain-uuid\":\""),
+        "{}",
+        rests[2]
+    );
+    assert!(
+        rests[2].ends_with("\"old-state\":\"nostate\",\"new-state\":\"shutoff\",\"reason\":\"defined-added\"}"),
+        "{}",
+        rests[2]
+    );
+}
+
+#[test]
+fn filters_select_by_type_and_xpath() {
+    let daemon = Daemon::start();
+    let mut paused =
+        Process::watch(&["--uri", &daemon.uri, "--filter", "/event[new-state='paused']", "--count", "2"], None);
+    let mut mixed = Process::watch(
+        &[
+            "--uri",
+            &daemon.uri,
+            "--filter",
+            "domain-meta*",
+            "--filter",
+            "/event[reason='started-booted']",
+            "--count",
+            "2",
+        ],
+        None,
+    );
+    let mut exact = Process::watch(&["--uri", &daemon.uri, "--filter=connection-closed", "--timeout", "30"], None);
+    paused.wait_ready();
+    mixed.wait_ready();
+    exact.wait_ready();
+    for op in [
+        &["suspend", "test"][..],
+        &["resume", "test"],
+        &["desc", "test", "--live", "x"],
+        &["destroy", "test"],
+        &["start", "test"],
+        &["suspend", "test"],
+    ] {
+        daemon.virsh(op);
+    }
+    let got: Vec<String> = paused.lines(2).iter().map(|l| without_stamps(l).0).collect();
+    assert_eq!(
+        got,
+        [
+            transition(1, "running", "paused", "suspended-paused"),
+            transition(2, "running", "paused", "suspended-paused")
+        ]
+    );
+    assert_eq!(paused.finish(), (Some(0), vec![], String::new()));
+    let got: Vec<String> = mixed.lines(2).iter().map(|l| without_stamps(l).0).collect();
+    assert_eq!(
+        got,
+        [
+            format!(
+                "<event type=\"domain-metadata-change\"><domain-id>1</domain-id><domain-name>test</domain-name>\
+                 <domain-uuid>{UUID}</domain-uuid><type>description</type></event>"
+            ),
+            transition(2, "shutoff", "running", "started-booted"),
+        ]
+    );
+    assert_eq!(mixed.finish(), (Some(0), vec![], String::new()));
+    // No domain event passes a filter for connection-closed alone.
+    exact.stop();
+    let (_, rest, stderr) = exact.finish();
+    assert_eq!((rest, stderr), (vec![], String::new()));
+}
+
+#[test]
+fn count_ends_the_watch_and_a_closed_stdout_ends_it_quietly() {
+    let daemon = Daemon::start();
+    let mut counted = Process::watch(&["--uri", &daemon.uri, "--count", "2", "--format", "line"], None);
+    let mut headed = Process::watch(&["--uri", &daemon.uri], Some(1));
+    counted.wait_ready();
+    headed.wait_ready();
+    daemon.virsh(&["suspend", "test"]);
+    assert!(headed.line().contains("<reason>suspended-paused</reason>"));
+    // Its reader is gone once the channel is: the pipe has no reader left.
+    assert_eq!(headed.lines.recv_timeout(PATIENCE), Err(RecvTimeoutError::Disconnected));
+    daemon.virsh(&["resume", "test"]);
+    daemon.virsh(&["destroy", "test"]);
+    let (status, rest, stderr) = headed.finish();
+    assert_eq!((status, rest, stderr.as_str()), (Some(0), vec![], ""), "the watcher must end quietly on EPIPE");
+    let (status, rest, stderr) = counted.finish();
+    assert_eq!((status, stderr.as_str()), (Some(0), ""));
+    let bodies: Vec<&str> = rest.iter().map(|l| line_body(l)).collect();
+    assert_eq!(bodies, ["test running -> paused (suspended-paused)", "test paused -> running (resumed-unpaused)"]);
+}
+
+#[test]
+fn arguments_are_checked() {
+    let hint = "Try 'virevent-watch --help' for more information.";
+    for (args, message) in [
+        (&["--frobnicate"][..], "unknown option '--frobnicate'"),
+        (&["extra"], "unexpected argument 'extra'"),
+        (&["--count", "x"], "--count wants a whole number of events, not 'x'"),
+        (&["--count", "-1"], "--count wants a whole number of events, not '-1'"),
+        (&["--count"], "option '--count' needs a value"),
+        (&["--timeout", "soon"], "--timeout wants decimal seconds"),
+        (&["--timeout", "1e3"], "--timeout wants decimal seconds"),
+        (&["--format", "yaml"], "--format wants xml, line or json, not 'yaml'"),
+        (&["--filter", "/event[x="], "bad --filter: filter[0] \"/event[x=\": XPath error"),
+        (&["--filter", "domain-*", "--filter", ""], "bad --filter: filter[1] is empty"),
+    ] {
+        let (status, stdout, stderr) = run(args);
+        assert_eq!(status, Some(2), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert!(stderr.starts_with(&format!("virevent-watch: {message}")), "{args:?}: {stderr}");
+        assert!(stderr.trim_end().ends_with(hint), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn bad_uris_fail_with_the_library_message() {
+    let (status, stdout, stderr) = run(&["--uri", "bogus://nowhere"]);
+    assert_eq!((status, stdout.as_str()), (Some(1), ""), "{stderr}");
+    assert!(
+        stderr.starts_with("virevent-watch: cannot connect to 'bogus://nowhere': no driver for URI 'bogus://nowhere'"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = run(&["--uri", "test+unix:///default?socket=/nonexistent/virevent-sock"]);
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot connect to the libvirt daemon's socket '/nonexistent/virevent-sock'"), "{stderr}");
+}
+
+#[test]
+fn help_documents_every_option() {
+    let (status, stdout, stderr) = run(&["--help"]);
+    assert_eq!((status, stderr.as_str()), (Some(0), ""));
+    for word in
+        ["--uri", "--filter", "--count", "--timeout", "--format", "--help", "xml", "line", "json", "UTC", "Exit status"]
+    {
+        assert!(stdout.contains(word), "--help does not mention {word}:\n{stdout}");
+    }
+    assert_eq!(run(&["--count", "1", "-h"]).1, stdout);
+}
+
+#[test]
+fn timeout_ends_a_quiet_watch() {
+    for uri in [None, Some("test:///empty")] {
+        let mut args = vec!["--timeout", "0.5"];
+        args.extend(uri.iter().flat_map(|u| ["--uri", u]));
+        let start = Instant::now();
+        let (status, stdout, stderr) = run(&args);
+        let took = start.elapsed();
+        assert_eq!((status, stdout.as_str(), stderr.as_str()), (Some(0), "", ""));
+        assert!(took >= Duration::from_millis(500) && took < Duration::from_secs(5), "{took:?}");
+    }
+    assert_eq!(run(&["--timeout", "0"]), (Some(0), String::new(), String::new()));
+    assert_eq!(run(&["--count", "0", "--timeout", "100"]), (Some(0), String::new(), String::new()));
+}
+
+/// What one event is about, as both virsh and the watcher can say it:
+/// (event, domain, detail) in virsh's words.
+fn virsh_words(line: &str) -> (String, String, String) {
+    let parse = || {
+        let rest = line.strip_prefix("event '")?;
+        let (event, rest) = rest.split_once("' for domain '")?;
+        let (domain, detail) = rest.split_once("': ")?;
+        Some((event.to_string(), domain.to_string(), detail.to_string()))
+    };
+    parse().unwrap_or_else(|| panic!("virsh printed {line:?}"))
+}
+
+/// The same of a watcher's `--format line` line: reason `suspended-paused` reads
+/// `Suspended Paused`, a metadata change `type description, uri <null>`.
+fn watcher_words(line: &str) -> (String, String, String) {
+    let body = line_body(line);
+    if let Some(fields) = body.strip_prefix("domain-metadata-change ") {
+        let field =
+            |name: &str| fields.split(' ').find_map(|f| f.strip_prefix(name)?.strip_prefix('=')).map(str::to_string);
+        let detail = format!("type {}, uri {}", field("type").unwrap(), field("nsuri").unwrap_or("<null>".into()));
+        return ("metadata-change".into(), field("domain-name").unwrap(), detail);
+    }
+    let (domain, rest) = body.split_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+    let reason = rest.split_once(" (").and_then(|(_, r)| r.strip_suffix(')')).unwrap_or_else(|| panic!("{line:?}"));
+    let capital = |word: &str| word[..1].to_uppercase() + &word[1..];
+    let (event, detail) = reason.split_once('-').unwrap();
+    ("lifecycle".into(), domain.into(), format!("{} {}", capital(event), capital(detail)))
+}
+
+#[test]
+fn reports_the_same_events_as_virsh() {
+    let daemon = Daemon::start();
+    let mut virsh =
+        Process::spawn(Command::new("virsh").args(["-q", "-c", &daemon.uri, "event", "--all", "--loop"]), None);
+    let mut watcher = Process::watch(&["--uri", &daemon.uri, "--format", "line"], None);
+    // virsh shows no sign of being ready: change the description until both
+    // report it, let late reports come, and compare what follows.
+    let start = Instant::now();
+    while virsh.collect() == 0 || watcher.collect() == 0 {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no probe event reached both: virsh {:?}, watcher {:?}",
+            virsh.seen,
+            watcher.seen
+        );
+        daemon.virsh(&["desc", "test", "--live", "probe"]);
+        thread::sleep(Duration::from_millis(50));
+    }
+    thread::sleep(Duration::from_millis(200));
+    let (virsh_from, watcher_from) = (virsh.collect(), watcher.collect());
+
+    let test2 = daemon.domain_file("test2");
+    let ops: [&[&str]; 8] = [
+        &["suspend", "test"],
+        &["resume", "test"],
+        &["destroy", "test"],
+        &["start", "test"],
+        &["desc", "test", "--live", "hello"],
+        &["shutdown", "test"],
+        &["define", &test2],
+        &["undefine", "test2"],
+    ];
+    for op in ops {
+        daemon.virsh(op);
+    }
+    let start = Instant::now();
+    while virsh.collect() < virsh_from + ops.len() || watcher.collect() < watcher_from + ops.len() {
+        assert!(start.elapsed() < PATIENCE, "events missing: virsh {:?}, watcher {:?}", virsh.seen, watcher.seen);
+        thread::sleep(Duration::from_millis(10));
+    }
+    thread::sleep(Duration::from_millis(200)); // anything extra shows up now
+    virsh.stop();
+    watcher.stop();
+    virsh.collect();
+    watcher.collect();
+
+    let from_virsh: Vec<_> = virsh.seen[virsh_from..].iter().map(|l| virsh_words(l)).collect();
+    let from_watcher: Vec<_> = watcher.seen[watcher_from..].iter().map(|l| watcher_words(l)).collect();
+    assert_eq!(from_watcher, from_virsh, "virsh printed {:?}\nthe watcher printed {:?}", virsh.seen, watcher.seen);
+    let expected = [
+        ("lifecycle", "test", "Suspended Paused"),
+        ("lifecycle", "test", "Resumed Unpaused"),
+        ("lifecycle", "test", "Stopped Destroyed"),
+        ("lifecycle", "test", "Started Booted"),
+        ("metadata-change", "test", "type description, uri <null>"),
+        ("lifecycle", "test", "Stopped Shutdown"),
+        ("lifecycle", "test2", "Defined Added"),
+        ("lifecycle", "test2", "Undefined Removed"),
+    ]
+    .map(|(e, d, x)| (e.to_string(), d.to_string(), x.to_string()));
+    assert_eq!(from_virsh, expected);
+}
+
+#[test]
+fn a_killed_daemon_ends_the_watch_with_an_error() {
+    let mut daemon = Daemon::start();
+    let mut all = Process::watch(&["--uri", &daemon.uri], None);
+    let mut domains = Process::watch(&["--uri", &daemon.uri, "--filter", "domain-*", "--format", "line"], None);
+    all.wait_ready();
+    domains.wait_ready();
+    daemon.virsh(&["suspend", "test"]);
+    assert!(all.line().contains("<reason>suspended-paused</reason>"));
+    assert!(domains.line().ends_with("test running -> paused (suspended-paused)"));
+    let sock = format!("{}/libvirt-sock", daemon.dir.display());
+    daemon.kill(libc::SIGKILL);
+
+    let lost = format!(
+        "virevent-watch: connection lost: the libvirt daemon at '{sock}' closed the connection (end of file)\n"
+    );
+    let (status, rest, stderr) = all.finish();
+    assert_eq!((status, stderr.as_str()), (Some(1), lost.as_str()));
+    let rest: Vec<String> = rest.iter().map(|l| without_stamps(l).0).collect();
+    assert_eq!(rest, ["<event type=\"connection-closed\"><reason>eof</reason></event>"]);
+    // A filter that does not take connection-closed changes nothing but the output.
+    assert_eq!(domains.finish(), (Some(1), vec![], lost));
+}
