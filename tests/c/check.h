@@ -3,6 +3,7 @@
 #ifndef VIREVENT_CHECK_H
 #define VIREVENT_CHECK_H
 
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,43 @@ static inline int is_type(const char *xml, const char *type)
 {
     char got[64];
     return strcmp(attr(xml, "type", got, sizeof got), type) == 0;
+}
+
+/* ---- this process's threads ------------------------------------------------------ */
+
+/* The number of entries of the folder `path` (. and .. aside), or -1. */
+static inline int count_entries(const char *path)
+{
+    DIR *dir = opendir(path);
+    if (!dir)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(dir);
+    return n;
+}
+
+/* The number of threads of this process (libvirtd and virsh are other
+ * processes and do not count). */
+static inline int count_threads(void)
+{
+    return count_entries("/proc/self/task");
+}
+
+/* Waits, for at most 3 s, until there are `want` threads; returns the count. A
+ * joined thread may linger in /proc for a moment after pthread_join returns. */
+static inline int wait_threads(int want)
+{
+    long long deadline = now_ms() + 3000;
+    int n = count_threads();
+    while (n != want && now_ms() < deadline) {
+        sleep_ms(1);
+        n = count_threads();
+    }
+    return n;
 }
 
 /* ---- a handler that takes 200 ms, and its freecb ------------------------------ */

@@ -10,7 +10,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +24,21 @@ typedef struct {
     char uri[256];  /* test+unix:///default?socket=SOCK */
     pid_t pid;      /* 0 once it has ended */
 } Daemon;
+
+/* Whether a connection to the Unix socket at `path` goes through. */
+static inline int socket_accepts(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    size_t len = strlen(path);
+    if (len >= sizeof addr.sun_path)
+        return 0;
+    memcpy(addr.sun_path, path, len + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
 
 /* Starts a daemon in a new folder and waits (up to 10 s) for its socket; exits
  * the test when it cannot. */
@@ -63,9 +80,10 @@ static inline void daemon_start(Daemon *d)
         execl("/usr/sbin/libvirtd", "libvirtd", "--config", path, "--pid-file", pidfile, (char *)NULL);
         _exit(127);
     }
+    /* The socket file appears when it is bound, a moment before it listens:
+     * wait until a connection goes through. */
     for (int i = 0; i < 1000; i++) {
-        struct stat st;
-        if (stat(d->sock, &st) == 0)
+        if (socket_accepts(d->sock))
             return;
         int status;
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {

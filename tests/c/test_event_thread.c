@@ -15,34 +15,6 @@
 
 static pthread_t main_thread;
 
-/* The number of threads of this process: the entries of /proc/self/task. */
-static int count_threads(void)
-{
-    DIR *dir = opendir("/proc/self/task");
-    if (!dir)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(dir);
-    return n;
-}
-
-/* Waits, for at most 3 s, until there are `want` threads; returns the count. A
- * joined thread may linger in /proc for a moment after pthread_join returns. */
-static int wait_threads(int want)
-{
-    long long deadline = now_ms() + 3000;
-    int n = count_threads();
-    while (n != want && now_ms() < deadline) {
-        sleep_ms(1);
-        n = count_threads();
-    }
-    return n;
-}
-
 /* Waits until *flag is at least `want`, for at most `ms`; returns whether it is. */
 static int wait_flag_ms(atomic_int *flag, int want, long ms)
 {
