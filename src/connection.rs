@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use crate::driver::remote::RemoteDriver;
 use crate::driver::test::{Operation, TestDriver};
 use crate::error::{Error, ErrorCode, Result};
-use crate::event::{parse, parse_bytes, Event};
+use crate::event::{parse, parse_bytes, Draft, Event};
 use crate::event_thread::EventThread;
 use crate::filter::Filter;
 use crate::handlers::HandlerId;
@@ -98,14 +98,16 @@ impl Connection {
 
     /// Emits event XML; returns its seq.
     pub fn emit(&self, xml: &str) -> Result<u64> {
-        let draft = parse(xml)?;
-        self.check_link()?;
-        self.hub.emit(draft)
+        self.emit_draft(parse(xml)?)
     }
 
     /// Emits event XML given as bytes (checked to be UTF-8); returns its seq.
     pub fn emit_bytes(&self, xml: &[u8]) -> Result<u64> {
-        let draft = parse_bytes(xml)?;
+        self.emit_draft(parse_bytes(xml)?)
+    }
+
+    /// Emits a validated event, unless a remote connection's link is gone.
+    fn emit_draft(&self, draft: Draft) -> Result<u64> {
         self.check_link()?;
         self.hub.emit(draft)
     }

@@ -88,11 +88,17 @@ impl RemoteDriver {
     /// Records a loss: the `connection-closed` event, and the error later calls get.
     fn settle(&self, session: &mut Session, outcome: std::result::Result<(), Loss>) {
         if let Err(loss) = outcome {
-            session.link.shut_down();
-            session.ended = Some(loss.error);
-            self.lost.store(true, Ordering::Release);
-            emit_closed(&self.hub, loss.ending.reason());
+            self.end(session, loss.error, loss.ending.reason());
         }
+    }
+
+    /// Ends the link for good: shuts the socket, keeps `error` for later
+    /// calls and emits `connection-closed` with `reason`.
+    fn end(&self, session: &mut Session, error: Error, reason: &str) {
+        session.link.shut_down();
+        session.ended = Some(error);
+        self.lost.store(true, Ordering::Release);
+        emit_closed(&self.hub, reason);
     }
 
     /// The socket while the link works, for the event thread to poll.
@@ -100,17 +106,12 @@ impl RemoteDriver {
         (!self.lost.load(Ordering::Acquire)).then_some(self.socket)
     }
 
-    /// The error of calls made once the link is gone.
-    pub fn lost_error(&self) -> Option<Error> {
-        if !self.lost.load(Ordering::Acquire) {
-            return None;
-        }
-        self.session.lock().ended.clone()
-    }
-
     /// Fails with the link's error once it is gone.
     pub fn check_link(&self) -> Result<()> {
-        self.lost_error().map_or(Ok(()), Err)
+        if !self.lost.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.session.lock().ended.clone().map_or(Ok(()), Err)
     }
 
     /// The descriptor for poll loops: readable while the daemon has sent
@@ -133,10 +134,7 @@ impl RemoteDriver {
             Ok(()) => "client",
             Err(loss) => loss.ending.reason(),
         };
-        session.link.shut_down();
-        session.ended = Some(Error::new(ErrorCode::InvalidConn, "the connection is closed"));
-        self.lost.store(true, Ordering::Release);
-        emit_closed(&self.hub, reason);
+        self.end(&mut session, Error::new(ErrorCode::InvalidConn, "the connection is closed"), reason);
     }
 }
 
@@ -221,15 +219,22 @@ impl Session {
         Ok(())
     }
 
-    /// Reads what has arrived and emits the events of the whole packets.
+    /// Reads what has arrived and emits the events of the whole packets (those
+    /// read before an end of file too).
     fn pump(&mut self, hub: &Hub) -> std::result::Result<(), Loss> {
         let read = self.link.read_available(PUMP_BUDGET);
+        self.dispatch_read(hub)?;
+        read
+    }
+
+    /// Emits the events of the whole packets already read.
+    fn dispatch_read(&mut self, hub: &Hub) -> std::result::Result<(), Loss> {
         while let Some(packet) = self.link.next_packet()? {
             if let Err(e) = dispatch(&mut self.states, hub, &packet) {
-                return Err(self.link.protocol_loss(e));
+                return Err(self.link.failure(e));
             }
         }
-        read
+        Ok(())
     }
 
     /// Deregisters every event and closes the daemon's side.
@@ -268,7 +273,7 @@ impl Session {
             }
         });
         match bad_event {
-            Some(e) => Err(CallError::Lost(link.protocol_loss(e))),
+            Some(e) => Err(CallError::Lost(link.failure(e))),
             None => reply,
         }
     }
@@ -278,12 +283,7 @@ impl Session {
     /// nor the event thread would wake for them. It comes after the states are
     /// recorded, as those packets came after the states were taken.
     fn drain(&mut self, hub: &Hub) -> Result<()> {
-        while let Some(packet) = self.link.next_packet().map_err(|loss| loss.error)? {
-            if let Err(e) = dispatch(&mut self.states, hub, &packet) {
-                return Err(self.link.protocol_loss(e).error);
-            }
-        }
-        Ok(())
+        self.dispatch_read(hub).map_err(|loss| loss.error)
     }
 
     fn bad_reply(&self, what: &str, e: impl std::fmt::Display) -> Error {

@@ -4,6 +4,7 @@
 //! then kept from the events themselves. Unknown numbers read `unknown-N`.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -106,8 +107,19 @@ impl DomainStates {
     }
 
     fn lifecycle(&mut self, domain: &WireDomain, event: i32, detail: i32) -> Draft {
-        let recorded = self.states.get(&domain.uuid).copied().unwrap_or(DomainState::NoState);
+        // One lookup reads and then updates the record.
+        let record = self.states.entry(domain.uuid);
+        let recorded = match &record {
+            Entry::Occupied(state) => *state.get(),
+            Entry::Vacant(_) => DomainState::NoState,
+        };
         let new = new_state(recorded, domain.id, event);
+        // A domain undefined while inactive is gone: forget it.
+        match record {
+            Entry::Occupied(state) if event == 1 && !new.is_active() => drop(state.remove()),
+            Entry::Vacant(_) if event == 1 && !new.is_active() => {}
+            record => *record.or_insert(new) = new,
+        }
         // A state change the record already shows was in the states listed at
         // connect time, which the daemon may answer before sending the events
         // of changes it includes: the state before it is unknown.
@@ -125,12 +137,6 @@ impl DomainStates {
                 [&unknown, "", ""]
             }
         };
-        // A domain undefined while inactive is gone: forget it.
-        match self.states.get_mut(&domain.uuid) {
-            _ if event == 1 && !new.is_active() => drop(self.states.remove(&domain.uuid)),
-            Some(state) => *state = new,
-            None => drop(self.states.insert(domain.uuid, new)),
-        }
         transition(domain.id, &domain.name, domain.uuid_text().as_str(), old, new, &reason)
     }
 }

@@ -140,11 +140,6 @@ impl Link {
         }
     }
 
-    /// Whether part of a packet has been read and waits for the rest.
-    pub fn has_partial(&self) -> bool {
-        self.framer.has_partial()
-    }
-
     /// Calls `procedure` with `body` and waits for the reply; every other
     /// packet that arrives meanwhile goes to `other`, in order.
     pub fn call(&mut self, procedure: i32, body: &[u8], mut other: impl FnMut(Packet<'_>)) -> Result<Vec<u8>, CallError> {
@@ -213,19 +208,16 @@ impl Link {
     }
 
     fn eof(&self) -> Loss {
-        let what = if self.has_partial() { "in the middle of a packet" } else { "end of file" };
+        let what = if self.framer.has_partial() { "in the middle of a packet" } else { "end of file" };
         Loss {
             ending: Ending::Eof,
             error: Error::new(ErrorCode::NoConnect, format!("the libvirt daemon at '{}' closed the connection ({what})", self.path)),
         }
     }
 
-    /// The loss for a packet whose body cannot be decoded.
-    pub fn protocol_loss(&self, what: String) -> Loss {
-        self.failure(what)
-    }
-
-    fn failure(&self, what: String) -> Loss {
+    /// The loss for `what` went wrong: a failed read or write, or a packet
+    /// that cannot be decoded.
+    pub fn failure(&self, what: String) -> Loss {
         Loss { ending: Ending::Error, error: Error::new(ErrorCode::Rpc, format!("connection to the libvirt daemon at '{}' lost: {what}", self.path)) }
     }
 }
