@@ -4,6 +4,7 @@
 
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -67,6 +68,10 @@ impl State {
         self.streams.retain_mut(|s| !s.has_backlog() || s.flush() == Status::Open);
     }
 }
+
+/// How long closing waits, at most, for stream readers to take the lines
+/// still waiting for them.
+const STREAM_LINGER: Duration = Duration::from_millis(250);
 
 fn closed_error() -> Error {
     Error::new(ErrorCode::InvalidConn, "the connection is closed")
@@ -299,7 +304,8 @@ impl Hub {
     }
 
     /// Ends the hub: refuses further calls, drops what is queued, ends the
-    /// streams (their readers see end of file), removes every handler (waiting
+    /// streams (their readers see end of file once they have taken what waits
+    /// for them, or [`STREAM_LINGER`] has passed), removes every handler (waiting
     /// for calls on other threads) and drops them, in id order. Refused from
     /// inside one of its own handlers.
     pub fn close(&self) -> Result<()> {
@@ -319,7 +325,8 @@ impl Hub {
             state.sync_notifier();
             (state.handlers.take_all(), std::mem::take(&mut state.streams))
         };
-        drop(streams);
+        let deadline = Instant::now() + STREAM_LINGER;
+        streams.into_iter().for_each(|stream| stream.finish(deadline));
         retire(&handlers);
         drop(handlers);
         Ok(())

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Instant;
 
 use crate::error::Result;
 use crate::event::Event;
@@ -76,6 +77,23 @@ impl Stream {
     /// Whether events wait for the reader to make room.
     pub fn has_backlog(&self) -> bool {
         !self.queue.is_empty()
+    }
+
+    /// Ends the stream, giving its reader until `deadline` to make room for
+    /// the lines still waiting (a closing connection's last ones, its
+    /// `connection-closed` among them); what is left then is dropped, and the
+    /// reader sees end of file.
+    pub fn finish(mut self, deadline: Instant) {
+        while self.has_backlog() && self.flush() == Status::Open && self.has_backlog() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let mut fd = self.pollfd();
+            let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+            // SAFETY: one pollfd; woken by room, a hang-up or the deadline.
+            unsafe { libc::poll(&mut fd, 1, ms) };
+        }
     }
 
     /// What to poll the library's end for: room, when events wait for it; else

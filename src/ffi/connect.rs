@@ -56,7 +56,9 @@ pub unsafe extern "C" fn virConnectOpen(uri: *const c_char) -> virConnectPtr {
 
 /// Closes a connection and frees it: every handler is removed (each freecb runs
 /// exactly once, after the handler's last call), queued events are discarded,
-/// and domain handles still held fail with VIR_ERR_INVALID_CONN. Returns 0.
+/// and domain handles still held fail with VIR_ERR_INVALID_CONN. Event streams
+/// end; one whose reader lags gets up to 250 ms to take its waiting lines.
+/// Returns 0.
 ///
 /// On a remote connection whose daemon is still there, it first deregisters the
 /// events and sends CONNECT_CLOSE, waiting for each reply at most 5 s; event
@@ -306,7 +308,9 @@ pub unsafe extern "C" fn virConnectStopEventThread(conn: virConnectPtr) -> c_int
 /// An event is written when it is emitted; what the reader has no room for
 /// waits in the stream's queue (see virConnectSetEventQueueLimit) and is written,
 /// many events per system call, by the next emit, virDeliverEvents call or the
-/// event thread. virConnectClose ends the stream: the reader sees end of file.
+/// event thread. virConnectClose ends the stream: the reader sees end of file
+/// after the lines still waiting for room, if it takes them within 250 ms (the
+/// close waits that long at most); lines it has no room for by then are dropped.
 /// Returns the descriptor, or -1.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectOpenEventStream(
