@@ -2,9 +2,17 @@
  * with virConnectEmitEvent; another reads the stream and splits it into lines.
  * Beside it, in the same run, the baseline: the same lines written with one
  * write(2) each to a plain pipe, read and split the same way.
+ *
+ * Two more rows show the ceiling for any stream that writes each event when it
+ * is emitted (API.md section 4) and never raises SIGPIPE: the same lines, one
+ * system call each and no library work, sent with MSG_NOSIGNAL on a socket
+ * pair (what virevent does), and written to a pipe with SIGPIPE blocked around
+ * each write(2).
  * Usage: bench_streams [events]   (default 1,000,000) */
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bench_common.h"
@@ -31,16 +39,40 @@ static void *reader(void *fd)
 
 static void report(const char *name, double seconds, double baseline)
 {
-    printf("%-18s %10.0f events/s %8.1f MB/s", name, events / seconds, events * line_bytes / seconds / 1e6);
+    printf("%-22s %10.0f events/s %8.1f MB/s", name, events / seconds, events * line_bytes / seconds / 1e6);
     if (baseline > 0)
         printf("  %5.1f%% of the plain pipe", 100 * baseline / seconds);
     printf("\n");
 }
 
-static double plain_pipe(void)
+/* How a baseline writes one line to `fd`. */
+enum writer { PLAIN_WRITE, SEND_NOSIGNAL, WRITE_SIGPIPE_BLOCKED };
+
+static void write_line(enum writer how, int fd, const char *line)
+{
+    ssize_t done;
+    if (how == SEND_NOSIGNAL) {
+        done = send(fd, line, line_bytes, MSG_NOSIGNAL);
+    } else if (how == WRITE_SIGPIPE_BLOCKED) {
+        sigset_t pipe_only, old;
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+        done = write(fd, line, line_bytes);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    } else {
+        done = write(fd, line, line_bytes);
+    }
+    if (done != (ssize_t)line_bytes)
+        bench_die("write");
+}
+
+/* The lines written by `how`, one system call each, to a pipe (a socket pair
+ * for SEND_NOSIGNAL) that a second thread reads. */
+static double baseline(enum writer how)
 {
     int fds[2];
-    if (pipe(fds) != 0)
+    if ((how == SEND_NOSIGNAL ? socketpair(AF_UNIX, SOCK_STREAM, 0, fds) : pipe(fds)) != 0)
         bench_die("pipe");
     char *line = malloc(line_bytes + 1);
     snprintf(line, line_bytes + 1, "%s\n", BENCH_EVENT);
@@ -48,14 +80,13 @@ static double plain_pipe(void)
     double start = bench_now();
     pthread_create(&t, NULL, reader, &fds[0]);
     for (long i = 0; i < events; i++)
-        if (write(fds[1], line, line_bytes) != (ssize_t)line_bytes)
-            bench_die("write");
+        write_line(how, fds[1], line);
     close(fds[1]);
     void *lines;
     pthread_join(t, &lines);
     double seconds = bench_now() - start;
     if ((long)lines != events)
-        bench_die("plain pipe lost lines");
+        bench_die("a baseline lost lines");
     close(fds[0]);
     free(line);
     return seconds;
@@ -91,9 +122,13 @@ int main(int argc, char **argv)
     events = argc > 1 ? atol(argv[1]) : 1000000;
     /* Delivered lines carry seq="N" too: count the bytes of a typical one. */
     line_bytes = strlen(BENCH_EVENT) + strlen(" seq=\"1000000\"") + 1;
-    double pipe_seconds = plain_pipe();
+    double pipe_seconds = baseline(PLAIN_WRITE);
+    double send_seconds = baseline(SEND_NOSIGNAL);
+    double blocked_seconds = baseline(WRITE_SIGPIPE_BLOCKED);
     double stream_seconds = stream();
     report("plain pipe:", pipe_seconds, 0);
+    report("send, MSG_NOSIGNAL:", send_seconds, pipe_seconds);
+    report("pipe, SIGPIPE blocked:", blocked_seconds, pipe_seconds);
     report("event stream:", stream_seconds, pipe_seconds);
     return 0;
 }

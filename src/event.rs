@@ -17,6 +17,8 @@ use quick_xml::Reader;
 use crate::error::{Error, ErrorCode, Result};
 use crate::xpath::Tree;
 
+mod fast;
+
 /// The largest event XML accepted by [`parse`], in bytes.
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
 
@@ -317,6 +319,9 @@ fn arg_error(message: impl Into<String>) -> Error {
 /// Validates event XML given as bytes (as C hands it over) and returns its draft.
 pub fn parse_bytes(xml: &[u8]) -> Result<Draft> {
     check_size(xml.len())?;
+    if let Some(draft) = fast::parse(xml) {
+        return Ok(draft);
+    }
     let text = std::str::from_utf8(xml).map_err(|e| {
         xml_error(format!("event XML is not UTF-8: invalid byte at offset {}", e.valid_up_to()))
     })?;
@@ -343,6 +348,14 @@ fn check_size(len: usize) -> Result<()> {
 /// event is one line.
 pub fn parse(xml: &str) -> Result<Draft> {
     check_size(xml.len())?;
+    if let Some(draft) = fast::parse(xml.as_bytes()) {
+        return Ok(draft);
+    }
+    full_parse(xml)
+}
+
+/// [`parse`] by a full XML parser, for every shape of input.
+fn full_parse(xml: &str) -> Result<Draft> {
     check_chars(xml)?;
     // Room for what the canonical form adds: a stamped timestamp, ` seq="N"`, NUL.
     let mut out = Canonical { text: String::with_capacity(xml.len() + 64), seq_at: 0, kind: (0, 0) };

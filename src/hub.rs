@@ -14,6 +14,7 @@ use crate::filter::Filter;
 use crate::handlers::{retire, Callback, Entry, HandlerId, Registry};
 use crate::notify::Notifier;
 use crate::queue::{Queue, DEFAULT_LIMIT};
+use crate::sigpipe::Shield;
 use crate::stream::{reap, Status, Stream};
 use crate::thread_mark;
 
@@ -65,7 +66,8 @@ impl State {
     /// readers can take now.
     fn flush_streams(&mut self) {
         reap(&mut self.streams);
-        self.streams.retain_mut(|s| !s.has_backlog() || s.flush() == Status::Open);
+        let mut shield = Shield::new();
+        self.streams.retain_mut(|s| !s.has_backlog() || s.flush(&mut shield) == Status::Open);
     }
 }
 
@@ -132,12 +134,13 @@ impl Hub {
         let for_handlers = state.handlers.any_may_take(draft.kind());
         let event = (for_handlers || !state.streams.is_empty()).then(|| draft.seal(seq));
         let mut new_backlog = false;
+        let mut shield = Shield::new();
         state.streams.retain_mut(|stream| {
             let had_backlog = stream.has_backlog();
             let wanted = event.as_ref().filter(|event| stream.wants(event));
             let status = match wanted {
-                Some(event) => stream.offer(event.clone()),
-                None if had_backlog => stream.flush(),
+                Some(event) => stream.offer(event.clone(), &mut shield),
+                None if had_backlog => stream.flush(&mut shield),
                 None => Status::Open,
             };
             new_backlog |= !had_backlog && stream.has_backlog();

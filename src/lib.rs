@@ -18,6 +18,7 @@ pub mod hub;
 mod notify;
 pub mod queue;
 pub mod remote;
+mod sigpipe;
 mod stream;
 mod thread_mark;
 pub mod xpath;

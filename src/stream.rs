@@ -1,7 +1,6 @@
-//! Event streams: a descriptor the caller reads lines of XML from, fed without
-//! callbacks. The library writes with `MSG_NOSIGNAL` on its end of a socket
-//! pair, so a reader that closes its end never raises SIGPIPE in the host
-//! program; it only ends the stream.
+//! Event streams: a pipe the caller reads lines of XML from, fed without
+//! callbacks. The library writes behind a [`Shield`], so a reader that closes
+//! its end never raises SIGPIPE in the host program; it only ends the stream.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -12,15 +11,16 @@ use crate::event::Event;
 use crate::filter::Filter;
 use crate::notify::system_error;
 use crate::queue::Queue;
+use crate::sigpipe::Shield;
 
-/// How many iovecs one write takes (two per event: its XML and its newline).
+/// How many iovecs one writev takes (two per event: its XML and its newline).
 const IOVECS_PER_WRITE: usize = 128;
 
-/// One stream: its filter, the library's end of the socket pair, and the events
-/// the reader has not taken yet.
+/// One stream: its filter, the pipe's write end, and the events the reader has
+/// not taken yet.
 pub struct Stream {
     filter: Filter,
-    socket: OwnedFd,
+    pipe: OwnedFd,
     queue: Queue,
     /// Bytes of the oldest queued line already written.
     written: usize,
@@ -41,22 +41,16 @@ impl Stream {
     pub fn open(filter: Filter, limit: usize, nonblocking: bool) -> Result<(Stream, OwnedFd)> {
         let mut fds = [0; 2];
         // SAFETY: `fds` has room for the two descriptors.
-        if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
-            return Err(system_error("socketpair"));
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(system_error("pipe2"));
         }
         // SAFETY: fresh descriptors owned by nobody else.
-        let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        // One direction only: the reader cannot write to us, we never read.
-        // SAFETY: valid descriptors.
-        unsafe {
-            libc::shutdown(theirs.as_raw_fd(), libc::SHUT_WR);
-            libc::shutdown(ours.as_raw_fd(), libc::SHUT_RD);
-        }
+        let (theirs, ours) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         set_nonblocking(&ours)?;
         if nonblocking {
             set_nonblocking(&theirs)?;
         }
-        Ok((Stream { filter, socket: ours, queue: Queue::new(limit), written: 0 }, theirs))
+        Ok((Stream { filter, pipe: ours, queue: Queue::new(limit), written: 0 }, theirs))
     }
 
     /// Whether the stream takes the event.
@@ -66,12 +60,12 @@ impl Stream {
 
     /// Queues `event` (or counts it lost, if the queue is still full once what
     /// waited is written) and writes what the reader can take now.
-    pub fn offer(&mut self, event: Event) -> Status {
-        if self.has_backlog() && self.flush() == Status::Gone {
+    pub fn offer(&mut self, event: Event, shield: &mut Shield) -> Status {
+        if self.has_backlog() && self.flush(shield) == Status::Gone {
             return Status::Gone;
         }
         self.queue.push(event);
-        self.flush()
+        self.flush(shield)
     }
 
     /// Whether events wait for the reader to make room.
@@ -84,7 +78,8 @@ impl Stream {
     /// `connection-closed` among them); what is left then is dropped, and the
     /// reader sees end of file.
     pub fn finish(mut self, deadline: Instant) {
-        while self.has_backlog() && self.flush() == Status::Open && self.has_backlog() {
+        let mut shield = Shield::new();
+        while self.has_backlog() && self.flush(&mut shield) == Status::Open && self.has_backlog() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return;
@@ -100,7 +95,7 @@ impl Stream {
     /// only the hang-up that says the reader closed its end.
     pub fn pollfd(&self) -> libc::pollfd {
         let events = if self.has_backlog() { libc::POLLOUT } else { 0 };
-        libc::pollfd { fd: self.socket.as_raw_fd(), events, revents: 0 }
+        libc::pollfd { fd: self.pipe.as_raw_fd(), events, revents: 0 }
     }
 
     /// Changes the queue's limit.
@@ -109,14 +104,23 @@ impl Stream {
     }
 
     /// Writes queued lines, many per system call, until they are all written or
-    /// the reader has no room. Never blocks.
-    pub fn flush(&mut self) -> Status {
+    /// the reader has no room. Never blocks. Each write is whole lines of at
+    /// most `PIPE_BUF` bytes in all, which the pipe takes all at once or not at
+    /// all: only a line longer than that can be cut by a full pipe, and end the
+    /// stream cut if the connection closes before the reader takes its rest.
+    pub fn flush(&mut self, shield: &mut Shield) -> Status {
         loop {
             let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; IOVECS_PER_WRITE];
             let mut count = 0;
+            let mut bytes = 0;
             // Only the oldest line can be partly written already.
             let mut skip = self.written;
             for event in self.queue.iter().take(IOVECS_PER_WRITE / 2) {
+                let rest_of_line = event.xml().len() + 1 - skip;
+                if bytes > 0 && bytes + rest_of_line > libc::PIPE_BUF {
+                    break;
+                }
+                bytes += rest_of_line;
                 for part in [event.xml().as_bytes(), b"\n"] {
                     if skip >= part.len() {
                         skip -= part.len();
@@ -131,16 +135,18 @@ impl Stream {
             if count == 0 {
                 return Status::Open;
             }
-            // SAFETY: a zeroed msghdr is valid; iov points at `count` live iovecs.
-            let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-            message.msg_iov = iov.as_mut_ptr();
-            message.msg_iovlen = count as _;
-            // SAFETY: the buffers stay alive and unchanged during the call.
-            let sent = unsafe { libc::sendmsg(self.socket.as_raw_fd(), &message, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+            shield.raise();
+            // SAFETY: `iov` holds `count` iovecs over buffers that stay alive
+            // and unchanged during the call.
+            let sent = unsafe { libc::writev(self.pipe.as_raw_fd(), iov.as_ptr(), count as libc::c_int) };
             if sent < 0 {
                 match io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) => continue,
                     Some(libc::EAGAIN) => return Status::Open,
+                    Some(libc::EPIPE) => {
+                        shield.broken_pipe();
+                        return Status::Gone;
+                    }
                     _ => return Status::Gone,
                 }
             }

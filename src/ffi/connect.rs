@@ -302,13 +302,18 @@ pub unsafe extern "C" fn virConnectStopEventThread(conn: virConnectPtr) -> c_int
 /// The caller owns the descriptor: closing it unsubscribes (never raising
 /// SIGPIPE, never making an emit fail). It is close-on-exec, and non-blocking
 /// with `flags` VIR_EVENT_STREAM_NONBLOCK; other flags: VIR_ERR_INVALID_ARG. It
-/// is one end of a Unix socket pair, read-only, so that the library can write
-/// with MSG_NOSIGNAL; read it as a pipe.
+/// is the read end of a pipe. The library blocks SIGPIPE in the writing
+/// thread around its writes (a SIGPIPE a write raises there is taken back; one
+/// of the program's own, pending while it blocks SIGPIPE, is left pending), so
+/// the program's signal mask and dispositions are never changed.
 ///
 /// An event is written when it is emitted; what the reader has no room for
 /// waits in the stream's queue (see virConnectSetEventQueueLimit) and is written,
 /// many events per system call, by the next emit, virDeliverEvents call or the
-/// event thread. virConnectClose ends the stream: the reader sees end of file
+/// event thread. Writes are whole lines of at most PIPE_BUF (4096) bytes in
+/// all, which the pipe takes entirely or not at all: a reader never sees part
+/// of a line, except of a line longer than that, which a full pipe can cut
+/// until its rest is written. virConnectClose ends the stream: the reader sees end of file
 /// after the lines still waiting for room, if it takes them within 250 ms (the
 /// close waits that long at most); lines it has no room for by then are dropped.
 /// Returns the descriptor, or -1.

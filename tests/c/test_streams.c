@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -526,6 +527,13 @@ static int sigpipe_pending(void)
     return sigismember(&pending, SIGPIPE);
 }
 
+static int sigpipe_blocked(void)
+{
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, NULL, &mask);
+    return sigismember(&mask, SIGPIPE);
+}
+
 static void reader_closes(void)
 {
     /* The default action for SIGPIPE, unblocked: a SIGPIPE ends the program. */
@@ -547,14 +555,16 @@ static void reader_closes(void)
     CHECK_INT(emit_bulk(conn, 10, &last), 0);
     /* Closed with unread lines in it. */
     close(closing);
-    /* Far more than any socket buffer holds. */
+    /* Far more than any pipe holds. */
     CHECK_INT(emit_bulk(conn, 20000, &last), 0);
     CHECK_INT(last, 20010);
     CHECK_INT(virDeliverEvents(conn), 20010);
     CHECK_INT(calls, 20010);
     CHECK_INT(sigpipe_pending(), 0);
+    /* The library blocked SIGPIPE only while it wrote. */
+    CHECK_INT(sigpipe_blocked(), 0);
     /* The library let go of its end of the closed stream: one descriptor of
-     * the pair is left, the reader's end of the other stream... */
+     * the two is left, the reader's end of the other stream... */
     CHECK_INT(open_fds(), fds_before + 2);
     /* ...which was not disturbed: every event, in order, none lost. */
     read_all_in_order(conn, staying, 1, 20010);
@@ -585,10 +595,23 @@ static void reader_closes(void)
     CHECK(virDeliverEvents(conn) >= 0);
     CHECK_INT(open_fds(), fds_before);
     CHECK_INT(sigpipe_pending(), 0);
-    if (sigpipe_pending()) {
-        struct timespec zero = {0, 0};
+    struct timespec zero = {0, 0};
+    if (sigpipe_pending())
         sigtimedwait(&pipe_set, NULL, &zero);
-    }
+    /* A SIGPIPE of the program's own, pending while blocked, stays pending
+     * through writes to a reader that went away (and the mask stays). */
+    pthread_kill(pthread_self(), SIGPIPE);
+    CHECK_INT(sigpipe_pending(), 1);
+    int d = virConnectOpenEventStream(conn, NULL, 0);
+    CHECK_INT(emit_bulk(conn, 1000, NULL), 0);
+    close(d);
+    CHECK_INT(emit_bulk(conn, 1000, NULL), 0);
+    CHECK(virDeliverEvents(conn) >= 0);
+    CHECK_INT(open_fds(), fds_before);
+    CHECK_INT(sigpipe_blocked(), 1);
+    CHECK_INT(sigpipe_pending(), 1);
+    CHECK_INT(sigtimedwait(&pipe_set, NULL, &zero), SIGPIPE);
+    CHECK_INT(sigpipe_pending(), 0);
     pthread_sigmask(SIG_UNBLOCK, &pipe_set, NULL);
 
     /* The event thread writing a backlog to a reader that goes away. */
@@ -629,7 +652,7 @@ static void close_ends_streams(void)
     Got got = {0};
     lines_init(&l, early);
     CHECK_INT(read_lines(&l, &got, 0), 2);
-    /* A stream with more than its socket holds waiting in its queue. */
+    /* A stream with more than its pipe holds waiting in its queue. */
     int backlog = virConnectOpenEventStream(conn, NULL, VIR_EVENT_STREAM_NONBLOCK);
     CHECK(backlog >= 0);
     int last = s3;
@@ -649,7 +672,7 @@ static void close_ends_streams(void)
     int wrong;
     lines_init(&l, all);
     CHECK_INT(read_to_eof(&l, &got), 1);
-    /* Its three lines, and what its socket took of the 3000 (it has a
+    /* Its three lines, and what its pipe took of the 3000 (it has a
      * backlog too). */
     CHECK(got.count > 3 && got.count <= 3 + 3000);
     if (got.count >= 3) {
@@ -818,7 +841,7 @@ static void stalled_reader(void)
         if (s != prev + 1)
             out_of_order++;
         prev = s;
-        /* By now the queue (65536) and the socket are full. */
+        /* By now the queue (65536) and the pipe are full. */
         if (i + 1 == FULL)
             rss_full = vm_rss_kib();
     }
@@ -853,7 +876,7 @@ static void stalled_reader(void)
     CHECK_INT(st.after_bad, 0);
     CHECK_INT(st.normal + st.count, TOTAL);
     CHECK_INT(st.before_lost, st.last_before); /* lines 1..A-1, none missing */
-    /* The queue held its limit, the socket a little more. */
+    /* The queue held its limit, the pipe a little more. */
     CHECK(st.before_lost >= 65536);
     CHECK(st.before_lost < TOTAL);
     CHECK(st.rounds >= 1);
@@ -906,7 +929,7 @@ static void small_limit(void)
         CHECK_INT(st.last, 1000);
         CHECK_INT(st.count, st.last - st.first + 1);
         CHECK_INT(st.normal + st.count, 1000);
-        /* 100 queued, and what the socket took. */
+        /* 100 queued, and what the pipe took. */
         CHECK(st.before_lost >= 100);
         CHECK(st.before_lost < 1000);
         printf("limit 100, stream %d: %lld lines, then events-lost count=%lld first-seq=%lld last-seq=%lld\n",
@@ -1022,7 +1045,7 @@ static void backlog_flushing(void)
     Lines l;
     lines_init(&l, fd);
     Got got = {0};
-    /* What the socket holds now; then nothing, until something writes more. */
+    /* What the pipe holds now; then nothing, until something writes more. */
     int first_batch = read_lines(&l, &got, 0);
     CHECK(first_batch > 0 && first_batch < N);
     CHECK(!readable_now(fd));
@@ -1140,7 +1163,7 @@ static void backlog_makes_room_before_dropping(void)
     CHECK_INT(virConnectSetEventQueueLimit(conn, 100), 0);
     int fd = virConnectOpenEventStream(conn, NULL, VIR_EVENT_STREAM_NONBLOCK);
     int last = 0;
-    CHECK_INT(emit_bulk(conn, 1000, &last), 0); /* fills the socket, then the queue */
+    CHECK_INT(emit_bulk(conn, 1000, &last), 0); /* fills the pipe, then the queue */
     Lines l;
     lines_init(&l, fd);
     Got got = {0};
