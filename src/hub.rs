@@ -139,7 +139,7 @@ impl Hub {
             let had_backlog = stream.has_backlog();
             let wanted = event.as_ref().filter(|event| stream.wants(event));
             let status = match wanted {
-                Some(event) => stream.offer(event.clone(), &mut shield),
+                Some(event) => stream.offer(event, &mut shield),
                 None if had_backlog => stream.flush(&mut shield),
                 None => Status::Open,
             };

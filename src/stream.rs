@@ -58,14 +58,25 @@ impl Stream {
         self.filter.matches(event)
     }
 
-    /// Queues `event` (or counts it lost, if the queue is still full once what
-    /// waited is written) and writes what the reader can take now.
-    pub fn offer(&mut self, event: Event, shield: &mut Shield) -> Status {
+    /// Writes `event` at once when nothing waits before it; else (or when
+    /// the reader has no room) queues it, or counts it lost if the queue is
+    /// still full once what waited is written.
+    pub fn offer(&mut self, event: &Event, shield: &mut Shield) -> Status {
         if self.has_backlog() && self.flush(shield) == Status::Gone {
             return Status::Gone;
         }
-        self.queue.push(event);
-        self.flush(shield)
+        if self.has_backlog() {
+            self.queue.push(event.clone());
+            return self.flush(shield);
+        }
+        let line = [iovec(event.xml().as_bytes()), iovec(b"\n")];
+        match self.write(&line, shield) {
+            Some(sent) if sent == event.xml().len() + 1 => return Status::Open,
+            Some(sent) => self.written = sent,
+            None => return Status::Gone,
+        }
+        self.queue.push(event.clone());
+        Status::Open
     }
 
     /// Whether events wait for the reader to make room.
@@ -126,31 +137,42 @@ impl Stream {
                         skip -= part.len();
                         continue;
                     }
-                    let rest = &part[skip..];
+                    iov[count] = iovec(&part[skip..]);
                     skip = 0;
-                    iov[count] = libc::iovec { iov_base: rest.as_ptr() as *mut _, iov_len: rest.len() };
                     count += 1;
                 }
             }
             if count == 0 {
                 return Status::Open;
             }
-            shield.raise();
-            // SAFETY: `iov` holds `count` iovecs over buffers that stay alive
-            // and unchanged during the call.
-            let sent = unsafe { libc::writev(self.pipe.as_raw_fd(), iov.as_ptr(), count as libc::c_int) };
-            if sent < 0 {
-                match io::Error::last_os_error().raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EAGAIN) => return Status::Open,
-                    Some(libc::EPIPE) => {
-                        shield.broken_pipe();
-                        return Status::Gone;
-                    }
-                    _ => return Status::Gone,
-                }
+            match self.write(&iov[..count], shield) {
+                Some(0) => return Status::Open,
+                Some(sent) => self.advance(sent),
+                None => return Status::Gone,
             }
-            self.advance(sent as usize);
+        }
+    }
+
+    /// One writev of `parts`: the bytes written (0 when the reader has no
+    /// room), or `None` when the reader is gone.
+    fn write(&self, parts: &[libc::iovec], shield: &mut Shield) -> Option<usize> {
+        shield.raise();
+        loop {
+            // SAFETY: `parts` are iovecs over buffers that stay alive and
+            // unchanged during the call.
+            let sent = unsafe { libc::writev(self.pipe.as_raw_fd(), parts.as_ptr(), parts.len() as libc::c_int) };
+            if sent >= 0 {
+                return Some(sent as usize);
+            }
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Some(0),
+                Some(libc::EPIPE) => {
+                    shield.broken_pipe();
+                    return None;
+                }
+                _ => return None,
+            }
         }
     }
 
@@ -181,6 +203,11 @@ pub fn reap(streams: &mut Vec<Stream>) {
     }
     let mut hung_up = fds.iter().map(|p| p.revents & (libc::POLLHUP | libc::POLLERR) != 0);
     streams.retain(|_| !hung_up.next().unwrap_or(false));
+}
+
+/// An iovec over `bytes`, which writev only reads.
+fn iovec(bytes: &[u8]) -> libc::iovec {
+    libc::iovec { iov_base: bytes.as_ptr() as *mut _, iov_len: bytes.len() }
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
