@@ -46,13 +46,12 @@ impl Shield {
             return;
         }
         let set = sigpipe_set();
-        let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: an empty sigset_t is all zeroes, valid even if the call
+        // below could fail (with these arguments it cannot).
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: valid sets; pthread_sigmask fills `old`.
-        let old = unsafe {
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, old.as_mut_ptr());
-            old.assume_init()
-        };
-        // SAFETY: `old` is initialised.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+        // SAFETY: `old` is a valid set.
         let was_blocked = unsafe { libc::sigismember(&old, libc::SIGPIPE) } == 1;
         // Only a thread that blocks SIGPIPE itself can have one pending.
         let pending_before = was_blocked && sigpipe_pending();
