@@ -115,29 +115,50 @@ impl Draft {
 /// ` seq="N"`, formatted without allocating (this runs under the hub's lock).
 struct SeqAttribute {
     buf: [u8; 27],
-    start: usize,
+    len: usize,
 }
 
 impl SeqAttribute {
-    fn new(mut seq: u64) -> SeqAttribute {
+    fn new(seq: u64) -> SeqAttribute {
+        let digits = Decimal::new(seq);
+        let digits = digits.as_str().as_bytes();
         let mut buf = [0u8; 27];
-        let mut start = buf.len() - 1;
-        buf[start] = b'"';
-        loop {
-            start -= 1;
-            buf[start] = b'0' + (seq % 10) as u8;
-            seq /= 10;
-            if seq == 0 {
-                break;
-            }
-        }
-        start -= 6;
-        buf[start..start + 6].copy_from_slice(b" seq=\"");
-        SeqAttribute { buf, start }
+        buf[..6].copy_from_slice(b" seq=\"");
+        buf[6..6 + digits.len()].copy_from_slice(digits);
+        buf[6 + digits.len()] = b'"';
+        SeqAttribute { buf, len: 7 + digits.len() }
     }
 
     fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[self.start..]).unwrap_or_default()
+        ascii(&self.buf[..self.len])
+    }
+}
+
+/// An unsigned integer in decimal, formatted on the stack, without the
+/// formatting machinery: seqs are formatted under the hub's lock, and drivers
+/// format ids and offsets for every event.
+struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    fn new(mut n: u64) -> Decimal {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Decimal { digits, start }
+    }
+
+    fn as_str(&self) -> &str {
+        ascii(&self.digits[self.start..])
     }
 }
 
@@ -164,28 +185,16 @@ fn push_now(out: &mut String) {
 /// ASCII bytes as text.
 fn ascii(bytes: &[u8]) -> &str {
     debug_assert!(bytes.is_ascii());
-    // SAFETY: callers pass ASCII digits (and signs), which are UTF-8.
+    // SAFETY: callers pass ASCII (digits, signs, ` seq="`), which is UTF-8.
     unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 
-/// Appends `n` in decimal, without the formatting machinery (drivers format
-/// ids and offsets for every event).
+/// Appends `n` in decimal.
 fn push_int(out: &mut String, n: i64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
     if n < 0 {
         out.push('-');
     }
-    out.push_str(ascii(&digits[at..]));
+    out.push_str(Decimal::new(n.unsigned_abs()).as_str());
 }
 
 /// The bytes a text must escape or check: markup, controls, and 0xEF (the first
