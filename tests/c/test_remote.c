@@ -689,7 +689,7 @@ static void open_while_flowing(void)
 
 /* Nine events from one virsh run, read by one delivery (most likely) into a
  * handler queue that holds 3: the handler gets some and one events-lost for
- * the rest, the stream (whose socket has room) gets all nine, and the state
+ * the rest, the stream (whose pipe has room) gets all nine, and the state
  * record follows every event, dropped or not. */
 static void queue_limit_burst(void)
 {
