@@ -1,16 +1,18 @@
 //! Connections: a URI opens a driver and a hub; this is the safe Rust API.
 
+use std::mem::ManuallyDrop;
 use std::os::fd::{OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-
-use parking_lot::Mutex;
 
 use crate::driver::remote::RemoteDriver;
 use crate::driver::test::{Operation, TestDriver};
+use crate::driver::Source;
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{parse, parse_bytes, Draft, Event};
-use crate::event_thread::EventThread;
+use crate::event_thread::ThreadSlot;
 use crate::filter::Filter;
+use crate::fork;
 use crate::handlers::HandlerId;
 use crate::hub::Hub;
 use crate::remote::uri;
@@ -18,27 +20,58 @@ use crate::remote::uri;
 /// An open connection: its handlers, its queue and the driver that feeds it.
 ///
 /// Every method may be called from any thread and from inside a handler of this
-/// connection (the one exception is [`Connection::close`]).
+/// connection (the one exception is [`Connection::close`]). In a process other
+/// than the one that opened it (a forked child), every method fails with
+/// [`ErrorCode::OperationInvalid`], except `close`, which there only closes the
+/// child's copies of the connection's descriptors.
 pub struct Connection {
+    /// Shared with the event thread. Never dropped in a forked child, where
+    /// dropping it would run the parent's freecbs and take its locks.
+    core: ManuallyDrop<Arc<Core>>,
+    /// Likewise: in a child, its handle names a thread that is not there.
+    thread: ManuallyDrop<ThreadSlot>,
+    /// [`OPEN`], [`CLOSING`] or [`CLOSED`].
+    life: AtomicU8,
+}
+
+const OPEN: u8 = 0;
+const CLOSING: u8 = 1;
+const CLOSED: u8 = 2;
+
+/// What a delivery round needs: the hub and the driver that feeds it.
+struct Core {
     hub: Arc<Hub>,
     driver: Driver,
-    thread: Mutex<ThreadState>,
 }
 
 /// Where a connection's domain events come from.
 enum Driver {
     /// The embedded simulated hypervisor.
     Test(Arc<TestDriver>),
-    /// A libvirt daemon, read by deliveries or by the event thread.
-    Remote(Arc<RemoteDriver>),
+    /// A libvirt daemon, read by delivery rounds.
+    Remote(Box<RemoteDriver>),
 }
 
-/// Where the event thread is in its life. `Stopping` keeps a start (say, from a
-/// handler the stopping thread is still running) from racing the join.
-enum ThreadState {
-    Idle,
-    Running(EventThread),
-    Stopping,
+impl Core {
+    fn source(&self) -> &dyn Source {
+        match &self.driver {
+            Driver::Test(test) => test.as_ref(),
+            Driver::Remote(remote) => remote.as_ref(),
+        }
+    }
+
+    /// One delivery round, the same for a caller of [`Connection::deliver`]
+    /// and for the event thread (`on_thread`): the source's pump, then the
+    /// handlers. A caller's round that finds nothing to deliver on a source
+    /// that is gone fails with the source's error.
+    fn round(&self, on_thread: bool) -> Result<usize> {
+        let source = self.source();
+        let calls = self.hub.deliver(on_thread, &|| source.pump())?;
+        if !on_thread && calls == 0 && !self.hub.has_queued() {
+            source.check()?;
+        }
+        Ok(calls)
+    }
 }
 
 impl Connection {
@@ -47,12 +80,12 @@ impl Connection {
     /// `DRIVER+unix:///PATH?socket=SOCKET`, `qemu:///system` or `qemu:///session`
     /// for a libvirt daemon, whose domain events then arrive with no thread.
     pub fn open(uri: Option<&str>) -> Result<Connection> {
-        let hub = Hub::new();
+        let hub = Hub::new()?;
         let driver = match uri.unwrap_or("") {
             "" | "test:///default" => Driver::Test(Arc::new(TestDriver::default_host(hub.clone()))),
             "test:///empty" => Driver::Test(Arc::new(TestDriver::empty_host(hub.clone()))),
             other => match uri::target(other) {
-                Some(target) => Driver::Remote(Arc::new(RemoteDriver::open(&target?, hub.clone())?)),
+                Some(target) => Driver::Remote(Box::new(RemoteDriver::open(&target?, hub.clone())?)),
                 None => {
                     return Err(Error::new(
                         ErrorCode::NoConnect,
@@ -64,36 +97,46 @@ impl Connection {
                 }
             },
         };
-        Ok(Connection { hub, driver, thread: Mutex::new(ThreadState::Idle) })
+        Ok(Connection {
+            core: ManuallyDrop::new(Arc::new(Core { hub, driver })),
+            thread: ManuallyDrop::new(ThreadSlot::new()),
+            life: AtomicU8::new(OPEN),
+        })
     }
 
-    /// The daemon of a remote connection.
-    fn remote(&self) -> Option<&Arc<RemoteDriver>> {
-        match &self.driver {
-            Driver::Remote(remote) => Some(remote),
-            Driver::Test(_) => None,
+    fn hub(&self) -> &Hub {
+        &self.core.hub
+    }
+
+    /// Fails in another process, while the connection is being closed, and
+    /// once it is closed; with `link`, also once a remote connection's link is
+    /// gone (`VIR_ERR_NO_CONNECT` after end of file, `VIR_ERR_RPC` otherwise).
+    fn check(&self, link: bool) -> Result<()> {
+        self.hub().check_origin()?;
+        if self.life.load(Ordering::Acquire) == CLOSING {
+            return Err(Error::new(ErrorCode::OperationInvalid, "the connection is being closed"));
         }
-    }
-
-    /// Fails, once a remote connection's link is gone, with the link's error
-    /// (`VIR_ERR_NO_CONNECT` after end of file, `VIR_ERR_RPC` otherwise).
-    fn check_link(&self) -> Result<()> {
-        self.remote().map_or(Ok(()), |remote| remote.check_link())
+        self.hub().check_open()?;
+        if link {
+            self.core.source().check()?;
+        }
+        Ok(())
     }
 
     /// Registers `handler` for the events `filter` matches that are emitted from
     /// now on; returns its id. Dropping `handler` is deferred until its last call
     /// has returned (at removal or close).
     pub fn add_handler(&self, filter: Filter, handler: impl Fn(&Event) + Send + Sync + 'static) -> Result<HandlerId> {
-        self.check_link()?;
-        self.hub.add_handler(filter, Box::new(handler))
+        self.check(true)?;
+        self.hub().add_handler(filter, Box::new(handler))
     }
 
     /// Unregisters a handler: once this returns it is never called again (a call
     /// running on another thread is waited for, unless this is called from inside
     /// that very call).
     pub fn remove_handler(&self, id: HandlerId) -> Result<()> {
-        self.hub.remove_handler(id)
+        self.check(false)?;
+        self.hub().remove_handler(id)
     }
 
     /// Emits event XML; returns its seq.
@@ -108,8 +151,8 @@ impl Connection {
 
     /// Emits a validated event, unless a remote connection's link is gone.
     fn emit_draft(&self, draft: Draft) -> Result<u64> {
-        self.check_link()?;
-        self.hub.emit(draft)
+        self.check(true)?;
+        self.hub().emit(draft)
     }
 
     /// Runs, on this thread, the handlers of the events queued before the call,
@@ -118,100 +161,70 @@ impl Connection {
     /// returns 0. Streams' waiting events are written first.
     ///
     /// On a remote connection it first reads, without blocking, what the daemon
-    /// sent. Once the link is gone and the events queued before (the last being
-    /// `connection-closed`) have been delivered, it fails with the link's error.
+    /// sent, and sends what waits for it. Once the link is gone and the events
+    /// queued before (the last being `connection-closed`) have been delivered,
+    /// it fails with the link's error.
     pub fn deliver(&self) -> Result<usize> {
-        let Some(remote) = self.remote() else { return self.hub.deliver() };
-        remote.pump();
-        let calls = self.hub.deliver()?;
-        if calls == 0 && !self.hub.has_queued() {
-            remote.check_link()?;
-        }
-        Ok(calls)
+        self.check(false)?;
+        self.core.round(false)
     }
 
     /// A descriptor, owned by the connection, that is readable exactly while
-    /// [`Connection::deliver`] has handler calls to make. On a remote connection
-    /// it is an epoll set of the daemon's socket and the queue's descriptor: it
-    /// is also readable while the daemon has sent something (which may turn out
-    /// to be no event, or a partial packet), and for good once the link is gone.
+    /// [`Connection::deliver`] has something to do: handler calls to make,
+    /// stream lines to write to a reader that made room, a daemon's bytes to
+    /// read or output it can take now, a timer that expired; and for good once
+    /// a remote connection's link is gone.
     pub fn event_fd(&self) -> Result<RawFd> {
-        match self.remote() {
-            Some(remote) => self.hub.check_open().map(|()| remote.event_fd()),
-            None => self.hub.event_fd(),
-        }
+        self.check(false)?;
+        self.hub().event_fd()
     }
 
-    /// Starts the event thread, which runs the handlers as events arrive.
+    /// Starts the event thread, which runs delivery rounds as soon as there is
+    /// work.
     pub fn start_event_thread(&self) -> Result<()> {
-        let mut thread = self.thread.lock();
-        match *thread {
-            ThreadState::Idle => {
-                self.check_link()?;
-                *thread = ThreadState::Running(EventThread::start(&self.hub, self.remote().cloned())?);
-                Ok(())
-            }
-            ThreadState::Running(_) => {
-                Err(Error::new(ErrorCode::OperationInvalid, "the event thread is already running"))
-            }
-            ThreadState::Stopping => {
-                Err(Error::new(ErrorCode::OperationInvalid, "the event thread is being stopped"))
-            }
-        }
+        self.check(true)?;
+        let core = Arc::clone(&self.core);
+        let hub = self.core.hub.clone();
+        self.thread.start(hub.work().fd(), move || drop(core.round(true)), &|on| hub.set_threaded(on))
     }
 
     /// Stops the event thread and waits for it to end. Refused from a handler
     /// running on it, and when no event thread runs.
     pub fn stop_event_thread(&self) -> Result<()> {
-        if self.hub.on_event_thread() {
+        self.check(false)?;
+        if self.thread.is_current() {
             return Err(Error::new(
                 ErrorCode::OperationInvalid,
                 "cannot stop the event thread from a handler running on it",
             ));
         }
-        if !self.join_event_thread() {
+        if !self.thread.join(&|on| self.hub().set_threaded(on)) {
             return Err(Error::new(ErrorCode::OperationInvalid, "no event thread is running"));
         }
         Ok(())
     }
 
-    /// Stops and joins the event thread if one runs (with no lock held while it
-    /// finishes its handler); returns whether one did.
-    fn join_event_thread(&self) -> bool {
-        let running = {
-            let mut thread = self.thread.lock();
-            match std::mem::replace(&mut *thread, ThreadState::Stopping) {
-                ThreadState::Running(running) => running,
-                other => {
-                    *thread = other;
-                    return false;
-                }
-            }
-        };
-        running.stop(&self.hub);
-        *self.thread.lock() = ThreadState::Idle;
-        true
-    }
-
     /// A stream of the events `filter` matches, emitted from now on, one line of
     /// XML each: the descriptor the caller reads and closes.
     pub fn open_event_stream(&self, filter: Filter, nonblocking: bool) -> Result<OwnedFd> {
-        self.check_link()?;
-        self.hub.open_stream(filter, nonblocking)
+        self.check(true)?;
+        self.hub().open_stream(filter, nonblocking)
     }
 
     /// Sets how many events the handler queue and each stream's queue hold
-    /// (default 65536); beyond it, events are dropped for that consumer and
-    /// reported to it by one `events-lost` event.
+    /// (default 65536, at least 1: 0 is [`ErrorCode::InvalidArg`]); beyond
+    /// it, events are dropped for that consumer and reported to it by one
+    /// `events-lost` event.
     pub fn set_queue_limit(&self, limit: usize) -> Result<()> {
-        self.hub.set_queue_limit(limit)
+        self.check(false)?;
+        self.hub().set_queue_limit(limit)
     }
 
     /// A handle on the domain named `name` (test driver only: a remote
     /// connection answers [`ErrorCode::NoSupport`]).
     pub fn lookup_domain(&self, name: &str) -> Result<Domain> {
-        self.hub.check_open()?;
-        match &self.driver {
+        self.check(false)?;
+        match &self.core.driver {
             Driver::Test(driver) => {
                 driver.lookup(name)?;
                 Ok(Domain { driver: driver.clone(), name: name.into() })
@@ -227,28 +240,77 @@ impl Connection {
     /// deregistered and its connection closed (CONNECT_CLOSE; streams then carry
     /// `connection-closed` with reason `client`), every handler is removed and
     /// dropped (after its last call), queued events are discarded, streams end,
-    /// and later calls fail with [`ErrorCode::InvalidConn`]. Refused with
-    /// [`ErrorCode::OperationInvalid`] from inside one of this connection's
-    /// handlers. Closing twice is harmless.
+    /// and later calls fail with [`ErrorCode::InvalidConn`]. Closing twice is
+    /// harmless.
+    ///
+    /// Refused with [`ErrorCode::OperationInvalid`], touching nothing, from
+    /// inside one of this connection's handlers or of a freecb it runs, and
+    /// while its close is under way (from a freecb that close runs).
+    ///
+    /// In a process other than the one that opened it, it closes that
+    /// process's copies of the connection's descriptors and nothing else: no
+    /// goodbye to the daemon, no stream written, no lock taken, no freecb run.
     pub fn close(&self) -> Result<()> {
-        // From inside one of its handlers the hub refuses; joining the event
-        // thread first would wait for that very handler.
-        if self.hub.in_delivery() {
-            return self.hub.close();
+        if !self.hub().is_home() {
+            self.abandon();
+            return Ok(());
         }
-        self.join_event_thread();
-        if let Some(remote) = self.remote() {
-            remote.close();
+        // Joining the event thread from one of its handlers would wait for
+        // that very handler.
+        if self.hub().in_callback() {
+            return Err(Error::new(
+                ErrorCode::OperationInvalid,
+                "cannot close a connection from inside one of its own handlers or freecbs",
+            ));
         }
-        self.hub.close()
+        match self.life.compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {}
+            Err(CLOSING) => {
+                return Err(Error::new(
+                    ErrorCode::OperationInvalid,
+                    "the connection is already being closed (by a virConnectClose this call is inside of)",
+                ))
+            }
+            Err(_) => return Ok(()),
+        }
+        self.thread.join(&|on| self.hub().set_threaded(on));
+        self.core.source().close();
+        self.hub().close();
+        self.life.store(CLOSED, Ordering::Release);
+        Ok(())
+    }
+
+    /// A forked child's close: closes the child's copies of the descriptors
+    /// the connection owns, once, reading its state without any lock.
+    fn abandon(&self) {
+        if self.life.swap(CLOSED, Ordering::AcqRel) == CLOSED {
+            return;
+        }
+        let mut fds = Vec::new();
+        self.hub().descriptors_after_fork(&mut fds);
+        self.core.source().descriptors_after_fork(&mut fds);
+        self.thread.descriptors_after_fork(&mut fds);
+        fork::close_copies(&fds);
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        if !self.hub().is_home() {
+            // The core (and what it holds: handlers, streams, the daemon
+            // link) and the event thread's handle stay where they are,
+            // unreleased: their descriptors are closed already.
+            self.abandon();
+            return;
+        }
         // Dropped inside its own handler, it cannot close; the hub then lives on
         // until that delivery and every domain handle let go of it.
         let _ = self.close();
+        // SAFETY: dropped once, here, and never used again.
+        unsafe {
+            ManuallyDrop::drop(&mut self.thread);
+            ManuallyDrop::drop(&mut self.core);
+        }
     }
 }
 

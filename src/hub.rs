@@ -1,6 +1,7 @@
 //! A connection's event hub: assigns seqs, holds the handlers, the handler
-//! queue and the streams, and delivers. One mutex guards it; no user code ever
-//! runs under it (stream writes are non-blocking system calls).
+//! queue, the streams and the event descriptor, and delivers. One mutex guards
+//! it; no user code ever runs under it (stream writes are non-blocking system
+//! calls).
 
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
@@ -10,9 +11,11 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Draft, Event};
+use crate::event_fd::EventFd;
 use crate::filter::Filter;
+use crate::fork::Origin;
 use crate::handlers::{retire, Callback, Entry, HandlerId, Registry};
-use crate::notify::Notifier;
+use crate::poll_set::PollSet;
 use crate::queue::{Queue, DEFAULT_LIMIT};
 use crate::sigpipe::Shield;
 use crate::stream::{reap, Status, Stream};
@@ -21,6 +24,10 @@ use crate::thread_mark;
 /// The shared state of one connection's events.
 pub struct Hub {
     state: Mutex<State>,
+    /// The process the hub belongs to: every call checks it before any lock.
+    origin: Origin,
+    /// The event descriptor's work set, read without the lock.
+    work: Arc<PollSet>,
 }
 
 struct State {
@@ -28,38 +35,28 @@ struct State {
     handlers: Registry,
     queue: Queue,
     limit: usize,
+    /// Dropped before `event_fd`, whose work set they leave on the way.
     streams: Vec<Stream>,
-    /// Readable while the handler queue has events; made on first request.
-    notifier: Option<Notifier>,
+    event_fd: EventFd,
     /// The thread running a delivery now, if any: a second delivery meanwhile
     /// (from a handler, or another thread) makes no calls, which keeps every
     /// handler's events in seq order.
     delivering: Option<usize>,
+    /// Threads running freecbs of removed handlers now.
+    retiring: Vec<usize>,
     /// Whether the event thread delivers: callers' deliveries then make no calls.
     threaded: bool,
-    /// Raised, while the event thread runs, when a stream opens or starts
-    /// waiting for room, so that the thread polls it too.
-    kick: Option<Notifier>,
-    /// The event thread, once it has started.
-    event_thread: Option<usize>,
     scratch: Scratch,
     closed: bool,
 }
 
 impl State {
-    /// Keeps the notifier readable exactly while the handler queue has events.
+    /// Keeps the event descriptor's queue flag raised exactly while the
+    /// handler queue has events that a delivery can take now: not while a
+    /// delivery runs, which would take none of them (its end raises it).
     fn sync_notifier(&mut self) {
-        let pending = !self.queue.is_empty();
-        if let Some(notifier) = &mut self.notifier {
-            notifier.set(pending);
-        }
-    }
-
-    /// Makes the event thread, if it runs, poll the streams afresh.
-    fn kick_event_thread(&mut self) {
-        if let Some(kick) = &mut self.kick {
-            kick.set(true);
-        }
+        let deliverable = !self.queue.is_empty() && self.delivering.is_none();
+        self.event_fd.set_queued(deliverable);
     }
 
     /// Forgets the streams whose readers are gone, and writes what the others'
@@ -80,27 +77,31 @@ fn closed_error() -> Error {
 }
 
 impl Hub {
-    /// A hub with no handlers and nothing queued.
-    pub fn new() -> Arc<Hub> {
-        Arc::new(Hub {
+    /// A hub with no handlers and nothing queued, belonging to this process.
+    pub fn new() -> Result<Arc<Hub>> {
+        let event_fd = EventFd::new()?;
+        let work = event_fd.work().clone();
+        Ok(Arc::new(Hub {
             state: Mutex::new(State {
                 last_seq: 0,
                 handlers: Registry::default(),
                 queue: Queue::new(DEFAULT_LIMIT),
                 limit: DEFAULT_LIMIT,
                 streams: Vec::new(),
-                notifier: None,
+                event_fd,
                 delivering: None,
+                retiring: Vec::new(),
                 threaded: false,
-                kick: None,
-                event_thread: None,
                 scratch: Scratch::default(),
                 closed: false,
             }),
-        })
+            origin: Origin::here(),
+            work,
+        }))
     }
 
     fn open_state(&self) -> Result<parking_lot::MutexGuard<'_, State>> {
+        self.origin.check()?;
         let state = self.state.lock();
         if state.closed {
             return Err(closed_error());
@@ -108,52 +109,46 @@ impl Hub {
         Ok(state)
     }
 
-    /// Fails with [`ErrorCode::InvalidConn`] once the hub is closed.
+    /// Fails with [`ErrorCode::InvalidConn`] once the hub is closed, and with
+    /// [`ErrorCode::OperationInvalid`] in a process other than its own.
     pub fn check_open(&self) -> Result<()> {
         self.open_state().map(drop)
+    }
+
+    /// Fails, without taking any lock, in a process other than the hub's own.
+    pub fn check_origin(&self) -> Result<()> {
+        self.origin.check()
+    }
+
+    /// Whether the calling process is the hub's own.
+    pub fn is_home(&self) -> bool {
+        self.origin.is_here()
     }
 
     /// Assigns the next seq to a validated event, writes it to the streams that
     /// want it (and what other streams had waiting) and queues it for the
     /// handlers that may take it. Never blocks on a consumer. Returns the seq.
     pub fn emit(&self, draft: Draft) -> Result<u64> {
-        self.emit_as(draft, true)
-    }
-
-    /// [`Hub::emit`] that leaves the event descriptor alone, for a driver
-    /// that delivers right after emitting (which sets the descriptor): a
-    /// delivery that empties the queue then costs no system call on it.
-    pub fn emit_quiet(&self, draft: Draft) -> Result<u64> {
-        self.emit_as(draft, false)
-    }
-
-    fn emit_as(&self, draft: Draft, notify: bool) -> Result<u64> {
         let mut state = self.open_state()?;
         state.last_seq += 1;
         let seq = state.last_seq;
         let for_handlers = state.handlers.any_may_take(draft.kind());
         let event = (for_handlers || !state.streams.is_empty()).then(|| draft.seal(seq));
-        let mut new_backlog = false;
-        let mut shield = Shield::new();
-        state.streams.retain_mut(|stream| {
-            let had_backlog = stream.has_backlog();
-            let wanted = event.as_ref().filter(|event| stream.wants(event));
-            let status = match wanted {
-                Some(event) => stream.offer(event, &mut shield),
-                None if had_backlog => stream.flush(&mut shield),
-                None => Status::Open,
-            };
-            new_backlog |= !had_backlog && stream.has_backlog();
-            status == Status::Open
-        });
-        if new_backlog {
-            state.kick_event_thread();
+        if !state.streams.is_empty() {
+            let mut shield = Shield::new();
+            state.streams.retain_mut(|stream| {
+                let wanted = event.as_ref().filter(|event| stream.wants(event));
+                let status = match wanted {
+                    Some(event) => stream.offer(event, &mut shield),
+                    None if stream.has_backlog() => stream.flush(&mut shield),
+                    None => Status::Open,
+                };
+                status == Status::Open
+            });
         }
         if let (true, Some(event)) = (for_handlers, event) {
             state.queue.push(event);
-            if notify {
-                state.sync_notifier();
-            }
+            state.sync_notifier();
         }
         Ok(seq)
     }
@@ -184,6 +179,7 @@ impl Hub {
             state.sync_notifier();
             entry
         };
+        let _retiring = Retiring::begin(self);
         retire(std::slice::from_ref(&entry));
         Ok(())
     }
@@ -193,112 +189,90 @@ impl Hub {
     pub fn open_stream(&self, filter: Filter, nonblocking: bool) -> Result<OwnedFd> {
         let mut state = self.open_state()?;
         reap(&mut state.streams);
-        let (stream, reader) = Stream::open(filter, state.limit, nonblocking)?;
+        let (stream, reader) = Stream::open(filter, state.limit, nonblocking, &self.work)?;
         state.streams.push(stream);
-        state.kick_event_thread();
         Ok(reader)
     }
 
-    /// The descriptor that is readable while [`Hub::deliver`] has work.
+    /// The descriptor that is readable while a delivery round has work (see
+    /// [`EventFd`]).
     pub fn event_fd(&self) -> Result<RawFd> {
-        let mut state = self.open_state()?;
-        if state.notifier.is_none() {
-            state.notifier = Some(Notifier::new()?);
-            state.sync_notifier();
-        }
-        Ok(state.notifier.as_ref().map_or(-1, Notifier::fd))
+        Ok(self.open_state()?.event_fd.fd())
     }
 
-    /// Runs, on this thread, the handlers for the events queued before the call
-    /// and returns how many handler calls it made; first writes what streams
-    /// had waiting. Returns 0 at once while the event thread delivers, or while
-    /// a delivery is already running on this connection (in a handler, or on
-    /// another thread).
-    pub fn deliver(&self) -> Result<usize> {
-        self.deliver_as(false)
+    /// The event descriptor's work set, where the event source watches its
+    /// descriptors and the event thread waits.
+    pub fn work(&self) -> &Arc<PollSet> {
+        &self.work
     }
 
-    /// [`Hub::deliver`] for the event thread.
-    pub fn deliver_on_thread(&self) -> Result<usize> {
-        self.deliver_as(true)
+    /// Says, for good, that the event source is gone: the event descriptor
+    /// stays readable for callers (not for the event thread).
+    pub fn set_gone(&self) {
+        self.state.lock().event_fd.set_gone();
     }
 
-    fn deliver_as(&self, event_thread: bool) -> Result<usize> {
-        let Scratch { mut events, mut calls, mut takers };
+    /// One delivery round on this thread: `pump` (the event source's reading,
+    /// which emits), then the handlers of the events queued before the round,
+    /// in seq order; returns how many handler calls it made. Streams' waiting
+    /// lines are written first. With `on_thread`, the event thread's round,
+    /// else a caller's: a round of the side that does not deliver now (callers
+    /// while the event thread runs), or while a delivery is running already on
+    /// this connection (in a handler, or on another thread), pumps and writes
+    /// the streams but makes no calls.
+    pub fn deliver(&self, on_thread: bool, pump: &dyn Fn()) -> Result<usize> {
         {
             let mut state = self.open_state()?;
-            if state.threaded != event_thread {
-                state.sync_notifier();
+            if state.threaded != on_thread || state.delivering.is_some() {
+                drop(state);
+                pump();
+                self.state.lock().flush_streams();
                 return Ok(0);
             }
-            if let Some(kick) = &mut state.kick {
-                kick.set(false);
-            }
+            // Claimed before pumping: what the pump emits raises no flag that
+            // this very round would lower again.
+            state.delivering = Some(thread_mark::current());
+            state.sync_notifier();
+        }
+        let mut done = DeliveryDone { hub: self, scratch: Scratch::default() };
+        pump();
+        let Scratch { mut events, mut calls, mut takers };
+        {
+            let mut state = self.state.lock();
             state.flush_streams();
-            if state.delivering.is_some() || state.queue.is_empty() {
-                state.sync_notifier();
-                return Ok(0);
-            }
             Scratch { events, calls, takers } = std::mem::take(&mut state.scratch);
             state.queue.drain_into(&mut events);
-            state.sync_notifier();
             for (i, event) in events.iter().enumerate() {
                 state.handlers.matching(event, &mut takers);
                 calls.extend(takers.drain(..).map(|entry| (i, entry)));
             }
-            state.delivering = Some(thread_mark::current());
         }
-        let mut done = DeliveryDone { hub: self, scratch: Scratch::default() };
         let made = calls.iter().filter(|(i, entry)| entry.call(&events[*i])).count();
         done.scratch = Scratch { events, calls, takers }.emptied();
         Ok(made)
     }
 
-    /// Whether the calling thread is running a delivery of this hub, that is, is
-    /// inside one of its handlers.
-    pub fn in_delivery(&self) -> bool {
-        self.state.lock().delivering == Some(thread_mark::current())
+    /// Whether the calling thread is inside one of this hub's handlers, or a
+    /// freecb the hub runs.
+    pub fn in_callback(&self) -> bool {
+        let me = thread_mark::current();
+        let state = self.state.lock();
+        state.delivering == Some(me) || state.retiring.contains(&me)
     }
 
-    /// Hands delivery to the event thread; returns the descriptors it waits on:
-    /// the event descriptor, and the one raised when a stream starts waiting
-    /// for room.
-    pub fn begin_threaded(&self) -> Result<[RawFd; 2]> {
-        let wake = self.event_fd()?;
-        let kick = Notifier::new()?;
-        let kick_fd = kick.fd();
-        let mut state = self.open_state()?;
-        state.kick = Some(kick);
-        state.threaded = true;
-        Ok([wake, kick_fd])
-    }
-
-    /// Called by the event thread when it starts: marks it as such.
-    pub fn enter_event_thread(&self) {
-        self.state.lock().event_thread = Some(thread_mark::current());
-    }
-
-    /// Hands delivery back to callers of [`Hub::deliver`].
-    pub fn end_threaded(&self) {
+    /// Says who delivers: the event thread (`true`) or callers of [`Hub::deliver`].
+    pub fn set_threaded(&self, threaded: bool) {
         let mut state = self.state.lock();
-        state.threaded = false;
-        state.kick = None;
-        state.event_thread = None;
+        state.threaded = threaded;
+        state.sync_notifier();
     }
 
-    /// Whether the calling thread is the event thread.
-    pub fn on_event_thread(&self) -> bool {
-        self.state.lock().event_thread == Some(thread_mark::current())
-    }
-
-    /// Appends what to poll the streams for: room where events wait for it, and
-    /// a reader's hang-up.
-    pub fn stream_pollfds(&self, out: &mut Vec<libc::pollfd>) {
-        out.extend(self.state.lock().streams.iter().map(Stream::pollfd));
-    }
-
-    /// Changes the limit of the handler queue and of every stream's queue.
+    /// Changes the limit of the handler queue and of every stream's queue
+    /// (at least 1).
     pub fn set_queue_limit(&self, limit: usize) -> Result<()> {
+        if limit == 0 {
+            return Err(Error::new(ErrorCode::InvalidArg, "the queue limit must be at least 1"));
+        }
         let mut state = self.open_state()?;
         state.limit = limit;
         state.queue.set_limit(limit);
@@ -309,19 +283,13 @@ impl Hub {
     /// Ends the hub: refuses further calls, drops what is queued, ends the
     /// streams (their readers see end of file once they have taken what waits
     /// for them, or [`STREAM_LINGER`] has passed), removes every handler (waiting
-    /// for calls on other threads) and drops them, in id order. Refused from
-    /// inside one of its own handlers.
-    pub fn close(&self) -> Result<()> {
+    /// for calls on other threads) and drops them, in id order. Closing twice
+    /// is harmless.
+    pub fn close(&self) {
         let (handlers, streams) = {
             let mut state = self.state.lock();
-            if state.delivering == Some(thread_mark::current()) {
-                return Err(Error::new(
-                    ErrorCode::OperationInvalid,
-                    "cannot close a connection from inside one of its own handlers",
-                ));
-            }
             if state.closed {
-                return Ok(());
+                return;
             }
             state.closed = true;
             state.queue = Queue::new(0);
@@ -330,14 +298,50 @@ impl Hub {
         };
         let deadline = Instant::now() + STREAM_LINGER;
         streams.into_iter().for_each(|stream| stream.finish(deadline));
+        let _retiring = Retiring::begin(self);
         retire(&handlers);
         drop(handlers);
-        Ok(())
+    }
+
+    /// The descriptors the hub owns, for a forked child to close its copies.
+    /// Reads the state without its lock, which a parent thread may have held
+    /// at the fork and which nobody in the child will release.
+    pub fn descriptors_after_fork(&self, out: &mut Vec<RawFd>) {
+        // SAFETY: in a forked child only the calling thread exists; the state
+        // is as it was at the fork, and is only read. A vector a parent thread
+        // was changing at that moment shows a length it had (retain_mut shows
+        // 0): its descriptors then stay open, which only costs the child them.
+        let state = unsafe { &*self.state.data_ptr() };
+        state.event_fd.descriptors(out);
+        out.extend(state.streams.iter().map(Stream::fd));
     }
 }
 
-/// Ends a delivery, even one a panicking handler cut short, and gives its
-/// emptied vectors back for the next.
+/// Marks the calling thread as running freecbs of the hub's removed handlers,
+/// for as long as it lives.
+struct Retiring<'a> {
+    hub: &'a Hub,
+}
+
+impl<'a> Retiring<'a> {
+    fn begin(hub: &'a Hub) -> Retiring<'a> {
+        hub.state.lock().retiring.push(thread_mark::current());
+        Retiring { hub }
+    }
+}
+
+impl Drop for Retiring<'_> {
+    fn drop(&mut self) {
+        let me = thread_mark::current();
+        let mut state = self.hub.state.lock();
+        if let Some(i) = state.retiring.iter().position(|&t| t == me) {
+            state.retiring.swap_remove(i);
+        }
+    }
+}
+
+/// Ends a delivery, even one a panicking handler or pump cut short, and gives
+/// its emptied vectors back for the next.
 struct DeliveryDone<'a> {
     hub: &'a Hub,
     scratch: Scratch,
@@ -348,6 +352,7 @@ impl Drop for DeliveryDone<'_> {
         let mut state = self.hub.state.lock();
         state.delivering = None;
         state.scratch = std::mem::take(&mut self.scratch);
+        state.sync_notifier();
     }
 }
 

@@ -1,20 +1,24 @@
 //! Event streams: a pipe the caller reads lines of XML from, fed without
 //! callbacks. The library writes behind a [`Shield`], so a reader that closes
 //! its end never raises SIGPIPE in the host program; it only ends the stream.
+//!
+//! The pipe's write end is watched in the connection's work set (see
+//! [`EventFd`](crate::event_fd)): for room while lines wait for it, so that a
+//! poll loop or the event thread writes them as soon as the reader makes room,
+//! and always for the hang-up of a reader that closed its end.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::Result;
 use crate::event::Event;
 use crate::filter::Filter;
 use crate::notify::system_error;
+use crate::poll_set::{Interest, PollSet};
 use crate::queue::Queue;
 use crate::sigpipe::Shield;
-
-/// How many iovecs one writev takes (two per event: its XML and its newline).
-const IOVECS_PER_WRITE: usize = 128;
 
 /// One stream: its filter, the pipe's write end, and the events the reader has
 /// not taken yet.
@@ -24,6 +28,12 @@ pub struct Stream {
     queue: Queue,
     /// Bytes of the oldest queued line already written.
     written: usize,
+    /// The set the pipe is watched in, and whether it is watched for room.
+    work: Arc<PollSet>,
+    waiting_for_room: bool,
+    /// Lines are copied here to go out in one write(2): a writev of a line
+    /// and its newline costs the kernel much more.
+    buffer: Vec<u8>,
 }
 
 /// Whether a stream can still be written to.
@@ -36,9 +46,9 @@ pub enum Status {
 }
 
 impl Stream {
-    /// A new stream and the end the caller reads (close-on-exec; non-blocking
-    /// when `nonblocking`).
-    pub fn open(filter: Filter, limit: usize, nonblocking: bool) -> Result<(Stream, OwnedFd)> {
+    /// A new stream, watched in `work`, and the end the caller reads
+    /// (close-on-exec; non-blocking when `nonblocking`).
+    pub fn open(filter: Filter, limit: usize, nonblocking: bool, work: &Arc<PollSet>) -> Result<(Stream, OwnedFd)> {
         let mut fds = [0; 2];
         // SAFETY: `fds` has room for the two descriptors.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -50,7 +60,22 @@ impl Stream {
         if nonblocking {
             set_nonblocking(&theirs)?;
         }
-        Ok((Stream { filter, pipe: ours, queue: Queue::new(limit), written: 0 }, theirs))
+        work.add(ours.as_raw_fd(), Interest::NONE)?;
+        let stream = Stream {
+            filter,
+            pipe: ours,
+            queue: Queue::new(limit),
+            written: 0,
+            work: work.clone(),
+            waiting_for_room: false,
+            buffer: Vec::new(),
+        };
+        Ok((stream, theirs))
+    }
+
+    /// The pipe's write end.
+    pub fn fd(&self) -> RawFd {
+        self.pipe.as_raw_fd()
     }
 
     /// Whether the stream takes the event.
@@ -62,20 +87,31 @@ impl Stream {
     /// the reader has no room) queues it, or counts it lost if the queue is
     /// still full once what waited is written.
     pub fn offer(&mut self, event: &Event, shield: &mut Shield) -> Status {
-        if self.has_backlog() && self.flush(shield) == Status::Gone {
-            return Status::Gone;
-        }
         if self.has_backlog() {
-            self.queue.push(event.clone());
-            return self.flush(shield);
+            if self.flush(shield) == Status::Gone {
+                return Status::Gone;
+            }
+            if self.has_backlog() {
+                self.queue.push(event.clone());
+                return Status::Open;
+            }
         }
-        let line = [iovec(event.xml().as_bytes()), iovec(b"\n")];
-        match self.write(&line, shield) {
-            Some(sent) if sent == event.xml().len() + 1 => return Status::Open,
+        let xml = event.xml().as_bytes();
+        let sent = if xml.len() < libc::PIPE_BUF {
+            self.buffer.clear();
+            self.buffer.extend_from_slice(xml);
+            self.buffer.push(b'\n');
+            write(&self.pipe, &[iovec(&self.buffer)], shield)
+        } else {
+            write(&self.pipe, &[iovec(xml), iovec(b"\n")], shield)
+        };
+        match sent {
+            Some(sent) if sent == xml.len() + 1 => return Status::Open,
             Some(sent) => self.written = sent,
             None => return Status::Gone,
         }
         self.queue.push(event.clone());
+        self.sync_interest();
         Status::Open
     }
 
@@ -104,9 +140,9 @@ impl Stream {
 
     /// What to poll the library's end for: room, when events wait for it; else
     /// only the hang-up that says the reader closed its end.
-    pub fn pollfd(&self) -> libc::pollfd {
+    fn pollfd(&self) -> libc::pollfd {
         let events = if self.has_backlog() { libc::POLLOUT } else { 0 };
-        libc::pollfd { fd: self.pipe.as_raw_fd(), events, revents: 0 }
+        libc::pollfd { fd: self.fd(), events, revents: 0 }
     }
 
     /// Changes the queue's limit.
@@ -120,59 +156,43 @@ impl Stream {
     /// all: only a line longer than that can be cut by a full pipe, and end the
     /// stream cut if the connection closes before the reader takes its rest.
     pub fn flush(&mut self, shield: &mut Shield) -> Status {
-        loop {
-            let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; IOVECS_PER_WRITE];
-            let mut count = 0;
-            let mut bytes = 0;
-            // Only the oldest line can be partly written already.
-            let mut skip = self.written;
-            for event in self.queue.iter().take(IOVECS_PER_WRITE / 2) {
-                let rest_of_line = event.xml().len() + 1 - skip;
-                if bytes > 0 && bytes + rest_of_line > libc::PIPE_BUF {
-                    break;
+        let status = loop {
+            let Some(oldest) = self.queue.iter().next() else { break Status::Open };
+            let xml = oldest.xml().as_bytes();
+            let sent = if self.written > 0 || xml.len() >= libc::PIPE_BUF {
+                // A long line, or the rest of one, goes on its own.
+                match xml.get(self.written..) {
+                    Some(rest) if !rest.is_empty() => write(&self.pipe, &[iovec(rest), iovec(b"\n")], shield),
+                    _ => write(&self.pipe, &[iovec(b"\n")], shield),
                 }
-                bytes += rest_of_line;
-                for part in [event.xml().as_bytes(), b"\n"] {
-                    if skip >= part.len() {
-                        skip -= part.len();
-                        continue;
+            } else {
+                self.buffer.clear();
+                for event in self.queue.iter() {
+                    let xml = event.xml().as_bytes();
+                    if self.buffer.len() + xml.len() + 1 > libc::PIPE_BUF {
+                        break;
                     }
-                    iov[count] = iovec(&part[skip..]);
-                    skip = 0;
-                    count += 1;
+                    self.buffer.extend_from_slice(xml);
+                    self.buffer.push(b'\n');
                 }
-            }
-            if count == 0 {
-                return Status::Open;
-            }
-            match self.write(&iov[..count], shield) {
-                Some(0) => return Status::Open,
+                write(&self.pipe, &[iovec(&self.buffer)], shield)
+            };
+            match sent {
+                Some(0) => break Status::Open,
                 Some(sent) => self.advance(sent),
-                None => return Status::Gone,
+                None => break Status::Gone,
             }
-        }
+        };
+        self.sync_interest();
+        status
     }
 
-    /// One writev of `parts`: the bytes written (0 when the reader has no
-    /// room), or `None` when the reader is gone.
-    fn write(&self, parts: &[libc::iovec], shield: &mut Shield) -> Option<usize> {
-        shield.raise();
-        loop {
-            // SAFETY: `parts` are iovecs over buffers that stay alive and
-            // unchanged during the call.
-            let sent = unsafe { libc::writev(self.pipe.as_raw_fd(), parts.as_ptr(), parts.len() as libc::c_int) };
-            if sent >= 0 {
-                return Some(sent as usize);
-            }
-            match io::Error::last_os_error().raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => return Some(0),
-                Some(libc::EPIPE) => {
-                    shield.broken_pipe();
-                    return None;
-                }
-                _ => return None,
-            }
+    /// Watches the pipe for room exactly while lines wait for it.
+    fn sync_interest(&mut self) {
+        let waiting = self.has_backlog();
+        if waiting != self.waiting_for_room {
+            self.waiting_for_room = waiting;
+            self.work.modify(self.fd(), if waiting { Interest::WRITE } else { Interest::NONE });
         }
     }
 
@@ -188,6 +208,41 @@ impl Stream {
             self.queue.pop_front();
         }
         self.written = left;
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.work.remove(self.fd());
+    }
+}
+
+/// One write of `parts` (one buffer, or a line and its newline) to `pipe`:
+/// the bytes written (0 when the reader has no room), or `None` when the
+/// reader is gone.
+fn write(pipe: &OwnedFd, parts: &[libc::iovec], shield: &mut Shield) -> Option<usize> {
+    shield.raise();
+    loop {
+        // SAFETY: `parts` are iovecs over buffers that stay alive and unchanged
+        // during the call.
+        let sent = unsafe {
+            match parts {
+                [one] => libc::write(pipe.as_raw_fd(), one.iov_base, one.iov_len),
+                _ => libc::writev(pipe.as_raw_fd(), parts.as_ptr(), parts.len() as libc::c_int),
+            }
+        };
+        if sent >= 0 {
+            return Some(sent as usize);
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Some(0),
+            Some(libc::EPIPE) => {
+                shield.broken_pipe();
+                return None;
+            }
+            _ => return None,
+        }
     }
 }
 

@@ -1,25 +1,29 @@
 //! The remote driver: a real libvirt daemon as a source of events, with no
 //! thread. Opening authenticates (AUTH_LIST), opens the plain driver URI
 //! read-only, registers for the domain events of [`EVENTS`] and records every
-//! domain's state. From then on [`RemoteDriver::pump`] (called by deliveries
-//! and by the event thread) reads what the daemon sent without blocking and
-//! emits the events it decodes into the connection's hub; a partial packet
-//! waits for its rest.
+//! domain's state, all within one deadline. From then on [`Source::pump`]
+//! (which every delivery round runs, the event thread's too) reads what the
+//! daemon sent without blocking and emits the events it decodes into the
+//! connection's hub; a partial packet waits for its rest. Nothing written to
+//! the daemon after opening ever blocks: it waits in the link's outbox while
+//! the socket is watched for room, and a timer gives the daemon up if it
+//! takes nothing for [`DAEMON_TIMEOUT`].
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::domain::DomainState;
+use crate::driver::Source;
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::Builder;
 use crate::hub::Hub;
-use crate::notify::system_error;
+use crate::poll_set::Interest;
 use crate::remote::events::DomainStates;
-use crate::remote::link::{CallError, Link, Loss};
+use crate::remote::link::{CallError, Link, Loss, DAEMON_TIMEOUT};
 use crate::remote::packet::{Kind, Packet, PROGRAM_REMOTE};
 use crate::remote::protocol::{
     decode_domain_list, decode_event, decode_state, proc, RemoteError, AUTH_NONE, AUTH_POLKIT_TYPE, AUTH_SASL,
@@ -28,24 +32,26 @@ use crate::remote::protocol::{
 use crate::remote::uri::Target;
 use crate::remote::xdr::{Decoder, Encoder};
 use crate::tag;
+use crate::timer::Timer;
 
 /// How much one pump reads at most, so that a flooding daemon cannot keep a
 /// delivery from returning; what is left keeps the descriptor readable.
 const PUMP_BUDGET: usize = 256 * 1024;
 
-/// How long closing waits for each of the daemon's answers.
+/// How long closing waits, at most, for the daemon's answers to the whole
+/// goodbye (every deregistration and CONNECT_CLOSE).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connection to a libvirt daemon.
 pub struct RemoteDriver {
     hub: Arc<Hub>,
     session: Mutex<Session>,
+    /// The socket and the stall timer, also known outside the session's lock
+    /// for a forked child to close its copies.
     socket: RawFd,
+    timer_fd: RawFd,
     /// Whether the link is gone (read without the session's lock).
     lost: AtomicBool,
-    /// An epoll set of the socket and the hub's notifier: readable while the
-    /// daemon has sent something or events wait for delivery.
-    event_fd: OwnedFd,
 }
 
 /// What the socket's owner keeps.
@@ -53,36 +59,27 @@ struct Session {
     link: Link,
     states: DomainStates,
     callbacks: Vec<i32>,
+    /// Expires when output has waited, untaken, for [`DAEMON_TIMEOUT`].
+    stall: Timer,
+    /// Whether the socket is watched for room (while output waits).
+    watching_room: bool,
     /// Why the link is gone, once it is (`None` while it works).
     ended: Option<Error>,
 }
 
 impl RemoteDriver {
-    /// Connects to the daemon `target` names and opens its driver; events emitted
-    /// from now on go to `hub`.
+    /// Connects to the daemon `target` names and opens its driver, all within
+    /// [`DAEMON_TIMEOUT`]; events emitted from now on go to `hub`.
     pub fn open(target: &Target, hub: Arc<Hub>) -> Result<RemoteDriver> {
-        let link = Link::connect(&target.socket)?;
-        let socket = link.fd();
-        let mut session = Session { link, states: DomainStates::default(), callbacks: Vec::new(), ended: None };
-        session.authenticate(&hub)?;
-        session.open(&target.name, &hub)?;
-        session.register(&hub)?;
-        session.learn_states(&hub)?;
-        session.drain(&hub)?;
-        let event_fd = epoll_of(&[socket, hub.event_fd()?])?;
-        Ok(RemoteDriver { hub, session: Mutex::new(session), socket, lost: AtomicBool::new(false), event_fd })
-    }
-
-    /// Reads what the daemon has sent, without blocking, and emits its events.
-    /// Does nothing while another thread reads, or once the link is gone.
-    /// The events are emitted quietly: a delivery must follow, which sets the
-    /// event descriptor.
-    pub fn pump(&self) {
-        let Some(mut session) = self.session.try_lock() else { return };
-        if session.ended.is_none() {
-            let outcome = session.pump(&self.hub);
-            self.settle(&mut session, outcome);
-        }
+        let deadline = Instant::now() + DAEMON_TIMEOUT;
+        let link = Link::connect(&target.socket, deadline)?;
+        let (socket, stall) = (link.fd(), Timer::new()?);
+        let timer_fd = stall.fd();
+        let mut session = Session { link, states: DomainStates::default(), callbacks: Vec::new(), stall, watching_room: false, ended: None };
+        session.open_sequence(&target.name, &hub).map_err(|e| session.opening_error(e))?;
+        hub.work().add(socket, Interest::READ)?;
+        hub.work().add(timer_fd, Interest::READ)?;
+        Ok(RemoteDriver { hub, session: Mutex::new(session), socket, timer_fd, lost: AtomicBool::new(false) })
     }
 
     /// Records a loss: the `connection-closed` event, and the error later calls get.
@@ -93,37 +90,46 @@ impl RemoteDriver {
     }
 
     /// Ends the link for good: shuts the socket, keeps `error` for later
-    /// calls and emits `connection-closed` with `reason`.
+    /// calls, emits `connection-closed` with `reason` and says the source is
+    /// gone. The socket (readable for good at end of file) and the timer
+    /// leave the work set, so that the event thread sleeps.
     fn end(&self, session: &mut Session, error: Error, reason: &str) {
         session.link.shut_down();
+        self.hub.work().remove(self.socket);
+        self.hub.work().remove(self.timer_fd);
+        session.stall.disarm();
         session.ended = Some(error);
         self.lost.store(true, Ordering::Release);
         emit_closed(&self.hub, reason);
+        self.hub.set_gone();
     }
+}
 
-    /// The socket while the link works, for the event thread to poll.
-    pub fn live_socket(&self) -> Option<RawFd> {
-        (!self.lost.load(Ordering::Acquire)).then_some(self.socket)
+impl Source for RemoteDriver {
+    /// Reads what the daemon has sent, emits its events, and sends what
+    /// waits for it, all without blocking. Does nothing while another thread
+    /// pumps, or once the link is gone.
+    fn pump(&self) {
+        let Some(mut session) = self.session.try_lock() else { return };
+        if session.ended.is_none() {
+            let outcome = session.pump(&self.hub);
+            self.settle(&mut session, outcome);
+        }
     }
 
     /// Fails with the link's error once it is gone.
-    pub fn check_link(&self) -> Result<()> {
+    fn check(&self) -> Result<()> {
         if !self.lost.load(Ordering::Acquire) {
             return Ok(());
         }
         self.session.lock().ended.clone().map_or(Ok(()), Err)
     }
 
-    /// The descriptor for poll loops: readable while the daemon has sent
-    /// something or events wait (and, once the link is gone, for good).
-    pub fn event_fd(&self) -> RawFd {
-        self.event_fd.as_raw_fd()
-    }
-
     /// Ends the session politely: deregisters, sends CONNECT_CLOSE and waits for
-    /// its reply, then emits `connection-closed` (reason `client`), which the
-    /// streams still carry. Nothing is done if the link is already gone.
-    pub fn close(&self) {
+    /// its reply, all within [`CLOSE_TIMEOUT`], then emits `connection-closed`
+    /// (reason `client`), which the streams still carry. Nothing is done if
+    /// the link is already gone.
+    fn close(&self) {
         let mut session = self.session.lock();
         if session.ended.is_some() {
             return;
@@ -135,6 +141,10 @@ impl RemoteDriver {
             Err(loss) => loss.ending.reason(),
         };
         self.end(&mut session, Error::new(ErrorCode::InvalidConn, "the connection is closed"), reason);
+    }
+
+    fn descriptors_after_fork(&self, out: &mut Vec<RawFd>) {
+        out.extend([self.socket, self.timer_fd]);
     }
 }
 
@@ -219,12 +229,52 @@ impl Session {
         Ok(())
     }
 
+    /// The open sequence after connecting: AUTH_LIST (and polkit), the
+    /// driver's CONNECT_OPEN, the registrations and the domain listing; then
+    /// the whole packets read after the last reply are emitted (the socket no
+    /// longer holds them, so neither the event descriptor nor the event
+    /// thread would wake for them), after the states are recorded, as those
+    /// packets came after the states were taken.
+    fn open_sequence(&mut self, name: &str, hub: &Hub) -> Result<()> {
+        self.authenticate(hub)?;
+        self.open(name, hub)?;
+        self.register(hub)?;
+        self.learn_states(hub)?;
+        self.dispatch_read(hub).map_err(|loss| loss.error)
+    }
+
+    /// What a failed open reports: the open's deadline passing is
+    /// `VIR_ERR_NO_CONNECT` "timed out", as a daemon that never accepts is.
+    fn opening_error(&self, e: Error) -> Error {
+        if e.code == ErrorCode::Rpc && e.message.ends_with("timed out") {
+            return Error::new(
+                ErrorCode::NoConnect,
+                format!("opening the libvirt daemon at '{}' timed out after {} s: {}", self.link.path(), DAEMON_TIMEOUT.as_secs(), e.message),
+            );
+        }
+        e
+    }
+
     /// Reads what has arrived and emits the events of the whole packets (those
-    /// read before an end of file too).
+    /// read before an end of file too); sends what waits for the daemon; gives
+    /// the daemon up if it has taken nothing for too long; then watches the
+    /// socket for room and arms the stall timer while output waits.
     fn pump(&mut self, hub: &Hub) -> std::result::Result<(), Loss> {
         let read = self.link.read_available(PUMP_BUDGET);
         self.dispatch_read(hub)?;
-        read
+        read?;
+        self.link.send_available()?;
+        self.link.check_stall(Instant::now())?;
+        let waits = self.link.output_waits();
+        if waits != self.watching_room {
+            self.watching_room = waits;
+            hub.work().modify(self.link.fd(), if waits { Interest::READ_WRITE } else { Interest::READ });
+        }
+        match self.link.stall_deadline() {
+            Some(deadline) => self.stall.arm(deadline.saturating_duration_since(Instant::now())),
+            None => self.stall.disarm(),
+        }
+        Ok(())
     }
 
     /// Emits the events of the whole packets already read.
@@ -239,9 +289,10 @@ impl Session {
 
     /// Deregisters every event and closes the daemon's side.
     /// A refusal does not stop it: only a lost link does. A daemon that does
-    /// not answer is given up after [`CLOSE_TIMEOUT`], not the calls' 30 s.
+    /// not answer is given up [`CLOSE_TIMEOUT`] after the first call, for the
+    /// whole sequence.
     fn say_goodbye(&mut self, hub: &Hub) -> std::result::Result<(), Loss> {
-        self.link.set_timeout(CLOSE_TIMEOUT);
+        self.link.set_deadline(Instant::now() + CLOSE_TIMEOUT);
         for id in std::mem::take(&mut self.callbacks) {
             let mut e = Encoder::new();
             e.i32(id);
@@ -278,14 +329,6 @@ impl Session {
         }
     }
 
-    /// Emits the whole packets read after the last reply. Opening ends with
-    /// this: the socket no longer holds them, so neither the event descriptor
-    /// nor the event thread would wake for them. It comes after the states are
-    /// recorded, as those packets came after the states were taken.
-    fn drain(&mut self, hub: &Hub) -> Result<()> {
-        self.dispatch_read(hub).map_err(|loss| loss.error)
-    }
-
     fn bad_reply(&self, what: &str, e: impl std::fmt::Display) -> Error {
         Error::new(ErrorCode::Rpc, format!("the libvirt daemon at '{}' sent a bad {what} reply: {e}", self.link.path()))
     }
@@ -301,7 +344,7 @@ fn dispatch(states: &mut DomainStates, hub: &Hub, packet: &Packet<'_>) -> std::r
     match decode_event(h.procedure, packet.body) {
         Ok(Some(event)) => {
             // A closed hub takes nothing, harmlessly.
-            let _ = hub.emit_quiet(states.event(&event));
+            let _ = hub.emit(states.event(&event));
             Ok(())
         }
         Ok(None) => Ok(()),
@@ -325,23 +368,4 @@ fn call_error(path: &str, e: CallError) -> Error {
             _ => Error::new(ErrorCode::Rpc, format!("the libvirt daemon at '{path}' failed (its error {code}): {message}")),
         },
     }
-}
-
-/// An epoll set (close-on-exec) polling `fds` for input.
-fn epoll_of(fds: &[RawFd]) -> Result<OwnedFd> {
-    // SAFETY: plain system call.
-    let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if raw < 0 {
-        return Err(system_error("epoll_create1"));
-    }
-    // SAFETY: a fresh descriptor that nothing else owns.
-    let epoll = unsafe { OwnedFd::from_raw_fd(raw) };
-    for &fd in fds {
-        let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: fd as u64 };
-        // SAFETY: a valid epoll descriptor and event.
-        if unsafe { libc::epoll_ctl(raw, libc::EPOLL_CTL_ADD, fd, &mut event) } < 0 {
-            return Err(system_error("epoll_ctl"));
-        }
-    }
-    Ok(epoll)
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::domain::{state_transition, DomainIdentity, DomainState};
+use crate::driver::Source;
 use crate::error::{Error, ErrorCode, Result};
 use crate::hub::Hub;
 
@@ -91,6 +92,7 @@ impl TestDriver {
 
     /// Checks that a domain named `name` exists.
     pub fn lookup(&self, name: &str) -> Result<()> {
+        self.hub.check_origin()?;
         if self.domains.lock().list.iter().any(|r| r.identity.name == name) {
             Ok(())
         } else {
@@ -101,6 +103,9 @@ impl TestDriver {
     /// Applies `op` to the domain `name` and emits its transition. A domain in the
     /// wrong state is left alone and nothing is emitted.
     pub fn run(&self, name: &str, op: Operation) -> Result<()> {
+        // Checked before the domain lock, which in a forked child may be a
+        // copy of one a parent thread held.
+        self.hub.check_origin()?;
         // The domain lock is held across the emit so that events leave in the
         // order the states changed.
         let mut domains = self.domains.lock();
@@ -132,4 +137,18 @@ impl TestDriver {
         }
         Ok(())
     }
+}
+
+/// The test driver emits as its domain calls are made: a delivery round has
+/// nothing to ask of it, and it owns no descriptor.
+impl Source for TestDriver {
+    fn pump(&self) {}
+
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn close(&self) {}
+
+    fn descriptors_after_fork(&self, _out: &mut Vec<std::os::fd::RawFd>) {}
 }

@@ -1,12 +1,12 @@
 //! The socket to a libvirt daemon: non-blocking reads of whatever has arrived,
-//! split into whole packets; synchronous calls that wait (in poll, with a
-//! deadline) for their reply while handing on whatever else arrives meanwhile;
-//! keepalive PINGs answered on the way. Writes use MSG_NOSIGNAL: a dead daemon
-//! is an error, never a SIGPIPE in the host program.
+//! split into whole packets; writes that never block outside a call (what the
+//! socket cannot take at once waits in an outbox, sent as it takes it);
+//! synchronous calls, for opening and closing only, that wait in poll for
+//! their reply until one deadline; keepalive PINGs answered on the way. Writes
+//! use MSG_NOSIGNAL: a dead daemon is an error, never a SIGPIPE in the host.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -17,9 +17,10 @@ use crate::error::{Error, ErrorCode};
 /// The least room offered to each read of the socket.
 const READ_ROOM: usize = 65536;
 
-/// How long a call waits for its reply before the connection is given up,
-/// unless [`Link::set_timeout`] says otherwise.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the daemon may take: to accept the connection and answer every
+/// call of the open sequence, all together; and to take any of our bytes
+/// while output waits for it.
+pub const DAEMON_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the connection ended, for the `connection-closed` event's `reason`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub enum Ending {
     Eof,
     /// A read or write failed, or the daemon sent what cannot be decoded.
     Error,
+    /// The daemon did not answer, or took nothing we sent, in time.
+    TimedOut,
 }
 
 impl Ending {
@@ -35,7 +38,7 @@ impl Ending {
     pub fn reason(self) -> &'static str {
         match self {
             Ending::Eof => "eof",
-            Ending::Error => "error",
+            Ending::Error | Ending::TimedOut => "error",
         }
     }
 }
@@ -58,31 +61,52 @@ pub enum CallError {
     Lost(Loss),
 }
 
-/// A connected socket and what has been read from it.
+/// A connected socket, what has been read from it and what waits to be sent.
 pub struct Link {
     socket: OwnedFd,
     path: String,
     framer: Framer,
     next_serial: u32,
-    timeout: Duration,
+    /// When the calls of the current sequence (open, or close) give up.
+    deadline: Instant,
+    /// Bytes waiting for the socket to take them, from `sent` on.
+    outbox: Vec<u8>,
+    sent: usize,
+    /// When the daemon last took some of the outbox, while it has bytes.
+    last_taken: Option<Instant>,
 }
 
 impl Link {
-    /// Connects to the daemon's socket at `path`.
-    pub fn connect(path: &Path) -> Result<Link, Error> {
+    /// Connects to the daemon's socket at `path`, giving up at `deadline`
+    /// (a daemon whose listen backlog is full never accepts us). Calls then
+    /// give up at `deadline` too, until [`Link::set_deadline`].
+    pub fn connect(path: &Path, deadline: Instant) -> Result<Link, Error> {
         let shown = path.display().to_string();
-        let stream = UnixStream::connect(path).map_err(|e| {
-            Error::new(ErrorCode::NoConnect, format!("cannot connect to the libvirt daemon's socket '{shown}': {e}"))
+        let fail = |why: String| Error::new(ErrorCode::NoConnect, format!("cannot connect to the libvirt daemon's socket '{shown}': {why}"));
+        let socket = unix_socket().map_err(|e| fail(e.to_string()))?;
+        let address = unix_address(path).map_err(fail)?;
+        connect_until(&socket, &address, deadline).map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => fail(format!(
+                "timed out after {} s (the daemon does not accept connections)",
+                DAEMON_TIMEOUT.as_secs()
+            )),
+            _ => fail(e.to_string()),
         })?;
-        stream
-            .set_nonblocking(true)
-            .map_err(|e| Error::new(ErrorCode::SystemError, format!("cannot make socket '{shown}' non-blocking: {e}")))?;
-        Ok(Link { socket: stream.into(), path: shown, framer: Framer::new(), next_serial: 0, timeout: CALL_TIMEOUT })
+        Ok(Link {
+            socket,
+            path: shown,
+            framer: Framer::new(),
+            next_serial: 0,
+            deadline,
+            outbox: Vec::new(),
+            sent: 0,
+            last_taken: None,
+        })
     }
 
-    /// Sets how long a call waits for its reply (and a write for room).
-    pub fn set_timeout(&mut self, timeout: Duration) {
-        self.timeout = timeout;
+    /// Sets when the calls from now on give up.
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
     }
 
     /// The socket, owned by the link.
@@ -122,8 +146,10 @@ impl Link {
         Ok(())
     }
 
-    /// The next whole packet read, other than keepalive traffic (a PING is
-    /// answered with a PONG here).
+    /// The next whole packet read, other than keepalive traffic. A PING is
+    /// answered with a PONG, unless output already waits: any packet from us
+    /// tells the daemon we live, and a daemon that floods PINGs without
+    /// reading must not grow the outbox.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, Loss> {
         loop {
             let (header, body) = match self.framer.next_packet() {
@@ -134,19 +160,95 @@ impl Link {
             if header.program != PROGRAM_KEEPALIVE {
                 return Ok(Some(Packet { header, body: self.framer.body(body) }));
             }
-            if header.procedure == KEEPALIVE_PING {
-                self.send(&packet::keepalive(KEEPALIVE_PONG), Instant::now() + self.timeout)?;
+            if header.procedure == KEEPALIVE_PING && !self.output_waits() {
+                self.queue(&packet::keepalive(KEEPALIVE_PONG));
+                self.send_available()?;
             }
         }
     }
 
-    /// Calls `procedure` with `body` and waits for the reply; every other
-    /// packet that arrives meanwhile goes to `other`, in order.
+    /// Whether bytes wait for the daemon to take them.
+    pub fn output_waits(&self) -> bool {
+        self.sent < self.outbox.len()
+    }
+
+    /// When the daemon, if it takes nothing more, is given up for not
+    /// reading: [`DAEMON_TIMEOUT`] after it last took some output. `None`
+    /// while no output waits.
+    pub fn stall_deadline(&self) -> Option<Instant> {
+        self.last_taken.filter(|_| self.output_waits()).map(|taken| taken + DAEMON_TIMEOUT)
+    }
+
+    /// Fails once output has waited, untaken, until [`Link::stall_deadline`].
+    pub fn check_stall(&self, now: Instant) -> Result<(), Loss> {
+        match self.stall_deadline() {
+            Some(deadline) if now >= deadline => Err(Loss {
+                ending: Ending::TimedOut,
+                error: Error::new(
+                    ErrorCode::Rpc,
+                    format!(
+                        "connection to the libvirt daemon at '{}' lost: the daemon stopped reading (it took \
+                         nothing we sent for {} s)",
+                        self.path,
+                        DAEMON_TIMEOUT.as_secs()
+                    ),
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Puts `bytes` behind what waits to be sent.
+    fn queue(&mut self, bytes: &[u8]) {
+        if !self.output_waits() {
+            self.outbox.clear();
+            self.sent = 0;
+            self.last_taken = Some(Instant::now());
+        }
+        self.outbox.extend_from_slice(bytes);
+    }
+
+    /// Sends, without blocking, what the socket takes of the outbox.
+    pub fn send_available(&mut self) -> Result<(), Loss> {
+        while self.output_waits() {
+            let rest = &self.outbox[self.sent..];
+            // SAFETY: writes from a buffer of the length given.
+            let n = unsafe {
+                libc::send(self.fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+            };
+            if n >= 0 {
+                self.sent += n as usize;
+                self.last_taken = Some(Instant::now());
+                continue;
+            }
+            match io::Error::last_os_error() {
+                e if e.kind() == io::ErrorKind::WouldBlock => break,
+                e if e.kind() == io::ErrorKind::Interrupted => {}
+                e => return Err(self.failure(format!("writing to it failed: {e}"))),
+            }
+        }
+        if !self.output_waits() {
+            self.outbox.clear();
+            self.sent = 0;
+            self.last_taken = None;
+        }
+        Ok(())
+    }
+
+    /// Calls `procedure` with `body` and waits, until the deadline, for the
+    /// reply; every other packet that arrives meanwhile goes to `other`, in
+    /// order. Output that waited goes first.
     pub fn call(&mut self, procedure: i32, body: &[u8], mut other: impl FnMut(Packet<'_>)) -> Result<Vec<u8>, CallError> {
         let serial = self.next_serial;
         self.next_serial = self.next_serial.wrapping_add(1);
-        let deadline = Instant::now() + self.timeout;
-        self.send(&packet::call(procedure, serial, body), deadline).map_err(CallError::Lost)?;
+        self.queue(&packet::call(procedure, serial, body));
+        loop {
+            self.send_available().map_err(CallError::Lost)?;
+            if !self.output_waits() {
+                break;
+            }
+            self.wait(libc::POLLOUT).map_err(CallError::Lost)?;
+        }
         loop {
             while let Some(packet) = self.next_packet().map_err(CallError::Lost)? {
                 let h = packet.header;
@@ -161,35 +263,24 @@ impl Link {
                 }
                 other(packet);
             }
-            self.wait(libc::POLLIN, deadline).map_err(CallError::Lost)?;
+            self.wait(libc::POLLIN).map_err(CallError::Lost)?;
             self.read_available(usize::MAX).map_err(CallError::Lost)?;
         }
     }
 
-    /// Writes all of `bytes`, waiting for room until `deadline`.
-    fn send(&mut self, mut bytes: &[u8], deadline: Instant) -> Result<(), Loss> {
-        while !bytes.is_empty() {
-            // SAFETY: writes from a buffer of the length given.
-            let n = unsafe { libc::send(self.fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
-            if n >= 0 {
-                bytes = &bytes[n as usize..];
-                continue;
-            }
-            match io::Error::last_os_error() {
-                e if e.kind() == io::ErrorKind::WouldBlock => self.wait(libc::POLLOUT, deadline)?,
-                e if e.kind() == io::ErrorKind::Interrupted => {}
-                e => return Err(self.failure(format!("writing to it failed: {e}"))),
-            }
-        }
-        Ok(())
-    }
-
-    /// Waits until the socket is ready for `events`, or fails at `deadline`.
-    fn wait(&self, events: libc::c_short, deadline: Instant) -> Result<(), Loss> {
+    /// Waits until the socket is ready for `events`, or fails at the deadline.
+    fn wait(&self, events: libc::c_short) -> Result<(), Loss> {
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = self.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(self.failure(format!("no reply within {} seconds", self.timeout.as_secs())));
+                let what = if events == libc::POLLOUT { "took nothing we sent" } else { "did not answer" };
+                return Err(Loss {
+                    ending: Ending::TimedOut,
+                    error: Error::new(
+                        ErrorCode::Rpc,
+                        format!("the libvirt daemon at '{}' {what} in time: timed out", self.path),
+                    ),
+                });
             }
             let mut fd = libc::pollfd { fd: self.fd(), events, revents: 0 };
             let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
@@ -220,4 +311,78 @@ impl Link {
     pub fn failure(&self, what: String) -> Loss {
         Loss { ending: Ending::Error, error: Error::new(ErrorCode::Rpc, format!("connection to the libvirt daemon at '{}' lost: {what}", self.path)) }
     }
+}
+
+/// A Unix stream socket (close-on-exec).
+fn unix_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain system call.
+    let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The `sockaddr_un` of `path`.
+fn unix_address(path: &Path) -> Result<libc::sockaddr_un, String> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: sockaddr_un is plain data, valid all zero.
+    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= address.sun_path.len() || bytes.contains(&0) {
+        return Err(format!("the path is not a valid socket path (at most {} bytes, no NUL)", address.sun_path.len() - 1));
+    }
+    for (slot, &b) in address.sun_path.iter_mut().zip(bytes) {
+        *slot = b as libc::c_char;
+    }
+    Ok(address)
+}
+
+/// Connects `socket` to `address`, then makes it non-blocking. A Unix socket
+/// cannot be polled for a connect in progress: the connect blocks, bounded by
+/// a send timeout set to what is left until `deadline` (the kernel waits that
+/// long for room in a full listen backlog), and the timeout is cleared after.
+fn connect_until(socket: &OwnedFd, address: &libc::sockaddr_un, deadline: Instant) -> io::Result<()> {
+    let fd = socket.as_raw_fd();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        set_send_timeout(fd, left)?;
+        let size = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        // SAFETY: a valid socket and address of the size given.
+        if unsafe { libc::connect(fd, (address as *const libc::sockaddr_un).cast(), size) } == 0 {
+            break;
+        }
+        match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::Interrupted => continue,
+            // What a full backlog answers once the send timeout has passed.
+            e if e.kind() == io::ErrorKind::WouldBlock => return Err(io::ErrorKind::TimedOut.into()),
+            e => return Err(e),
+        }
+    }
+    set_send_timeout(fd, Duration::ZERO)?;
+    // SAFETY: fcntl on a valid descriptor.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// SO_SNDTIMEO of `fd` (zero: none).
+fn set_send_timeout(fd: RawFd, timeout: Duration) -> io::Result<()> {
+    let value = libc::timeval { tv_sec: timeout.as_secs() as libc::time_t, tv_usec: timeout.subsec_micros() as libc::suseconds_t };
+    // Rounded down to zero, it would mean "no timeout".
+    let value = if value.tv_sec == 0 && value.tv_usec == 0 && !timeout.is_zero() { libc::timeval { tv_sec: 0, tv_usec: 1 } } else { value };
+    let size = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: a valid socket and option value of the size given.
+    if unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, (&value as *const libc::timeval).cast(), size) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
