@@ -9,7 +9,7 @@ use crate::driver::remote::RemoteDriver;
 use crate::driver::test::{Operation, TestDriver};
 use crate::driver::Source;
 use crate::error::{Error, ErrorCode, Result};
-use crate::event::{parse, parse_bytes, Draft, Event};
+use crate::event::{parse, parse_bytes, Event};
 use crate::event_thread::ThreadSlot;
 use crate::filter::Filter;
 use crate::fork;
@@ -139,20 +139,17 @@ impl Connection {
         self.hub().remove_handler(id)
     }
 
-    /// Emits event XML; returns its seq.
+    /// Emits event XML; returns its seq. Refused, before the XML is looked
+    /// at, once a remote connection's link is gone.
     pub fn emit(&self, xml: &str) -> Result<u64> {
-        self.emit_draft(parse(xml)?)
+        self.check(true)?;
+        self.hub().emit(parse(xml)?)
     }
 
     /// Emits event XML given as bytes (checked to be UTF-8); returns its seq.
     pub fn emit_bytes(&self, xml: &[u8]) -> Result<u64> {
-        self.emit_draft(parse_bytes(xml)?)
-    }
-
-    /// Emits a validated event, unless a remote connection's link is gone.
-    fn emit_draft(&self, draft: Draft) -> Result<u64> {
         self.check(true)?;
-        self.hub().emit(draft)
+        self.hub().emit(parse_bytes(xml)?)
     }
 
     /// Runs, on this thread, the handlers of the events queued before the call,
@@ -255,6 +252,12 @@ impl Connection {
             self.abandon();
             return Ok(());
         }
+        if self.life.load(Ordering::Acquire) == CLOSING {
+            return Err(Error::new(
+                ErrorCode::OperationInvalid,
+                "the connection is already being closed (by a virConnectClose this call is inside of)",
+            ));
+        }
         // Joining the event thread from one of its handlers would wait for
         // that very handler.
         if self.hub().in_callback() {
@@ -263,15 +266,13 @@ impl Connection {
                 "cannot close a connection from inside one of its own handlers or freecbs",
             ));
         }
-        match self.life.compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => {}
-            Err(CLOSING) => {
-                return Err(Error::new(
-                    ErrorCode::OperationInvalid,
-                    "the connection is already being closed (by a virConnectClose this call is inside of)",
-                ))
-            }
-            Err(_) => return Ok(()),
+        // Another thread racing this close breaks the contract; it is told so
+        // rather than freeing the connection twice.
+        if self.life.compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return match self.life.load(Ordering::Acquire) {
+                CLOSED => Ok(()),
+                _ => Err(Error::new(ErrorCode::OperationInvalid, "the connection is already being closed")),
+            };
         }
         self.thread.join(&|on| self.hub().set_threaded(on));
         self.core.source().close();

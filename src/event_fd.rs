@@ -18,7 +18,7 @@ use crate::notify::Notifier;
 use crate::poll_set::{Interest, PollSet};
 
 /// The two sets and their two flags.
-pub struct EventFd {
+pub(crate) struct EventFd {
     outer: PollSet,
     work: Arc<PollSet>,
     /// Raised while the handler queue has events a delivery can take now.
@@ -29,7 +29,7 @@ pub struct EventFd {
 
 impl EventFd {
     /// A new event descriptor with nothing to do.
-    pub fn new() -> Result<EventFd> {
+    pub(crate) fn new() -> Result<EventFd> {
         let (outer, work) = (PollSet::new()?, PollSet::new()?);
         let (queued, gone) = (Notifier::new()?, Notifier::new()?);
         work.add(queued.fd(), Interest::READ)?;
@@ -39,28 +39,28 @@ impl EventFd {
     }
 
     /// What callers poll.
-    pub fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         self.outer.fd()
     }
 
     /// The work set, for the event source and the streams to watch their
     /// descriptors in, and for the event thread to wait on.
-    pub fn work(&self) -> &Arc<PollSet> {
+    pub(crate) fn work(&self) -> &Arc<PollSet> {
         &self.work
     }
 
     /// Says whether the handler queue has events a delivery can take now.
-    pub fn set_queued(&mut self, queued: bool) {
+    pub(crate) fn set_queued(&mut self, queued: bool) {
         self.queued.set(queued);
     }
 
     /// Says, for good, that the event source is gone.
-    pub fn set_gone(&mut self) {
+    pub(crate) fn set_gone(&mut self) {
         self.gone.set(true);
     }
 
     /// The descriptors it owns, for a forked child to close its copies.
-    pub fn descriptors(&self, out: &mut Vec<RawFd>) {
+    pub(crate) fn descriptors(&self, out: &mut Vec<RawFd>) {
         out.extend([self.outer.fd(), self.work.fd(), self.queued.fd(), self.gone.fd()]);
     }
 }

@@ -17,7 +17,7 @@ use crate::notify::Notifier;
 use crate::thread_mark;
 
 /// A connection's event thread, if one runs.
-pub struct ThreadSlot {
+pub(crate) struct ThreadSlot {
     state: Mutex<State>,
 }
 
@@ -39,14 +39,14 @@ struct EventThread {
 
 impl ThreadSlot {
     /// A slot with no thread.
-    pub fn new() -> ThreadSlot {
+    pub(crate) fn new() -> ThreadSlot {
         ThreadSlot { state: Mutex::new(State::Idle) }
     }
 
     /// Starts the thread: it waits on `work` and calls `round` whenever `work`
     /// polls readable. `handing_over(true)` runs first and `handing_over(false)`
     /// once the thread has stopped: it tells deliveries who delivers.
-    pub fn start(
+    pub(crate) fn start(
         &self,
         work: RawFd,
         round: impl Fn() + Send + 'static,
@@ -82,7 +82,7 @@ impl ThreadSlot {
     }
 
     /// Whether the calling thread is the event thread.
-    pub fn is_current(&self) -> bool {
+    pub(crate) fn is_current(&self) -> bool {
         match &*self.state.lock() {
             State::Running(thread) => thread.mark.load(Ordering::Acquire) == thread_mark::current(),
             _ => false,
@@ -92,7 +92,7 @@ impl ThreadSlot {
     /// Stops the thread and waits for it to end (with no lock held while it
     /// finishes its handler), then calls `handing_over(false)`; returns whether
     /// a thread ran. The caller must not be the thread.
-    pub fn join(&self, handing_over: &dyn Fn(bool)) -> bool {
+    pub(crate) fn join(&self, handing_over: &dyn Fn(bool)) -> bool {
         let running = {
             let mut state = self.state.lock();
             match std::mem::replace(&mut *state, State::Stopping) {
@@ -114,7 +114,7 @@ impl ThreadSlot {
     /// The descriptor it owns, for a forked child to close its copy. Reads
     /// the state without its lock, which a parent thread may have held at the
     /// fork and which nobody in the child will release.
-    pub fn descriptors_after_fork(&self, out: &mut Vec<RawFd>) {
+    pub(crate) fn descriptors_after_fork(&self, out: &mut Vec<RawFd>) {
         // SAFETY: in a forked child only the calling thread exists; the state
         // is as it was at the fork, and is only read.
         if let State::Running(thread) = unsafe { &*self.state.data_ptr() } {

@@ -26,14 +26,14 @@ extern "C" fn in_child_after_fork() {
 
 /// The process an object was made in.
 #[derive(Clone, Copy, Debug)]
-pub struct Origin {
+pub(crate) struct Origin {
     pid: u32,
     generation: u64,
 }
 
 impl Origin {
     /// The calling process.
-    pub fn here() -> Origin {
+    pub(crate) fn here() -> Origin {
         static REGISTER: Once = Once::new();
         // glibc ties the handler to this library (its `__dso_handle`), and
         // forgets it if the library is unloaded.
@@ -45,12 +45,12 @@ impl Origin {
     }
 
     /// Whether the calling process is this one.
-    pub fn is_here(&self) -> bool {
+    pub(crate) fn is_here(&self) -> bool {
         GENERATION.load(Ordering::Relaxed) == self.generation
     }
 
     /// Fails with [`ErrorCode::OperationInvalid`] in any other process.
-    pub fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.is_here() {
             return Ok(());
         }
@@ -68,7 +68,7 @@ impl Origin {
 
 /// Closes a forked child's copies of `fds`, which belong to the parent's
 /// connection; the parent's own descriptors stay open.
-pub fn close_copies(fds: &[libc::c_int]) {
+pub(crate) fn close_copies(fds: &[libc::c_int]) {
     for &fd in fds {
         // SAFETY: the child's copy of a descriptor the library owns, closed
         // once; nothing in the child uses it afterwards.

@@ -6,8 +6,8 @@
 //! a thin layer over this safe API.
 
 pub mod connection;
-pub mod domain;
-pub mod driver;
+pub(crate) mod domain;
+pub(crate) mod driver;
 pub mod error;
 pub mod event;
 mod event_fd;
@@ -15,12 +15,12 @@ mod event_thread;
 pub mod filter;
 mod fnv;
 mod fork;
-pub mod handlers;
-pub mod hub;
+pub(crate) mod handlers;
+pub(crate) mod hub;
 mod notify;
 mod poll_set;
-pub mod queue;
-pub mod remote;
+pub(crate) mod queue;
+pub(crate) mod remote;
 mod sigpipe;
 mod stream;
 mod thread_mark;

@@ -24,13 +24,13 @@ impl Interest {
 }
 
 /// An epoll descriptor (close-on-exec).
-pub struct PollSet {
+pub(crate) struct PollSet {
     epoll: OwnedFd,
 }
 
 impl PollSet {
     /// An empty set.
-    pub fn new() -> Result<PollSet> {
+    pub(crate) fn new() -> Result<PollSet> {
         // SAFETY: plain system call.
         let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if raw < 0 {
@@ -41,25 +41,25 @@ impl PollSet {
     }
 
     /// The set's descriptor: readable while a watched descriptor is ready.
-    pub fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         self.epoll.as_raw_fd()
     }
 
     /// Starts watching `fd`.
-    pub fn add(&self, fd: RawFd, interest: Interest) -> Result<()> {
+    pub(crate) fn add(&self, fd: RawFd, interest: Interest) -> Result<()> {
         self.control(libc::EPOLL_CTL_ADD, fd, interest)
     }
 
     /// Changes what `fd`, already watched, is waited for. It cannot fail on a
     /// watched descriptor, so a failure (a bug) is ignored.
-    pub fn modify(&self, fd: RawFd, interest: Interest) {
+    pub(crate) fn modify(&self, fd: RawFd, interest: Interest) {
         let _ = self.control(libc::EPOLL_CTL_MOD, fd, interest);
     }
 
     /// Stops watching `fd`: call it before closing `fd`, since the kernel
     /// forgets a descriptor only when every copy of it is closed (a forked
     /// child may hold one).
-    pub fn remove(&self, fd: RawFd) {
+    pub(crate) fn remove(&self, fd: RawFd) {
         let _ = self.control(libc::EPOLL_CTL_DEL, fd, Interest::NONE);
     }
 

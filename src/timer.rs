@@ -9,14 +9,14 @@ use crate::error::Result;
 use crate::notify::system_error;
 
 /// A one-shot monotonic timer (close-on-exec, non-blocking).
-pub struct Timer {
+pub(crate) struct Timer {
     fd: OwnedFd,
     armed: bool,
 }
 
 impl Timer {
     /// A disarmed timer.
-    pub fn new() -> Result<Timer> {
+    pub(crate) fn new() -> Result<Timer> {
         // SAFETY: plain system call.
         let raw = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_CLOEXEC | libc::TFD_NONBLOCK) };
         if raw < 0 {
@@ -27,20 +27,20 @@ impl Timer {
     }
 
     /// The descriptor: readable once the timer has expired, until it is set again.
-    pub fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 
     /// Makes it expire `after` from now (at least a nanosecond: zero would
     /// disarm it); an earlier expiry is forgotten.
-    pub fn arm(&mut self, after: Duration) {
+    pub(crate) fn arm(&mut self, after: Duration) {
         let after = after.max(Duration::from_nanos(1));
         self.set(libc::timespec { tv_sec: after.as_secs() as libc::time_t, tv_nsec: after.subsec_nanos() as _ });
         self.armed = true;
     }
 
     /// Makes it never expire; an expiry not yet seen is forgotten.
-    pub fn disarm(&mut self) {
+    pub(crate) fn disarm(&mut self) {
         if self.armed {
             self.set(libc::timespec { tv_sec: 0, tv_nsec: 0 });
             self.armed = false;

@@ -104,10 +104,12 @@ c_tests!(
     test_streams,
     test_producers,
     test_xpath,
+    test_fork,
     // A real libvirt daemon (tests/c/daemon.h) and a scripted fake one.
     test_remote,
     test_remote_faults,
     test_remote_protocol,
+    test_remote_stalls,
 );
 
 /// The C example in README.md compiles as shown and runs.

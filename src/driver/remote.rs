@@ -246,13 +246,18 @@ impl Session {
     /// What a failed open reports: the open's deadline passing is
     /// `VIR_ERR_NO_CONNECT` "timed out", as a daemon that never accepts is.
     fn opening_error(&self, e: Error) -> Error {
-        if e.code == ErrorCode::Rpc && e.message.ends_with("timed out") {
-            return Error::new(
-                ErrorCode::NoConnect,
-                format!("opening the libvirt daemon at '{}' timed out after {} s: {}", self.link.path(), DAEMON_TIMEOUT.as_secs(), e.message),
-            );
+        if e.code != ErrorCode::Rpc || !e.message.ends_with("in time (timed out)") {
+            return e;
         }
-        e
+        let what = if e.message.contains("took nothing") { "it took nothing we sent" } else { "it did not answer" };
+        Error::new(
+            ErrorCode::NoConnect,
+            format!(
+                "cannot open the libvirt daemon at '{}': timed out after {} s ({what})",
+                self.link.path(),
+                DAEMON_TIMEOUT.as_secs()
+            ),
+        )
     }
 
     /// Reads what has arrived and emits the events of the whole packets (those

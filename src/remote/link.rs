@@ -273,14 +273,10 @@ impl Link {
         loop {
             let left = self.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                let what = if events == libc::POLLOUT { "took nothing we sent" } else { "did not answer" };
-                return Err(Loss {
-                    ending: Ending::TimedOut,
-                    error: Error::new(
-                        ErrorCode::Rpc,
-                        format!("the libvirt daemon at '{}' {what} in time: timed out", self.path),
-                    ),
-                });
+                let what = if events == libc::POLLOUT { "it took nothing we sent" } else { "it did not answer" };
+                let mut loss = self.failure(format!("{what} in time (timed out)"));
+                loss.ending = Ending::TimedOut;
+                return Err(loss);
             }
             let mut fd = libc::pollfd { fd: self.fd(), events, revents: 0 };
             let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;

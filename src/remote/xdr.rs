@@ -79,15 +79,6 @@ impl<'a> Decoder<'a> {
         Ok(self.u64()? as i64)
     }
 
-    /// A `bool` (an int that must be 0 or 1).
-    pub fn bool(&mut self) -> Decoded<bool> {
-        match self.u32()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(DecodeError(format!("bad boolean {other}"))),
-        }
-    }
-
     /// A `string<>`: length, bytes, padding. Not UTF-8 is replaced, not refused:
     /// names come from the daemon's configuration.
     pub fn string(&mut self) -> Decoded<String> {

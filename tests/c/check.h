@@ -1,5 +1,6 @@
 /* A minimal check library for virevent's C tests: each CHECK prints where it
- * failed, and check_done() prints "N passed, N failed" and gives the exit code. */
+ * failed, and check_done() prints "N passed, N failed" and gives the exit code.
+ * The counts are atomic, so that cases may run on threads of their own. */
 #ifndef VIREVENT_CHECK_H
 #define VIREVENT_CHECK_H
 
@@ -7,12 +8,15 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "virevent.h"
 
-static int check_passed, check_failed;
+static _Atomic int check_passed, check_failed;
 
 #define CHECK(cond)                                                           \
     do {                                                                      \
@@ -73,7 +77,7 @@ static int check_passed, check_failed;
 
 static inline int check_done(void)
 {
-    printf("%d passed, %d failed\n", check_passed, check_failed);
+    printf("%d passed, %d failed\n", atomic_load(&check_passed), atomic_load(&check_failed));
     return check_failed ? 1 : 0;
 }
 
@@ -192,13 +196,21 @@ static inline const char *attr(const char *xml, const char *name, char *out, siz
     return out;
 }
 
+/* A numeric attribute of the root element, or -1 when absent. */
+static inline long long attr_num(const char *xml, const char *name)
+{
+    char v[64];
+    attr(xml, name, v, sizeof v);
+    return v[0] ? strtoll(v, NULL, 10) : -1;
+}
+
 static inline int is_type(const char *xml, const char *type)
 {
     char got[64];
     return strcmp(attr(xml, "type", got, sizeof got), type) == 0;
 }
 
-/* ---- this process's threads ------------------------------------------------------ */
+/* ---- this process's threads and descriptors ------------------------------------- */
 
 /* The number of entries of the folder `path` (. and .. aside), or -1. */
 static inline int count_entries(const char *path)
@@ -222,6 +234,12 @@ static inline int count_threads(void)
     return count_entries("/proc/self/task");
 }
 
+/* The number of open descriptors of this process. */
+static inline int count_fds(void)
+{
+    return count_entries("/proc/self/fd");
+}
+
 /* Waits, for at most 3 s, until there are `want` threads; returns the count. A
  * joined thread may linger in /proc for a moment after pthread_join returns. */
 static inline int wait_threads(int want)
@@ -233,6 +251,27 @@ static inline int wait_threads(int want)
         n = count_threads();
     }
     return n;
+}
+
+/* ---- child processes ---------------------------------------------------------- */
+
+/* Waits at most `ms` for the child `pid` to exit; returns its exit code, 128 +
+ * the signal that ended it, or -1 when it did not end in time (it is killed). */
+static inline int wait_exit(pid_t pid, int ms)
+{
+    long long deadline = now_ms() + ms;
+    int status;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (w < 0 || now_ms() >= deadline)
+            break;
+        sleep_ms(2);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
 }
 
 /* ---- a handler that takes 200 ms, and its freecb ------------------------------ */

@@ -23,13 +23,6 @@
  * count matters). */
 static pthread_t main_thread;
 
-/* ---- this process: threads and descriptors ---------------------------------------- */
-
-/* The number of open descriptors of this process. */
-static inline int count_fds(void)
-{
-    return count_entries("/proc/self/fd");
-}
 
 /* ---- connections and deliveries ----------------------------------------------------- */
 

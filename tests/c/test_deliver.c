@@ -406,6 +406,97 @@ static void reentrant_close(void)
 /* ---- queue limit ---------------------------------------------------------- */
 
 /* Checks that `xml` is exactly an events-lost notice with these numbers. */
+/* What a freecb that calls back into its own connection got. */
+typedef struct {
+    virConnectPtr conn;
+    int try_others; /* also make every other call */
+    int runs;
+    int close_result, close_error;
+    char close_message[256];
+    int calls, refused; /* other calls made, and refused as they should be */
+} Nested;
+
+static void ignore_handler(virConnectPtr conn, const char *eventXML, void *arg)
+{
+    (void)conn;
+    (void)eventXML;
+    (void)arg;
+}
+
+/* Each call resets the last error, so each is looked at before the next. */
+static void nested_call(Nested *n, int result)
+{
+    n->calls++;
+    n->refused += result == -1 && virGetLastErrorCode() == VIR_ERR_OPERATION_INVALID &&
+                  strstr(virGetLastErrorMessage(), "being closed") != NULL;
+}
+
+static void nested_free(void *arg)
+{
+    Nested *n = arg;
+    n->runs++;
+    n->close_result = virConnectClose(n->conn);
+    n->close_error = virGetLastErrorCode();
+    snprintf(n->close_message, sizeof n->close_message, "%s", virGetLastErrorMessage());
+    if (!n->try_others)
+        return;
+    const char *const f[] = {"x", NULL};
+    nested_call(n, virConnectEmitEvent(n->conn, "<event type=\"from-freecb\"/>"));
+    nested_call(n, virConnectAddEventHandler(n->conn, NULL, ignore_handler, NULL));
+    nested_call(n, virDeliverEvents(n->conn));
+    nested_call(n, virConnectGetEventFD(n->conn));
+    nested_call(n, virConnectOpenEventStream(n->conn, f, 0));
+    nested_call(n, virConnectSetEventQueueLimit(n->conn, 3));
+    nested_call(n, virConnectRemoveEventHandler(n->conn, 0));
+    nested_call(n, virConnectStartEventThread(n->conn));
+    nested_call(n, virConnectStopEventThread(n->conn));
+}
+
+/* A freecb that closes its own connection while that connection's close runs
+ * it: refused, nothing touched (valgrind sees no freed memory used), and the
+ * outer close finishes normally; every other call from there fails clearly.
+ * A freecb run by a removal may not close the connection either. */
+static void close_from_freecb(void)
+{
+    case_begin();
+    virConnectPtr conn = virConnectOpen(NULL);
+    Nested in_close = {conn, 1, 0, 0, 0, "", 0, 0};
+    Rec seen = {0};
+    CHECK(virConnectAddEventHandlerFull(conn, NULL, rec_handler, &seen, rec_free, 0) >= 0);
+    CHECK(virConnectAddEventHandlerFull(conn, NULL, ignore_handler, &in_close, nested_free, 0) >= 0);
+    CHECK(virConnectAddEventHandlerFull(conn, NULL, rec_handler, &seen, rec_free, 0) >= 0);
+    emit(conn, "queued");
+    CHECK_INT(virConnectClose(conn), 0);
+    CHECK_INT(in_close.runs, 1);
+    CHECK_INT(in_close.close_result, -1);
+    CHECK_INT(in_close.close_error, VIR_ERR_OPERATION_INVALID);
+    CHECK_CONTAINS(in_close.close_message, "already being closed");
+    CHECK_INT(in_close.calls, 9);
+    CHECK_INT(in_close.refused, in_close.calls);
+    /* The handlers around it were freed too, once each. */
+    CHECK_INT(seen.freed, 2);
+    case_end("virConnectClose from a freecb that its close runs");
+
+    case_begin();
+    conn = virConnectOpen(NULL);
+    Nested at_removal = {conn, 0, 0, 0, 0, "", 0, 0};
+    int id = virConnectAddEventHandlerFull(conn, NULL, ignore_handler, &at_removal, nested_free, 0);
+    CHECK(id >= 0);
+    CHECK_INT(virConnectRemoveEventHandler(conn, id), 0);
+    CHECK_INT(at_removal.runs, 1);
+    CHECK_INT(at_removal.close_result, -1);
+    CHECK_INT(at_removal.close_error, VIR_ERR_OPERATION_INVALID);
+    CHECK_CONTAINS(at_removal.close_message, "freecbs");
+    /* Still open, and working. */
+    CHECK(virConnectAddEventHandlerFull(conn, NULL, rec_handler, &seen, rec_free, 0) >= 0);
+    emit(conn, "still-open");
+    CHECK_INT(virDeliverEvents(conn), 1);
+    CHECK_INT(virConnectClose(conn), 0);
+    CHECK_INT(seen.freed, 3);
+    seen_clear(&seen.seen);
+    case_end("virConnectClose from a freecb that a removal runs");
+}
+
 static void check_lost(const char *xml, const char *count, const char *first, const char *last)
 {
     char v[64];
@@ -534,6 +625,7 @@ int main(void)
     reentrant_emit_and_deliver();
     reentrant_domain();
     reentrant_close();
+    close_from_freecb();
     queue_limit();
     return check_done();
 }

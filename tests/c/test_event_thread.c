@@ -1,4 +1,4 @@
-/* The event thread (API.md sections 4 and 9, virevent.h): no thread unless
+/* The event thread (virevent.h): no thread unless
  * asked, one thread per virConnectStartEventThread, handlers running on it as
  * events arrive, stopping and closing, what handlers on it may and may not do,
  * and removal that waits for a call running on it. Threads are counted in
@@ -926,6 +926,89 @@ static void restart_during_close(void)
     case_end("a handler on the thread starts it while main closes");
 }
 
+/* ---- the event thread sleeps while a caller's delivery runs ------------------- */
+
+/* The CPU time, in ms, the event thread ("virevent-events") has used, from
+ * /proc/self/task/TID/stat; -1 when there is no such thread. */
+static long event_thread_cpu_ms(void)
+{
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir)
+        return -1;
+    long ms = -1;
+    struct dirent *e;
+    while (ms < 0 && (e = readdir(dir)) != NULL) {
+        char path[300], text[1024] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        /* "TID (comm) state ppid ... utime stime": fields 14 and 15. */
+        const char *close_paren = strrchr(text, ')');
+        if (!strstr(text, "(virevent-events)") || !close_paren)
+            continue;
+        unsigned long utime = 0, stime = 0;
+        if (sscanf(close_paren + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
+            ms = (long)((utime + stime) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+    }
+    closedir(dir);
+    return ms;
+}
+
+typedef struct {
+    int started;
+    long cpu_before, cpu_after; /* the event thread's, around the 2 s of work */
+    atomic_int later_on_thread;
+    atomic_int later_early; /* "later" was delivered while the work went on */
+    atomic_int working;
+} Busy;
+
+/* On "start" (delivered by the caller): starts the event thread, emits
+ * "later", and works for 2 s. "later" then comes on the event thread. */
+static void busy_handler(virConnectPtr conn, const char *eventXML, void *arg)
+{
+    Busy *b = arg;
+    if (is_type(eventXML, "later")) {
+        if (atomic_load(&b->working))
+            atomic_store(&b->later_early, 1);
+        atomic_fetch_add(&b->later_on_thread, !pthread_equal(pthread_self(), main_thread));
+        return;
+    }
+    atomic_store(&b->working, 1);
+    b->started = virConnectStartEventThread(conn);
+    virConnectEmitEvent(conn, "<event type=\"later\"/>");
+    long long deadline = now_ms() + 500;
+    while ((b->cpu_before = event_thread_cpu_ms()) < 0 && now_ms() < deadline)
+        sleep_ms(1);
+    sleep_ms(2000);
+    b->cpu_after = event_thread_cpu_ms();
+    atomic_store(&b->working, 0);
+}
+
+static void no_spin_during_delivery(void)
+{
+    case_begin();
+    virConnectPtr conn = virConnectOpen(NULL);
+    Busy b = {0};
+    CHECK(virConnectAddEventHandler(conn, NULL, busy_handler, &b) >= 0);
+    emit(conn, "start");
+    CHECK_INT(virDeliverEvents(conn), 1);
+    CHECK_INT(b.started, 0);
+    CHECK(b.cpu_before >= 0 && b.cpu_after >= 0);
+    /* The thread slept until the caller's delivery ended... */
+    CHECK(b.cpu_after - b.cpu_before < 50);
+    /* ...and then delivered what waited for it. */
+    CHECK(wait_flag(&b.later_on_thread, 1));
+    CHECK_INT(atomic_load(&b.later_early), 0);
+    printf("the event thread used %ld ms of CPU during a caller's 2 s delivery\n", b.cpu_after - b.cpu_before);
+    CHECK_INT(virConnectStopEventThread(conn), 0);
+    CHECK_INT(virConnectClose(conn), 0);
+    case_end("the event thread sleeps while a caller's delivery runs");
+}
+
 int main(void)
 {
     main_thread = pthread_self();
@@ -942,5 +1025,6 @@ int main(void)
     two_connections();
     restart_during_stop();
     restart_during_close();
+    no_spin_during_delivery();
     return check_done();
 }

@@ -101,18 +101,6 @@ static void track_delete(Track *t)
     free(t);
 }
 
-/* A numeric attribute of the root element, or -1 when absent. */
-static long long attr_num(const char *xml, const char *name)
-{
-    const char *end = strchr(xml, '>');
-    char key[64];
-    snprintf(key, sizeof key, " %s=\"", name);
-    const char *p = strstr(xml, key);
-    if (!p || (end && p > end))
-        return -1;
-    return strtoll(p + strlen(key), NULL, 10);
-}
-
 static void track_handler(virConnectPtr conn, const char *eventXML, void *arg)
 {
     Track *t = arg;

@@ -1,10 +1,10 @@
-/* Event streams (API.md section 4, virevent.h virConnectOpenEventStream): one
+/* Event streams (virevent.h: virConnectOpenEventStream): one
  * line of canonical XML per matching event, filters, argument errors, the
  * descriptor's flags, a reader that closes (no SIGPIPE), virConnectClose ending
  * the streams, and a stalled reader: emitters never block, memory stays
  * bounded, what the queue cannot hold is reported by one events-lost line, and
  * the backlog is written by the next emit, virDeliverEvents or the event
- * thread. */
+ * thread, and a thread-free loop learns when from the event descriptor. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,92 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
-
-/* A numeric attribute of the root element, or -1 when absent. */
-static long long attr_num(const char *xml, const char *name)
-{
-    char v[64];
-    attr(xml, name, v, sizeof v);
-    return v[0] ? strtoll(v, NULL, 10) : -1;
-}
+#include "backlog.h"
 
 static int is_lost(const char *xml)
 {
     return strncmp(xml, "<event type=\"events-lost\" ", 26) == 0;
 }
 
-/* ---- reading a stream line by line --------------------------------------- */
-
-typedef struct {
-    int fd;
-    char *buf;
-    size_t start, len, cap; /* unread bytes: buf[start, len) */
-    int eof;
-} Lines;
-
-static void lines_init(Lines *l, int fd)
-{
-    memset(l, 0, sizeof *l);
-    l->fd = fd;
-    l->cap = 1 << 17;
-    l->buf = malloc(l->cap);
-}
-
-static void lines_free(Lines *l)
-{
-    free(l->buf);
-    l->buf = NULL;
-}
-
-/* Waits up to `timeout_ms` for the stream to be readable, then reads once:
- * 1 when bytes came, 0 at end of file, -1 when nothing was readable. */
-static int lines_fill(Lines *l, int timeout_ms)
-{
-    struct pollfd p = {l->fd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0)
-        return -1;
-    if (l->start > 0) {
-        memmove(l->buf, l->buf + l->start, l->len - l->start);
-        l->len -= l->start;
-        l->start = 0;
-    }
-    if (l->cap - l->len < 65536) {
-        l->cap = l->cap * 2;
-        l->buf = realloc(l->buf, l->cap);
-    }
-    ssize_t n;
-    do
-        n = read(l->fd, l->buf + l->len, l->cap - l->len);
-    while (n < 0 && errno == EINTR);
-    if (n == 0) {
-        l->eof = 1;
-        return 0;
-    }
-    if (n < 0)
-        return -1;
-    l->len += (size_t)n;
-    return 1;
-}
-
-/* The next complete line without its "\n", NUL-terminated in place and valid
- * until the next lines_fill; NULL when no complete line is buffered. */
-static char *lines_next(Lines *l)
-{
-    char *s = l->buf + l->start;
-    char *nl = memchr(s, '\n', l->len - l->start);
-    if (!nl)
-        return NULL;
-    *nl = '\0';
-    l->start = (size_t)(nl + 1 - l->buf);
-    return s;
-}
-
-/* Bytes of an unfinished line buffered. */
-static size_t lines_partial(const Lines *l)
-{
-    return l->len - l->start;
-}
+/* ---- lines read (lines.h reads them) -------------------------------------- */
 
 /* Copies of lines read. */
 typedef struct {
@@ -161,18 +83,6 @@ static int lowest_free_fd(void)
     int fd = dup(2);
     close(fd);
     return fd;
-}
-
-static int open_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
 }
 
 /* An event of about 200 bytes in its canonical form. */
@@ -543,11 +453,11 @@ static void reader_closes(void)
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_UNBLOCK, &pipe_set, NULL);
 
-    int fds_unopened = open_fds();
+    int fds_unopened = count_fds();
     virConnectPtr conn = virConnectOpen(NULL);
     calls = 0;
     CHECK(virConnectAddEventHandler(conn, NULL, count_handler, NULL) >= 0);
-    int fds_before = open_fds();
+    int fds_before = count_fds();
     int closing = virConnectOpenEventStream(conn, NULL, 0);
     int staying = virConnectOpenEventStream(conn, NULL, VIR_EVENT_STREAM_NONBLOCK);
     CHECK(closing >= 0);
@@ -566,13 +476,13 @@ static void reader_closes(void)
     CHECK_INT(sigpipe_blocked(), 0);
     /* The library let go of its end of the closed stream: one descriptor of
      * the two is left, the reader's end of the other stream... */
-    CHECK_INT(open_fds(), fds_before + 2);
+    CHECK_INT(count_fds(), fds_before + 2);
     /* ...which was not disturbed: every event, in order, none lost. */
     read_all_in_order(conn, staying, 1, 20010);
     close(staying);
     /* The staying stream's end goes at the next event it takes. */
     emit(conn, "after");
-    CHECK_INT(open_fds(), fds_before);
+    CHECK_INT(count_fds(), fds_before);
 
     /* Closed while empty, and closed while the library has a backlog for it. */
     int empty = virConnectOpenEventStream(conn, NULL, VIR_EVENT_STREAM_NONBLOCK);
@@ -583,7 +493,7 @@ static void reader_closes(void)
     close(backlog);
     CHECK_INT(emit_bulk(conn, 3000, NULL), 0);
     CHECK(virDeliverEvents(conn) >= 0);
-    CHECK_INT(open_fds(), fds_before);
+    CHECK_INT(count_fds(), fds_before);
 
     /* With SIGPIPE blocked, none is even pending afterwards. */
     pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
@@ -594,7 +504,7 @@ static void reader_closes(void)
     close(b);
     CHECK_INT(emit_bulk(conn, 5000, NULL), 0);
     CHECK(virDeliverEvents(conn) >= 0);
-    CHECK_INT(open_fds(), fds_before);
+    CHECK_INT(count_fds(), fds_before);
     CHECK_INT(sigpipe_pending(), 0);
     struct timespec zero = {0, 0};
     if (sigpipe_pending())
@@ -608,7 +518,7 @@ static void reader_closes(void)
     close(d);
     CHECK_INT(emit_bulk(conn, 1000, NULL), 0);
     CHECK(virDeliverEvents(conn) >= 0);
-    CHECK_INT(open_fds(), fds_before);
+    CHECK_INT(count_fds(), fds_before);
     CHECK_INT(sigpipe_blocked(), 1);
     CHECK_INT(sigpipe_pending(), 1);
     CHECK_INT(sigtimedwait(&pipe_set, NULL, &zero), SIGPIPE);
@@ -633,7 +543,7 @@ static void reader_closes(void)
     /* Still alive: no SIGPIPE was raised. */
     CHECK_INT(sigpipe_pending(), 0);
     /* Closing let go of the connection's own descriptors too. */
-    CHECK_INT(open_fds(), fds_unopened);
+    CHECK_INT(count_fds(), fds_unopened);
 }
 
 /* ---- virConnectClose ends every stream ---------------------------------------- */
@@ -1130,28 +1040,28 @@ static void closed_readers_are_released(void)
     case_begin();
     virConnectPtr conn = virConnectOpen(NULL);
     const char *rare[] = {"x", NULL};
-    int before = open_fds();
+    int before = count_fds();
     int fds[5];
     for (int i = 0; i < 5; i++)
         fds[i] = virConnectOpenEventStream(conn, rare, 0);
-    CHECK_INT(open_fds(), before + 10); /* our ends and the library's */
+    CHECK_INT(count_fds(), before + 10); /* our ends and the library's */
     for (int i = 0; i < 5; i++)
         close(fds[i]);
-    CHECK_INT(open_fds(), before + 5);
+    CHECK_INT(count_fds(), before + 5);
     emit(conn, "y"); /* no stream takes it */
     CHECK_INT(virDeliverEvents(conn), 0);
-    CHECK_INT(open_fds(), before);
+    CHECK_INT(count_fds(), before);
 
     /* The event thread notices the hang-up by itself. */
     CHECK_INT(virConnectStartEventThread(conn), 0);
-    int threaded = open_fds();
+    int threaded = count_fds();
     int fd = virConnectOpenEventStream(conn, rare, 0);
-    CHECK_INT(open_fds(), threaded + 2);
+    CHECK_INT(count_fds(), threaded + 2);
     close(fd);
     double deadline = now_s() + 5;
-    while (open_fds() != threaded && now_s() < deadline)
+    while (count_fds() != threaded && now_s() < deadline)
         sleep_ms(1);
-    CHECK_INT(open_fds(), threaded);
+    CHECK_INT(count_fds(), threaded);
     CHECK_INT(virConnectClose(conn), 0);
     case_end("closed readers are released");
 }
@@ -1202,5 +1112,8 @@ int main(void)
     backlog_flushing();
     closed_readers_are_released();
     backlog_makes_room_before_dropping();
+    virConnectPtr conn = virConnectOpen(NULL);
+    backlog_drains_through_event_fd(conn, "embedded: a stalled stream drained through the event fd");
+    CHECK_INT(virConnectClose(conn), 0);
     return check_done();
 }
