@@ -32,8 +32,10 @@ use crate::event::Event;
 /// lifecycle, reboot, rtc-change, watchdog, io-error and metadata-change events
 /// of every domain, and lists every domain's state, so that the first
 /// `domain-state-transition` of each has the right `old-state`. It blocks until
-/// the daemon has answered (each answer within 30 s). Events that arrive while
-/// it runs update that record but reach no handler: none can exist yet.
+/// the daemon has answered, but never past one deadline of 30 s for the whole
+/// sequence: connecting (a daemon whose listen backlog is full never accepts)
+/// and every call together. Events that arrive while it runs update that
+/// record but reach no handler: none can exist yet.
 ///
 /// `old-state` is the connection's record of the domain, kept from the events;
 /// it is `nostate` for a domain it never heard of, and for a state change the
@@ -42,7 +44,8 @@ use crate::event::Event;
 ///
 /// Errors: NULL with VIR_ERR_NO_CONNECT for any other URI (naming it), for a
 /// socket that is missing or where nothing listens (naming the path and the
-/// system error), or when the daemon has no such driver (its words);
+/// system error), when the deadline passes (naming the socket, "timed out"),
+/// or when the daemon has no such driver (its words);
 /// VIR_ERR_AUTH_FAILED when the daemon wants SASL, or polkit fails, with the
 /// daemon's words; VIR_ERR_RPC when it answers what cannot be decoded.
 #[no_mangle]
@@ -61,14 +64,27 @@ pub unsafe extern "C" fn virConnectOpen(uri: *const c_char) -> virConnectPtr {
 /// Returns 0.
 ///
 /// On a remote connection whose daemon is still there, it first deregisters the
-/// events and sends CONNECT_CLOSE, waiting for each reply at most 5 s; event
+/// events and sends CONNECT_CLOSE, waiting for the replies at most 5 s in all
+/// (a daemon that stopped reading or answering is given up then); event
 /// streams then carry `connection-closed` with reason `client` (or `eof` or
 /// `error`, if the daemon turns out to be gone) before their end of file.
 ///
-/// From inside one of the connection's own handlers: -1 with
-/// VIR_ERR_OPERATION_INVALID, and the connection stays open. A NULL `conn`: -1
-/// with VIR_ERR_INVALID_CONN. It must not race other calls on the same
-/// connection from other threads: the pointer is invalid once it returns 0.
+/// Refused with -1 and VIR_ERR_OPERATION_INVALID, touching nothing (the
+/// connection stays open, or its close goes on), from inside one of the
+/// connection's own handlers, from inside a freecb it runs (at a removal or
+/// at close), and while its close is under way. Every other call made on the
+/// connection while its close is under way (from a freecb that close runs)
+/// fails with VIR_ERR_OPERATION_INVALID "the connection is being closed". A
+/// NULL `conn`: -1 with VIR_ERR_INVALID_CONN. It must not race other calls on
+/// the same connection from other threads: the pointer is invalid once it
+/// returns 0.
+///
+/// In a forked child, on a connection its parent opened, it frees the child's
+/// handle and closes the child's copies of the connection's descriptors (so
+/// that, say, a parent's stream reader sees end of file when the parent closes,
+/// whatever the child does), and nothing else: nothing is sent to a daemon,
+/// no stream is written, no lock is taken (a parent thread may have held one
+/// at the fork), no freecb runs. Returns 0.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectClose(conn: virConnectPtr) -> c_int {
     guard(|| {
@@ -122,7 +138,8 @@ pub unsafe extern "C" fn virConnectAddEventHandler(
 ///
 /// A handler runs on the thread that delivers, with no library lock held: it may
 /// add and remove handlers (itself included), emit, deliver (which then returns
-/// 0), and look up and drive domains on its own connection.
+/// 0), and look up and drive domains on its own connection. A freecb may call
+/// the connection too, except virConnectClose.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectAddEventHandlerFull(
     conn: virConnectPtr,
@@ -191,11 +208,17 @@ pub unsafe extern "C" fn virConnectEmitEvent(conn: virConnectPtr, eventXML: *con
 /// handlers too) wait for the next call. A call made while another delivery
 /// runs on the connection (from inside a handler, or from another thread), or
 /// while the event thread runs, makes no calls and returns 0. It first writes
-/// what event streams had waiting for room.
+/// what event streams had waiting for room, and lets go of the streams whose
+/// readers closed their ends.
 ///
 /// On a remote connection it first reads, without blocking, what the daemon
 /// sent (up to 256 KiB per call), decodes the whole packets and queues their
-/// events (a partial packet waits for its rest; event streams get them at once).
+/// events (a partial packet waits for its rest; event streams get them at once),
+/// and sends what waits for the daemon (a keepalive PONG) as far as the
+/// socket takes it, never waiting for room: the rest waits, and the event
+/// descriptor watches the socket for room meanwhile. A daemon that takes
+/// nothing of it for 30 s is given up: `connection-closed` (reason `error`),
+/// then VIR_ERR_RPC "the daemon stopped reading".
 /// When the daemon goes away (end of file, a read error, or a packet that cannot
 /// be decoded) one `<event type="connection-closed" ...><reason>eof</reason></event>`
 /// (reason `error` for the other two) is queued after the events received
@@ -239,9 +262,15 @@ pub const VIR_EVENT_STREAM_NONBLOCK: c_uint = 1;
 
 /// A descriptor for poll loops, owned by the connection (do not close it; it is
 /// closed by virConnectClose): it polls readable exactly while
-/// virDeliverEvents has handler calls to make, so a thread-free program waits
-/// for it with poll and then calls virDeliverEvents. It is level-triggered and
-/// the library clears it; never read it.
+/// virDeliverEvents has something to do, so a thread-free program waits for it
+/// with poll and then calls virDeliverEvents. Something to do is: handler
+/// calls to make (not while another delivery of the connection runs: its end
+/// makes the descriptor readable again); lines waiting in an event stream
+/// whose reader made room again; a stream whose reader closed its end, to be
+/// let go of; on a remote connection, bytes the daemon sent, output waiting
+/// for the daemon once its socket has room, and a deadline that expired. It is
+/// never readable when there is nothing to do. It is level-triggered and the
+/// library clears it; never read it. It is an epoll descriptor.
 ///
 /// - poll/select: wait for POLLIN, then virDeliverEvents(conn).
 /// - epoll: add it with EPOLLIN (level-triggered, not EPOLLET).
@@ -250,23 +279,25 @@ pub const VIR_EVENT_STREAM_NONBLOCK: c_uint = 1;
 /// - libuv: uv_poll_init(loop, &handle, fd); uv_poll_start(&handle,
 ///   UV_READABLE, cb), cb calls virDeliverEvents.
 ///
-/// While the event thread runs it is the thread's to wait on. The first call
-/// creates it (an eventfd); later calls return the same descriptor. Returns the
+/// While the event thread runs it is the thread's to wait on (virDeliverEvents
+/// then returns 0). Every call returns the same descriptor. Returns the
 /// descriptor, or -1.
 ///
-/// On a remote connection it is an epoll descriptor watching the daemon's socket
-/// and the queue: also readable while the daemon has sent bytes not yet read
-/// (virDeliverEvents may then make no call: the bytes were keepalive traffic or
-/// part of a packet), and for good once the daemon is gone, so that a poll loop
-/// learns it from virDeliverEvents' -1.
+/// On a remote connection virDeliverEvents may make no call when it was
+/// readable (the bytes were keepalive traffic or part of a packet). Once the
+/// daemon is gone it stays readable for good, so that a poll loop learns it
+/// from virDeliverEvents' -1 (the event thread, which waits on the rest of
+/// it, sleeps).
 #[no_mangle]
 pub unsafe extern "C" fn virConnectGetEventFD(conn: virConnectPtr) -> c_int {
     guard(|| unsafe { connection(conn) }?.event_fd())
 }
 
-/// Starts the event thread: one library-owned thread that runs the handlers as
-/// events arrive (it sleeps in poll until then; on a remote connection it also
-/// polls and reads the daemon's socket). While it runs,
+/// Starts the event thread: one library-owned thread that does what
+/// virDeliverEvents does whenever there is something to do (see
+/// virConnectGetEventFD), and sleeps in poll otherwise; it also sleeps while
+/// a delivery a caller began (before the thread started, say from a handler
+/// that started it) still runs, and takes over when it ends. While it runs,
 /// virDeliverEvents returns 0 and handlers run on it, never holding a library
 /// lock. Without this call the library never creates a thread. Returns 0; -1
 /// with VIR_ERR_OPERATION_INVALID if it already runs.
@@ -310,7 +341,10 @@ pub unsafe extern "C" fn virConnectStopEventThread(conn: virConnectPtr) -> c_int
 /// An event is written when it is emitted; what the reader has no room for
 /// waits in the stream's queue (see virConnectSetEventQueueLimit) and is written,
 /// many events per system call, by the next emit, virDeliverEvents call or the
-/// event thread. Writes are whole lines of at most PIPE_BUF (4096) bytes in
+/// event thread. While lines wait and the reader has made room, the event
+/// descriptor (virConnectGetEventFD) polls readable: a thread-free loop that
+/// polls its streams and the event descriptor, and delivers when the latter
+/// says so, never leaves lines behind. Writes are whole lines of at most PIPE_BUF (4096) bytes in
 /// all, which the pipe takes entirely or not at all: a reader never sees part
 /// of a line, except of a line longer than that, which a full pipe can cut
 /// until its rest is written. virConnectClose ends the stream: the reader sees end of file

@@ -10,6 +10,11 @@ use crate::connection::{Connection, Domain};
 /// feeds it. Opaque; created by virConnectOpen, freed by virConnectClose. All
 /// functions taking it may be called from any thread, and from inside its
 /// handlers; virConnectClose must not race other calls on the same connection.
+///
+/// It belongs to the process that opened it: in a forked child, every call on
+/// it fails at once with VIR_ERR_OPERATION_INVALID ("connection opened by
+/// process N, used in process M"), except virConnectClose, which there frees
+/// the child's handle only. A child opens connections of its own.
 pub struct virConnect {
     pub(crate) inner: Connection,
 }
@@ -42,6 +47,9 @@ pub type virEventHandler =
 
 /// Frees a handler's `arg`. Runs exactly once, after the handler's last call has
 /// returned: at removal or at close (or at once, when registration fails).
+/// It may call the connection's functions, except virConnectClose of that
+/// connection (VIR_ERR_OPERATION_INVALID); while the connection's close runs
+/// it, every call on that connection fails with VIR_ERR_OPERATION_INVALID.
 pub type virFreeCallback = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 
 /// Error codes, libvirt's virErrorNumber values; they never change.

@@ -5,6 +5,7 @@
 #define VIREVENT_CHECK_H
 
 #include <dirent.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,23 +256,68 @@ static inline int wait_threads(int want)
 
 /* ---- child processes ---------------------------------------------------------- */
 
-/* Waits at most `ms` for the child `pid` to exit; returns its exit code, 128 +
- * the signal that ended it, or -1 when it did not end in time (it is killed). */
-static inline int wait_exit(pid_t pid, int ms)
+/* A forked child that reports a result byte through a pipe, then ends by
+ * SIGKILL: a child holds copies of what its parent allocated, which a memory
+ * checker (valgrind's leak check at exit) would otherwise blame on it. */
+typedef struct {
+    pid_t pid;
+    int report; /* the parent's: the read end; the child's: the write end */
+} Forked;
+
+/* Forks; returns 0 in the child, the child's pid in the parent (which exits
+ * the test on failure). */
+static inline pid_t fork_child(Forked *f)
 {
-    long long deadline = now_ms() + ms;
-    int status;
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        if (w < 0 || now_ms() >= deadline)
-            break;
-        sleep_ms(2);
+    int fds[2];
+    if (pipe(fds) != 0) {
+        perror("pipe");
+        exit(2);
     }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
+    fflush(stdout);
+    fflush(stderr);
+    f->pid = fork();
+    if (f->pid < 0) {
+        perror("fork");
+        exit(2);
+    }
+    close(fds[f->pid == 0 ? 0 : 1]);
+    f->report = fds[f->pid == 0 ? 1 : 0];
+    return f->pid;
+}
+
+/* Ends the child with `result` (0 to 255) for the parent's child_result. */
+static inline void child_exit(Forked *f, int result)
+{
+    unsigned char byte = (unsigned char)result;
+    if (write(f->report, &byte, 1) != 1)
+        _exit(2);
+    kill(getpid(), SIGKILL);
+    _exit(result);
+}
+
+/* Waits at most `ms` for the child's result; -1 when none came (the child is
+ * killed if it still runs). */
+static inline int child_result(Forked *f, int ms)
+{
+    unsigned char byte;
+    long long deadline = now_ms() + ms;
+    int result = -1;
+    for (;;) {
+        long long left = deadline - now_ms();
+        struct pollfd p = {f->report, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        ssize_t n = read(f->report, &byte, 1);
+        if (n == 1)
+            result = byte;
+        if (n == 1 || n == 0)
+            break;
+    }
+    close(f->report);
+    if (result < 0)
+        kill(f->pid, SIGKILL);
+    waitpid(f->pid, NULL, 0);
+    return result;
 }
 
 /* ---- a handler that takes 200 ms, and its freecb ------------------------------ */

@@ -5,9 +5,9 @@
  * nothing else (no freecb, no stream written, no lock taken); the parent goes
  * on as if nothing happened; the child can open connections of its own.
  *
- * Children report through their exit code: 0, or a bit per failed check
- * (child_check). Every child has alarm() as a safety net, and the parent waits
- * for it with a timeout (wait_exit). */
+ * Children report, through check.h's child_exit, 0 or the number of their
+ * first failed check (child_check). Every child has alarm() as a safety net,
+ * and the parent waits for it with a timeout (child_result). */
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -92,10 +92,8 @@ static void with_event_thread(void)
     CHECK_INT(wait_count(&count.calls, 1, 2000), 1);
 
     pid_t parent = getpid();
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
+    Forked child;
+    if (fork_child(&child) == 0) {
         alarm(10);
         const char *const filter[] = {"x", NULL};
         child_refused(virConnectEmitEvent(conn, "<event type=\"child\"/>"), parent);
@@ -112,13 +110,13 @@ static void with_event_thread(void)
         child_refused(virDomainSuspend(dom), parent);
         child_check(virConnectClose(conn) == 0);
         /* No freecb ran here, and the child's copies of the connection's
-         * descriptors are closed. */
+         * descriptors are closed: only its report pipe is new. */
         child_check(atomic_load(&count.freed) == 0);
-        child_check(count_fds() == fds_unopened);
+        child_check(count_fds() == fds_unopened + 1);
         child_opens_its_own();
-        _exit(child_failed);
+        child_exit(&child, child_failed);
     }
-    CHECK_INT(wait_exit(pid, 15000), 0);
+    CHECK_INT(child_result(&child, 15000), 0);
     /* The parent's thread, handlers and domain are as they were. */
     emit(conn, "after");
     CHECK_INT(wait_count(&count.calls, 2, 2000), 2);
@@ -164,20 +162,18 @@ static void while_threads_emit(void)
     pid_t parent = getpid();
     int forks = 0, clean = 0;
     for (int i = 0; i < 40; i++) {
-        fflush(stdout);
-        fflush(stderr);
-        pid_t pid = fork();
-        if (pid == 0) {
+        Forked child;
+        if (fork_child(&child) == 0) {
             /* A lock a parent thread held at the fork is never released here:
              * any call that took one would hang until the alarm. */
             alarm(5);
             child_refused(virConnectEmitEvent(conn, "<event type=\"child\"/>"), parent);
             child_refused(virDeliverEvents(conn), parent);
             child_check(virConnectClose(conn) == 0);
-            _exit(child_failed);
+            child_exit(&child, child_failed);
         }
         forks++;
-        clean += wait_exit(pid, 10000) == 0;
+        clean += child_result(&child, 10000) == 0;
         if (i % 8 == 0)
             CHECK(virDeliverEvents(conn) >= 0);
     }
@@ -227,10 +223,8 @@ static void parent_streams(void)
     int go[2];
     CHECK_INT(pipe(go), 0);
     pid_t parent = getpid();
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
+    Forked child;
+    if (fork_child(&child) == 0) {
         alarm(10);
         close(go[1]);
         close(stream);
@@ -239,7 +233,7 @@ static void parent_streams(void)
         /* Stays alive, holding whatever it did not close, until told. */
         char byte;
         child_check(read(go[0], &byte, 1) == 0);
-        _exit(child_failed);
+        child_exit(&child, child_failed);
     }
     close(go[0]);
     sleep_ms(100);
@@ -252,7 +246,7 @@ static void parent_streams(void)
     CHECK_INT(read_to_end(stream, 3000, &out_of_order), 20);
     CHECK_INT(out_of_order, 0);
     close(go[1]);
-    CHECK_INT(wait_exit(pid, 10000), 0);
+    CHECK_INT(child_result(&child, 10000), 0);
     close(stream);
     case_end("fork: the child neither writes into the parent's streams nor keeps them open");
 }

@@ -926,10 +926,8 @@ static void fork_leaves_the_daemon_alone(void)
     virConnectPtr conn = fake_open(&f, &s, &seen);
     if (conn) {
         pid_t parent = getpid();
-        fflush(stdout);
-        fflush(stderr);
-        pid_t pid = fork();
-        if (pid == 0) {
+        Forked child;
+        if (fork_child(&child) == 0) {
             alarm(10);
             char want[96];
             snprintf(want, sizeof want, "connection opened by process %d, used in process %d", (int)parent,
@@ -938,9 +936,9 @@ static void fork_leaves_the_daemon_alone(void)
             bad |= (virGetLastErrorCode() != VIR_ERR_OPERATION_INVALID) << 1;
             bad |= (strstr(virGetLastErrorMessage(), want) == NULL) << 2;
             bad |= (virConnectClose(conn) != 0) << 3;
-            _exit(bad);
+            child_exit(&child, bad);
         }
-        CHECK_INT(wait_exit(pid, 15000), 0);
+        CHECK_INT(child_result(&child, 15000), 0);
         go_deliver(&f, conn, &seen, 1);
         CHECK_CONTAINS(seen.xml[0], TEST_TRANSITION("running", "paused", "suspended-paused"));
     }
