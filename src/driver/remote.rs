@@ -269,7 +269,7 @@ impl Session {
         self.dispatch_read(hub)?;
         read?;
         self.link.send_available()?;
-        self.link.check_stall(Instant::now())?;
+        self.link.check_stall()?;
         let waits = self.link.output_waits();
         if waits != self.watching_room {
             self.watching_room = waits;

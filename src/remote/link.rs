@@ -180,9 +180,9 @@ impl Link {
     }
 
     /// Fails once output has waited, untaken, until [`Link::stall_deadline`].
-    pub fn check_stall(&self, now: Instant) -> Result<(), Loss> {
+    pub fn check_stall(&self) -> Result<(), Loss> {
         match self.stall_deadline() {
-            Some(deadline) if now >= deadline => Err(Loss {
+            Some(deadline) if Instant::now() >= deadline => Err(Loss {
                 ending: Ending::TimedOut,
                 error: Error::new(
                     ErrorCode::Rpc,
