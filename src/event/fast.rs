@@ -3,7 +3,7 @@
 //! fraction of the full parser and takes most emitted events: printable ASCII
 //! only (no line breaks, no references), a root `<event>` with `type` and
 //! optionally `timestamp` as its only attributes, child elements without
-//! attributes, text without `&` or `>`, and nothing after the root.
+//! attributes or prefixes, text without `&` or `>`, and nothing after the root.
 //!
 //! It never fails: anything else, malformed input included, returns `None`,
 //! and the full parser takes it and gives the error, so both paths accept the
@@ -125,12 +125,13 @@ fn skip_children(xml: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// The length of the ASCII XML name `xml` starts with (0 for none): a letter,
-/// `_` or `:`, then letters, digits, `-`, `.`, `_`, `:`.
+/// The length of the ASCII XML name without a `:` that `xml` starts with (0
+/// for none): a letter or `_`, then letters, digits, `-`, `.`, `_`. A name
+/// with a prefix takes the full parser, which checks that it is declared.
 fn name_length(xml: &[u8]) -> usize {
     match xml.first() {
-        Some(b) if b.is_ascii_alphabetic() || matches!(b, b'_' | b':') => {
-            1 + xml[1..].iter().take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':')).count()
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => {
+            1 + xml[1..].iter().take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')).count()
         }
         _ => 0,
     }
@@ -171,8 +172,23 @@ mod tests {
         }
     }
 
-    const NAMES: &[&str] = &["a", "domain-name", "x:y", "_u", "b.c", "z9", "event", "A"];
-    const ODD_NAMES: &[&str] = &["1a", "-a", "é", "a b", "", "a\t", "a/"];
+    const NAMES: &[&str] = &["a", "domain-name", "x-y", "_u", "b.c", "z9", "event", "A"];
+    /// Odd names, among them prefixed ones: declared when the root declares
+    /// `p` and `x`, and never taken by the fast path.
+    const ODD_NAMES: &[&str] =
+        &["1a", "-a", "é", "a b", "", "a\t", "a/", "x:y", "p:a", "xml:a", ":a", "a:", "p:a:b", "xmlns:a", "q:a"];
+    /// Namespace declarations and prefixed attributes, for the root or a child.
+    const ODD_ATTRS: &[&str] = &[
+        " xmlns:p=\"urn:p\"",
+        " xmlns=\"urn:d\"",
+        " xmlns=\"\"",
+        " xmlns:x=\"urn:p\"",
+        " xmlns:p=\"\"",
+        " p:a=\"1\"",
+        " x:a=\"2\"",
+        " xml:lang=\"en\"",
+        " xmlns:xml=\"urn:x\"",
+    ];
     const TEXTS: &[&str] = &["vm1", "", " ", "run ning", "\"q'", "a=b/c", "]]", "?!", "-1"];
     const ODD_TEXTS: &[&str] = &["x>y", "&amp;", "&#10;", "&#0;", "a\nb", "\r\n", "\tt", "ü", "<", "]]>", "\u{1}", "&x;"];
     const TYPES: &[&str] = &[" type=\"domain-state-transition\"", " type=\"t\""];
@@ -191,14 +207,25 @@ mod tests {
     ];
     const BYTES: &[u8] = b"<>/&;\"'= \n\t!?-[]:_.evntxa1";
 
-    /// A document of the plain shape, or (when `odd_too`) near it.
-    fn document(rng: &mut Rng, odd_too: bool) -> String {
+    /// Prefixed names, declared in a `prefixed` document.
+    const PREFIXED: &[&str] = &["p:a", "x:y", "p:domain-name", "xml:a", "x:event"];
+
+    /// A document of the plain shape, or (when `odd_too`) near it; when
+    /// `prefixed`, its root declares `p` and `x` and its names use them.
+    fn document(rng: &mut Rng, odd_too: bool, prefixed: bool) -> String {
+        let names = if prefixed { PREFIXED } else { NAMES };
         let mut doc = String::from("<event");
         let mut attributes = [rng.pick(odd_too, TYPES, ODD_ROOT_ATTRS), rng.pick(odd_too, TIMESTAMPS, ODD_ROOT_ATTRS)];
         if rng.below(2) == 0 {
             attributes.reverse();
         }
         doc.push_str(&attributes.concat());
+        if prefixed {
+            doc.push_str(" xmlns:p=\"urn:p\" xmlns:x=\"urn:x\"");
+        }
+        if odd_too && rng.below(4) == 0 {
+            doc.push_str(ODD_ATTRS[rng.below(ODD_ATTRS.len())]);
+        }
         if rng.below(8) == 0 {
             doc.push_str("/>");
             return doc;
@@ -209,10 +236,12 @@ mod tests {
             match rng.below(4) {
                 0 => doc.push_str(rng.pick(odd_too, TEXTS, ODD_TEXTS)),
                 1 if !open.is_empty() => doc.push_str(&format!("</{}>", open.pop().unwrap_or(""))),
-                2 => doc.push_str(&format!("<{}/>", rng.pick(odd_too, NAMES, ODD_NAMES))),
+                2 => doc.push_str(&format!("<{}/>", rng.pick(odd_too, names, ODD_NAMES))),
                 _ => {
-                    let name = rng.pick(odd_too, NAMES, ODD_NAMES);
-                    doc.push_str(&format!("<{name}>"));
+                    let name = rng.pick(odd_too, names, ODD_NAMES);
+                    let attributes_too = odd_too && rng.below(2) == 0;
+                    let attribute = rng.pick(attributes_too, &[""], ODD_ATTRS);
+                    doc.push_str(&format!("<{name}{attribute}>"));
                     open.push(name);
                 }
             }
@@ -256,11 +285,19 @@ mod tests {
     fn the_fast_path_agrees_with_the_full_parser() {
         let mut rng = Rng(0x5eed_1234_abcd_0001);
         let (mut fast_taken, mut full_ok) = (0, 0);
+        // Documents with prefixes or declarations that the full parser took, and refused.
+        let (mut namespaced_ok, mut namespaced_refused) = (0, 0);
         for case in 0..60_000 {
-            let doc = document(&mut rng, case % 4 != 0);
+            let doc = document(&mut rng, case % 4 != 0, matches!(case % 16, 1 | 2 | 4));
             let bytes = if case % 4 < 2 { doc.into_bytes() } else { mutate(&mut rng, doc) };
             let full = std::str::from_utf8(&bytes).map_err(drop).and_then(|text| full_parse(text).map_err(drop));
             full_ok += usize::from(full.is_ok());
+            let namespaced = bytes.windows(5).any(|w| w == b"xmlns") || bytes.contains(&b':');
+            match full {
+                Ok(_) if namespaced => namespaced_ok += 1,
+                Err(()) if namespaced => namespaced_refused += 1,
+                _ => {}
+            }
             let Some(fast) = parse(&bytes) else { continue };
             fast_taken += 1;
             let shown = String::from_utf8_lossy(&bytes);
@@ -271,7 +308,8 @@ mod tests {
             }
         }
         // Both paths see plenty: the comparison is not vacuous.
-        assert!(fast_taken > 15_000 && full_ok > fast_taken + 2_000, "fast {fast_taken}, valid {full_ok}");
+        assert!(fast_taken > 12_000 && full_ok > fast_taken + 2_000, "fast {fast_taken}, valid {full_ok}");
+        assert!(namespaced_ok > 5_000 && namespaced_refused > 5_000, "namespaced: {namespaced_ok} valid, {namespaced_refused} not");
     }
 
     #[test]
