@@ -492,7 +492,8 @@ impl<'a> StartTag<'a> {
     fn of(xml: &'a str, start: &BytesStart) -> Result<StartTag<'a>> {
         let offset = (start.as_ptr() as usize).wrapping_sub(xml.as_ptr() as usize);
         let text = xml
-            .get(offset..offset + start.len())
+            .get(offset..)
+            .and_then(|rest| rest.get(..start.len()))
             .filter(|text| text.as_ptr() == start.as_ptr())
             .ok_or_else(|| xml_error("internal error: a start tag not found in the event XML"))?;
         Ok(StartTag { text, name_len: start.name().as_ref().len(), at: offset.saturating_sub(1) })
@@ -667,6 +668,7 @@ impl<'a> Canonical<'a> {
         }
         let namespaced = tag.has_colon();
         let mark = self.ns.open();
+        // Written to while `self.ns` takes the attributes in: out of `self` meanwhile.
         let mut text = std::mem::take(&mut self.text);
         for attr in tag.attributes() {
             let attr = attr.map_err(|e| xml_error(format!("bad attribute on <{name}>: {e}")))?;
@@ -764,7 +766,7 @@ const XMLNS_NAMESPACE: &str = "http://www.w3.org/2000/xmlns/";
 /// one hash whatever the depth or the number of declarations, and leaving an
 /// element undoes its own declarations and nothing else. Tags without a `:`
 /// (most of them) never reach it, and nothing is allocated before a document
-/// declares a prefix or has two prefixed attributes on one element.
+/// declares a prefix or uses one on an attribute.
 #[derive(Default)]
 struct Namespaces<'a> {
     bindings: Vec<Binding<'a>>,
