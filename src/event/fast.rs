@@ -456,9 +456,17 @@ mod sse2 {
                 b'>' if *depth < MAX_DEPTH => {
                     open[*depth] = (((at + 1) as u32) << NAME_BITS) | (len as u32 + 1);
                     *depth += 1;
-                    // The text after the `>`, when it ends in these 16 bytes.
+                    // The text after the `>`: where it ends, when in these 16
+                    // bytes, or else in the 16 that follow them.
                     let text = ((text | 1 << 16) >> (len + 1)).trailing_zeros() as usize;
-                    at += 1 + len + 1 + if len + 1 + text < 16 { text } else { 0 };
+                    at += 1 + len + 1 + text;
+                    if len + 1 + text == 16 {
+                        if let Some(more) = xml.get(at..at + 16) {
+                            // SAFETY: SSE2 arithmetic on a register (see the module's note).
+                            let text = unsafe { outside_text(load_slice(more)) };
+                            at += (text | 1 << 16).trailing_zeros() as usize;
+                        }
+                    }
                 }
                 b'/' if window[2 + len] == b'>' => at += len + 3,
                 b'>' => break,
