@@ -5,12 +5,14 @@
 //! NUL-terminated so that C handlers get it without a copy, behind an `Arc` shared by
 //! every handler and stream that receives it.
 
+use std::collections::HashMap;
 use std::ffi::CStr;
 use std::fmt;
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use quick_xml::events::attributes::Attribute;
+use quick_xml::events::attributes::{Attribute, Attributes};
 use quick_xml::events::{BytesRef, BytesStart, Event as XmlEvent};
 use quick_xml::Reader;
 
@@ -144,15 +146,27 @@ struct Decimal {
 
 impl Decimal {
     fn new(mut n: u64) -> Decimal {
+        // Two digits per division.
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
         let mut digits = [0u8; 20];
         let mut start = digits.len();
-        loop {
+        while n >= 100 {
+            let pair = (n % 100) as usize * 2;
+            n /= 100;
+            start -= 2;
+            digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        if n >= 10 {
+            let pair = n as usize * 2;
+            start -= 2;
+            digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        } else {
             start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+            digits[start] = b'0' + n as u8;
         }
         Decimal { digits, start }
     }
@@ -347,14 +361,20 @@ fn check_size(len: usize) -> Result<()> {
 }
 
 /// Validates event XML and returns its draft: one well-formed document, root
-/// `<event>` with a `type` of name characters, an optional decimal `timestamp`
-/// (stamped now when absent), no `seq`, no DOCTYPE, at most 1 MiB.
+/// `<event>` (unprefixed) with a `type` of name characters, an optional decimal
+/// `timestamp` (stamped now when absent), no `seq`, no DOCTYPE, no processing
+/// instruction, at most 1 MiB. It must also be well-formed with namespaces
+/// (Namespaces in XML 1.0, as expat checks it): every prefix declared in scope
+/// (`xml` always is), no `xmlns:p=""`, `xml` and `xmlns` used only as reserved,
+/// names with at most one `:`, no two attributes with the same expanded name.
 ///
-/// The canonical form keeps the elements, attributes and character data of the
-/// document, drops the XML declaration, comments and processing instructions,
-/// writes CDATA sections as escaped text, writes the root's `type`, `timestamp`
-/// and `seq` first, and writes every line break as a character reference, so the
-/// event is one line.
+/// The canonical form keeps the elements, attributes (namespace declarations
+/// among them) and character data of the document as written, drops the XML
+/// declaration and comments, writes CDATA sections as escaped text, writes the
+/// root's `type`, `timestamp` and `seq` first, and writes every line break as a
+/// character reference, so the event is one line. Processing instructions are
+/// refused rather than dropped: a PI's data may hold line breaks, which cannot be
+/// written as references inside a PI, so it has no one-line form.
 pub fn parse(xml: &str) -> Result<Draft> {
     check_size(xml.len())?;
     if let Some(draft) = fast::parse(xml.as_bytes()) {
@@ -367,7 +387,12 @@ pub fn parse(xml: &str) -> Result<Draft> {
 fn full_parse(xml: &str) -> Result<Draft> {
     check_chars(xml)?;
     // Room for what the canonical form adds: a stamped timestamp, ` seq="N"`, NUL.
-    let mut out = Canonical { text: String::with_capacity(xml.len() + 64), seq_at: 0, kind: (0, 0) };
+    let mut out = Canonical {
+        text: String::with_capacity(xml.len() + 64),
+        seq_at: 0,
+        kind: (0, 0),
+        ns: Namespaces::default(),
+    };
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_comments = true;
     let mut depth = 0usize;
@@ -378,22 +403,34 @@ fn full_parse(xml: &str) -> Result<Draft> {
             xml_error(format!("malformed event XML at byte {}: {e}", reader.error_position()))
         })?;
         match event {
+            XmlEvent::Decl(_) if at != 0 => {
+                return Err(xml_error(format!(
+                    "an XML declaration <?xml ...?> at byte {at}: it may only begin the document"
+                )))
+            }
             XmlEvent::Decl(decl) => check_decl(&decl)?,
             XmlEvent::DocType(_) => {
                 return Err(xml_error(format!(
                     "DOCTYPE at byte {at} is not allowed in event XML (no DTD, no entity declarations)"
                 )))
             }
-            XmlEvent::Comment(_) | XmlEvent::PI(_) => {}
+            XmlEvent::Comment(_) => {}
+            XmlEvent::PI(pi) => {
+                return Err(xml_error(format!(
+                    "processing instruction <?{} ...?> at byte {at} is not allowed in event XML \
+                     (the canonical form has no place for it: its data cannot be written on one line)",
+                    pi.target()
+                )))
+            }
             XmlEvent::Start(start) | XmlEvent::Empty(start) if depth == 0 && root_done => {
                 return Err(xml_error(format!("a second root element <{}> at byte {at}", name_of(&start))));
             }
             XmlEvent::Start(start) => {
-                out.start(&start, depth == 0, false)?;
+                out.start(StartTag::of(xml, &start)?, depth, false)?;
                 depth += 1;
             }
             XmlEvent::Empty(start) => {
-                out.start(&start, depth == 0, true)?;
+                out.start(StartTag::of(xml, &start)?, depth, true)?;
                 root_done |= depth == 0;
             }
             XmlEvent::End(end) => {
@@ -401,6 +438,7 @@ fn full_parse(xml: &str) -> Result<Draft> {
                 out.text.push_str(end.name().as_ref());
                 out.text.push('>');
                 depth -= 1;
+                out.ns.end(depth);
                 root_done = depth == 0;
             }
             XmlEvent::Text(text) => {
@@ -436,6 +474,44 @@ fn full_parse(xml: &str) -> Result<Draft> {
         return Err(xml_error("event XML has no root element"));
     }
     Ok(Draft { text: out.text, seq_at: out.seq_at, kind: out.kind })
+}
+
+/// A start tag as it stands in the document: its text between `<` and `>`
+/// (or `/>`), borrowed from the document so that the names in it outlive the
+/// parser's event, and where it is.
+struct StartTag<'a> {
+    /// The name, then the attributes as written.
+    text: &'a str,
+    name_len: usize,
+    /// The byte offset of its `<`.
+    at: usize,
+}
+
+impl<'a> StartTag<'a> {
+    /// `start`, read from `xml` (quick-xml's events borrow the `&str` they are read from).
+    fn of(xml: &'a str, start: &BytesStart) -> Result<StartTag<'a>> {
+        let offset = (start.as_ptr() as usize).wrapping_sub(xml.as_ptr() as usize);
+        let text = xml
+            .get(offset..)
+            .and_then(|rest| rest.get(..start.len()))
+            .filter(|text| text.as_ptr() == start.as_ptr())
+            .ok_or_else(|| xml_error("internal error: a start tag not found in the event XML"))?;
+        Ok(StartTag { text, name_len: start.name().as_ref().len(), at: offset.saturating_sub(1) })
+    }
+
+    fn name(&self) -> &'a str {
+        &self.text[..self.name_len]
+    }
+
+    fn attributes(&self) -> Attributes<'a> {
+        Attributes::new(self.text, self.name_len)
+    }
+
+    /// Whether the tag has a `:` anywhere: only then can it use a prefix or
+    /// declare one (`xmlns="..."` needs a `:` in its value to be refused).
+    fn has_colon(&self) -> bool {
+        self.text.as_bytes().contains(&b':')
+    }
 }
 
 /// The innermost element left open at the end of `xml`: found again only for
@@ -508,22 +584,25 @@ fn is_xml_name(name: &str) -> bool {
 }
 
 /// The canonical text under construction.
-struct Canonical {
+struct Canonical<'a> {
     text: String,
     seq_at: usize,
     kind: (usize, usize),
+    ns: Namespaces<'a>,
 }
 
-impl Canonical {
-    fn root(&mut self, start: &BytesStart, empty: bool) -> Result<()> {
-        let name = start.name();
-        if name.as_ref() != "event" {
-            return Err(xml_error(format!("the root element is <{}>, not <event>", name_of(start))));
+impl<'a> Canonical<'a> {
+    fn root(&mut self, tag: StartTag<'a>, empty: bool) -> Result<()> {
+        let name = tag.name();
+        if name != "event" {
+            return Err(xml_error(format!("the root element is <{name}>, not <event>")));
         }
+        let namespaced = tag.has_colon();
+        let mark = self.ns.open();
         let mut kind = None;
         let mut timestamp = None;
         let mut rest = String::new();
-        for attr in start.attributes() {
+        for attr in tag.attributes() {
             let attr = attr.map_err(|e| xml_error(format!("bad attribute on <event>: {e}")))?;
             match attr.key.as_ref() {
                 "type" => kind = Some(attribute_value(&attr)?),
@@ -534,8 +613,11 @@ impl Canonical {
                         attr.value
                     )))
                 }
-                _ => write_attribute(&mut rest, &attr)?,
+                _ => self.attribute(&mut rest, &attr, namespaced, &tag)?,
             }
+        }
+        if namespaced {
+            self.ns.close(&tag, 0, empty, mark)?;
         }
         let kind = kind.ok_or_else(|| arg_error("<event> has no type attribute"))?;
         if !is_type_name(&kind) {
@@ -565,26 +647,53 @@ impl Canonical {
         Ok(())
     }
 
-    /// A start tag (`empty` for `<x/>`); the root's goes through [`Self::root`].
-    fn start(&mut self, start: &BytesStart, is_root: bool, empty: bool) -> Result<()> {
-        if is_root {
-            return self.root(start, empty);
+    /// A start tag at `depth` (`empty` for `<x/>`); the root's goes through [`Self::root`].
+    fn start(&mut self, tag: StartTag<'a>, depth: usize, empty: bool) -> Result<()> {
+        if depth == 0 {
+            return self.root(tag, empty);
         }
-        let name = start.name();
-        if !is_xml_name(name.as_ref()) {
-            return Err(xml_error(format!("<{}> is not a valid element name", name_of(start))));
+        let name = tag.name();
+        if !is_xml_name(name) {
+            return Err(xml_error(format!("<{name}> is not a valid element name")));
         }
         self.text.push('<');
-        self.text.push_str(name_of(start));
-        if start.attributes_raw().bytes().all(|b| b.is_ascii_whitespace()) {
+        self.text.push_str(name);
+        if tag.text[tag.name_len..].bytes().all(|b| b.is_ascii_whitespace()) {
+            if name.contains(':') {
+                let mark = self.ns.open();
+                self.ns.close(&tag, depth, empty, mark)?;
+            }
             self.text.push_str(if empty { "/>" } else { ">" });
             return Ok(());
         }
-        for attr in start.attributes() {
-            let attr = attr.map_err(|e| xml_error(format!("bad attribute on <{}>: {e}", name_of(start))))?;
-            write_attribute(&mut self.text, &attr)?;
+        let namespaced = tag.has_colon();
+        let mark = self.ns.open();
+        // Written to while `self.ns` takes the attributes in: out of `self` meanwhile.
+        let mut text = std::mem::take(&mut self.text);
+        for attr in tag.attributes() {
+            let attr = attr.map_err(|e| xml_error(format!("bad attribute on <{name}>: {e}")))?;
+            self.attribute(&mut text, &attr, namespaced, &tag)?;
+        }
+        self.text = text;
+        if namespaced {
+            self.ns.close(&tag, depth, empty, mark)?;
         }
         self.text.push_str(if empty { "/>" } else { ">" });
+        Ok(())
+    }
+
+    /// Writes an attribute to `out`, and tells the namespaces about it when
+    /// the tag is `namespaced`.
+    fn attribute(&mut self, out: &mut String, attr: &Attribute<'a>, namespaced: bool, tag: &StartTag<'a>) -> Result<()> {
+        let key: &'a str = attr.key.into_inner();
+        if !is_xml_name(key) {
+            return Err(xml_error(format!("\"{key}\" is not a valid attribute name")));
+        }
+        let value = attribute_value(attr)?;
+        if namespaced {
+            self.ns.attribute(key, &value, tag)?;
+        }
+        write_attribute(out, key, &value);
         Ok(())
     }
 
@@ -638,6 +747,243 @@ impl Canonical {
     }
 }
 
+/// The namespace of the prefix `xml`, bound in every document.
+const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
+/// The namespace of `xmlns` attributes, which nothing may be bound to.
+const XMLNS_NAMESPACE: &str = "http://www.w3.org/2000/xmlns/";
+
+/// Namespaces in XML 1.0 (third edition) well-formedness, as expat checks
+/// it with namespace processing on: every prefix of an element or attribute
+/// is declared on it or an ancestor (`xml` always is), `xmlns:p=""` is refused,
+/// `xml` and `xmlns` keep their reserved meanings, names are QNames (at most
+/// one `:`, with a name on either side), and no two attributes of an element
+/// have the same namespace and local name. Default namespaces (`xmlns="u"`,
+/// `xmlns=""`) need no tracking: they never apply to attributes, and no
+/// element name is refused for being in one.
+///
+/// The declarations in scope are a stack, and a map from each prefix to its
+/// innermost declaration, which remembers the one it shadows: a lookup costs
+/// one hash whatever the depth or the number of declarations, and leaving an
+/// element undoes its own declarations and nothing else. Tags without a `:`
+/// (most of them) never reach it, and nothing is allocated before a document
+/// declares a prefix or uses one on an attribute.
+#[derive(Default)]
+struct Namespaces<'a> {
+    bindings: Vec<Binding<'a>>,
+    innermost: HashMap<&'a str, usize>,
+    /// The URIs of `bindings`, one after another.
+    uris: String,
+    /// The open elements that declared prefixes: their depth, and how many
+    /// bindings there were before them.
+    scopes: Vec<(usize, usize)>,
+    /// The prefixed attributes of the tag being read, checked once all its
+    /// declarations are known (they apply to the whole tag, in any order).
+    prefixed: Vec<Prefixed<'a>>,
+}
+
+struct Binding<'a> {
+    prefix: &'a str,
+    uri: Range<usize>,
+    /// The binding of the same prefix that this one hides until its element ends.
+    shadows: Option<usize>,
+}
+
+/// A prefixed attribute name: `key`, its `:` at `colon`, the namespace of its prefix.
+struct Prefixed<'a> {
+    key: &'a str,
+    colon: usize,
+    uri: Uri,
+}
+
+/// A namespace a prefix is bound to.
+#[derive(Clone, Copy)]
+enum Uri {
+    Xml,
+    Binding(usize),
+}
+
+impl<'a> Namespaces<'a> {
+    /// Begins a start tag; returns the mark to give [`Self::close`].
+    fn open(&mut self) -> usize {
+        self.prefixed.clear();
+        self.bindings.len()
+    }
+
+    /// An attribute `key="value"` (the value with references resolved) of
+    /// `tag`: a declaration is checked and takes effect, a prefixed name is
+    /// checked at [`Self::close`].
+    fn attribute(&mut self, key: &'a str, value: &str, tag: &StartTag<'a>) -> Result<()> {
+        if key == "xmlns" {
+            return Self::check_uri(None, value, tag);
+        }
+        let Some(colon) = key.find(':') else { return Ok(()) };
+        check_qname(key, colon, || format!("attribute name {key} of <{}> at byte {}", tag.name(), tag.at))?;
+        let (prefix, local) = (&key[..colon], &key[colon + 1..]);
+        if prefix != "xmlns" {
+            self.prefixed.push(Prefixed { key, colon, uri: Uri::Xml });
+            return Ok(());
+        }
+        if local == "xmlns" {
+            return Err(xml_error(format!(
+                "xmlns:xmlns on <{}> at byte {} declares the prefix 'xmlns', which is reserved and never declared",
+                tag.name(),
+                tag.at
+            )));
+        }
+        if value.is_empty() {
+            return Err(xml_error(format!(
+                "xmlns:{local}=\"\" on <{}> at byte {} undeclares the prefix '{local}', which only XML 1.1 allows",
+                tag.name(),
+                tag.at
+            )));
+        }
+        Self::check_uri(Some(local), value, tag)?;
+        if local == "xml" {
+            // Its only allowed value, which it always has.
+            return Ok(());
+        }
+        let start = self.uris.len();
+        self.uris.push_str(value);
+        let shadows = self.innermost.insert(local, self.bindings.len());
+        self.bindings.push(Binding { prefix: local, uri: start..self.uris.len(), shadows });
+        Ok(())
+    }
+
+    /// Refuses binding `prefix` (`None`: the default namespace) to `uri` when one
+    /// of them is reserved.
+    fn check_uri(prefix: Option<&str>, uri: &str, tag: &StartTag) -> Result<()> {
+        let what = match prefix {
+            Some(prefix) => format!("xmlns:{prefix} on <{}> at byte {} binds the prefix '{prefix}'", tag.name(), tag.at),
+            None => format!("xmlns on <{}> at byte {} binds the default namespace", tag.name(), tag.at),
+        };
+        if prefix == Some("xml") && uri != XML_NAMESPACE {
+            return Err(xml_error(format!("{what} to \"{uri}\": 'xml' is bound to {XML_NAMESPACE} only")));
+        }
+        if prefix != Some("xml") && uri == XML_NAMESPACE {
+            return Err(xml_error(format!("{what} to {XML_NAMESPACE}, which belongs to the prefix 'xml' alone")));
+        }
+        if uri == XMLNS_NAMESPACE {
+            return Err(xml_error(format!("{what} to {XMLNS_NAMESPACE}, which nothing may be bound to")));
+        }
+        Ok(())
+    }
+
+    /// Ends the start tag `tag` at `depth`, `mark` from [`Self::open`]: the
+    /// prefixes of its name and attributes must be declared, its attributes'
+    /// expanded names distinct. An empty element's declarations end here,
+    /// another's at its end tag.
+    fn close(&mut self, tag: &StartTag<'a>, depth: usize, empty: bool, mark: usize) -> Result<()> {
+        let name = tag.name();
+        if let Some(colon) = name.find(':') {
+            check_qname(name, colon, || format!("element name <{name}> at byte {}", tag.at))?;
+            let prefix = &name[..colon];
+            if prefix == "xmlns" {
+                return Err(xml_error(format!(
+                    "<{name}> at byte {} has the prefix 'xmlns', which is reserved for namespace declarations",
+                    tag.at
+                )));
+            }
+            if self.resolve(prefix).is_none() {
+                return Err(xml_error(format!(
+                    "namespace prefix '{prefix}' of <{name}> at byte {} is not declared",
+                    tag.at
+                )));
+            }
+        }
+        let mut prefixed = std::mem::take(&mut self.prefixed);
+        for attr in &mut prefixed {
+            let prefix = &attr.key[..attr.colon];
+            attr.uri = self.resolve(prefix).ok_or_else(|| {
+                xml_error(format!(
+                    "namespace prefix '{prefix}' of attribute {} of <{name}> at byte {} is not declared",
+                    attr.key, tag.at
+                ))
+            })?;
+        }
+        if prefixed.len() > 1 {
+            fn expanded<'x>(ns: &'x Namespaces, attr: &'x Prefixed) -> (&'x str, &'x str) {
+                (ns.uri(attr.uri), &attr.key[attr.colon + 1..])
+            }
+            prefixed.sort_unstable_by(|a, b| expanded(self, a).cmp(&expanded(self, b)));
+            if let Some(pair) = prefixed.windows(2).find(|pair| expanded(self, &pair[0]) == expanded(self, &pair[1])) {
+                let (a, b) = (&pair[0], &pair[1]);
+                return Err(xml_error(format!(
+                    "attributes {} and {} of <{name}> at byte {} are the same attribute: \
+                     prefixes '{}' and '{}' are both bound to \"{}\"",
+                    a.key,
+                    b.key,
+                    tag.at,
+                    &a.key[..a.colon],
+                    &b.key[..b.colon],
+                    self.uri(a.uri)
+                )));
+            }
+        }
+        self.prefixed = prefixed;
+        if self.bindings.len() > mark {
+            if empty {
+                self.pop_to(mark);
+            } else {
+                self.scopes.push((depth, mark));
+            }
+        }
+        Ok(())
+    }
+
+    /// The end tag of the element at `depth`: its declarations end.
+    fn end(&mut self, depth: usize) {
+        if let Some(&(open, mark)) = self.scopes.last() {
+            if open == depth {
+                self.scopes.pop();
+                self.pop_to(mark);
+            }
+        }
+    }
+
+    fn pop_to(&mut self, mark: usize) {
+        while self.bindings.len() > mark {
+            let Some(binding) = self.bindings.pop() else { break };
+            match binding.shadows {
+                Some(shadowed) => self.innermost.insert(binding.prefix, shadowed),
+                None => self.innermost.remove(binding.prefix),
+            };
+            self.uris.truncate(binding.uri.start);
+        }
+    }
+
+    /// What `prefix` is bound to here, if anything.
+    fn resolve(&self, prefix: &str) -> Option<Uri> {
+        if !self.bindings.is_empty() {
+            if let Some(&binding) = self.innermost.get(prefix) {
+                return Some(Uri::Binding(binding));
+            }
+        }
+        (prefix == "xml").then_some(Uri::Xml)
+    }
+
+    fn uri(&self, uri: Uri) -> &str {
+        match uri {
+            Uri::Xml => XML_NAMESPACE,
+            Uri::Binding(binding) => &self.uris[self.bindings[binding].uri.clone()],
+        }
+    }
+}
+
+/// Refuses `name`, which has its first `:` at `colon`, unless it is a QName:
+/// one `:` between two names (the second one too starts like a name, as the
+/// first already does). `what` names it for the message.
+fn check_qname(name: &str, colon: usize, what: impl FnOnce() -> String) -> Result<()> {
+    let local = &name.as_bytes()[colon + 1..];
+    let local_ok = local.first().is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_' || b >= 0x80);
+    if colon == 0 || !local_ok || local.contains(&b':') {
+        return Err(xml_error(format!(
+            "{} is not a qualified name: with namespaces a name has at most one ':', with a name on either side",
+            what()
+        )));
+    }
+    Ok(())
+}
+
 fn is_xml_char(c: char) -> bool {
     matches!(c as u32, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
 }
@@ -676,19 +1022,14 @@ fn key_of<'a>(attr: &'a Attribute<'a>) -> &'a str {
 }
 
 /// Writes ` key="value"` with the value escaped for double quotes and one line.
-fn write_attribute(out: &mut String, attr: &Attribute) -> Result<()> {
-    if !is_xml_name(attr.key.as_ref()) {
-        return Err(xml_error(format!("\"{}\" is not a valid attribute name", key_of(attr))));
-    }
-    let value = attribute_value(attr)?;
+fn write_attribute(out: &mut String, key: &str, value: &str) {
     out.push(' ');
-    out.push_str(key_of(attr));
+    out.push_str(key);
     out.push_str("=\"");
     for c in value.chars() {
         push_escaped_char(out, c, true);
     }
     out.push('"');
-    Ok(())
 }
 
 /// Whether `s` is decimal seconds: digits, optionally a point and more digits.
@@ -734,8 +1075,197 @@ mod tests {
         assert!(secs.len() >= 10 && micros.len() == 6 && is_decimal(&t), "{t}");
     }
 
+    /// `xml` is valid and its draft is `xml` itself (it is written canonically).
+    fn kept(xml: &str) {
+        let draft = parse(xml).unwrap_or_else(|e| panic!("{xml}: {}", e.message));
+        assert_eq!(draft.text, xml);
+    }
+
+    /// `xml` is refused as an XML error whose message holds every one of `parts`.
+    fn refused(xml: &str, parts: &[&str]) {
+        let Err(error) = parse(xml) else { panic!("accepted: {xml}") };
+        assert_eq!(error.code, ErrorCode::XmlError, "{xml}: {}", error.message);
+        for part in parts {
+            assert!(error.message.contains(part), "{xml}: {:?} lacks {part:?}", error.message);
+        }
+    }
+
+    #[test]
+    fn bound_prefixes_and_default_namespaces_are_kept_as_written() {
+        for xml in [
+            r#"<event type="t" timestamp="1" xmlns:p="urn:a"><p:a p:x="1"><p:b/></p:a></event>"#,
+            r#"<event type="t" timestamp="1"><a xmlns:p="urn:a"><p:b p:x="1"/></a></event>"#,
+            // A declaration applies to the tag it is on, wherever it stands in it.
+            r#"<event type="t" timestamp="1"><p:a p:x="1" xmlns:p="urn:a"/></event>"#,
+            r#"<event type="t" timestamp="1" p:x="1" xmlns:p="urn:a"/>"#,
+            r#"<event type="t" timestamp="1" xmlns:p="urn:a" p:type="other" p:timestamp="x" p:seq="y"/>"#,
+            // Default namespaces, and undeclaring the default namespace.
+            r#"<event type="t" timestamp="1" xmlns="urn:d"><a xmlns=""><b/></a></event>"#,
+            r#"<event type="t" timestamp="1" xmlns=""/>"#,
+            // `xml` is bound everywhere, and may be declared with its own namespace.
+            r#"<event type="t" timestamp="1"><a xml:lang="en" xml:space="preserve"/><xml:b/></event>"#,
+            r#"<event type="t" timestamp="1" xmlns:xml="http://www.w3.org/XML/1998/namespace"><a xml:lang="en"/></event>"#,
+            // Redeclared inside: the inner binding, then the outer one again.
+            r#"<event type="t" timestamp="1" xmlns:p="urn:a"><a xmlns:p="urn:b"><p:b/></a><p:c/></event>"#,
+            // The same local name in different namespaces, or unprefixed.
+            r#"<event type="t" timestamp="1" xmlns:p="urn:a" xmlns:q="urn:b"><a p:x="1" q:x="2" x="3"/></event>"#,
+            r#"<event type="t" timestamp="1" xmlns:p="urn:a"><a xmlns:q="urn:a" p:x="1" q:y="2"/></event>"#,
+            // Prefixes and URIs that only look reserved.
+            r#"<event type="t" timestamp="1" xmlns:xmlfoo="urn:a" xmlns:Xml="urn:b"><xmlfoo:a Xml:x="1"/></event>"#,
+            r#"<event type="t" timestamp="1" xmlns:p="http://www.w3.org/XML/1998/namespace/"/>"#,
+            r#"<event type="t" timestamp="1" xmlns:p="http://www.w3.org/2000/xmlns"/>"#,
+            r#"<event type="t" timestamp="1" xmlns:p="urn:a" p:xmlns="1" xmlnsfoo="2"/>"#,
+            r#"<event type="t" timestamp="1" xmlns:é="urn:a"><é:a é:b="1"/></event>"#,
+        ] {
+            kept(xml);
+        }
+    }
+
+    #[test]
+    fn undeclared_prefixes_are_refused_by_name() {
+        refused(r#"<event type="t"><p:a/></event>"#, &["namespace prefix 'p' of <p:a> at byte 16 is not declared"]);
+        refused(r#"<event type="t"><a p:x="1"/></event>"#, &["'p'", "p:x", "<a>", "byte 16"]);
+        refused(r#"<event type="t" p:x="1"/>"#, &["'p'", "p:x", "<event>", "byte 0"]);
+        // Out of scope: a sibling's declaration, a child's, or one already ended.
+        refused(r#"<event type="t"><a xmlns:p="u"/><p:b/></event>"#, &["'p'", "<p:b>", "byte 32"]);
+        refused(r#"<event type="t"><p:a><b xmlns:p="u"/></p:a></event>"#, &["'p'", "<p:a>"]);
+        refused(r#"<event type="t"><a xmlns:p="u"></a><b p:x=""/></event>"#, &["'p'", "p:x"]);
+        refused(r#"<event type="t" xmlns:p="u"><q:a/></event>"#, &["'q'", "<q:a>"]);
+        // The end tag's prefix is the start tag's: `</p:a>` alone cannot close `<p:a>`.
+        refused(r#"<event type="t"><p:a></p:a></event>"#, &["'p'"]);
+        // A prefix is not a default namespace.
+        refused(r#"<event type="t" xmlns="urn:p"><p:a/></event>"#, &["'p'"]);
+        // `xmlns` is no prefix of elements.
+        refused(r#"<event type="t"><xmlns:a/></event>"#, &["'xmlns'", "<xmlns:a>", "byte 16"]);
+    }
+
+    #[test]
+    fn undeclaring_a_prefix_is_refused() {
+        refused(r#"<event type="t" xmlns:p=""/>"#, &["'p'", "xmlns:p=\"\"", "byte 0"]);
+        refused(r#"<event type="t"><a xmlns:p="u"><b xmlns:p=""/></a></event>"#, &["'p'", "<b>", "byte 31"]);
+    }
+
+    #[test]
+    fn reserved_prefixes_and_namespaces_keep_their_meaning() {
+        let xml = "http://www.w3.org/XML/1998/namespace";
+        let xmlns = "http://www.w3.org/2000/xmlns/";
+        refused(r#"<event type="t" xmlns:xml="urn:x"/>"#, &["'xml'", "urn:x"]);
+        refused(r#"<event type="t" xmlns:xml=""/>"#, &["'xml'"]);
+        refused(&format!(r#"<event type="t" xmlns:xml="{xmlns}"/>"#), &["'xml'"]);
+        refused(&format!(r#"<event type="t"><a xmlns:p="{xml}"/></event>"#), &["'p'", xml, "<a>", "byte 16"]);
+        // The value is the one after references are resolved.
+        refused(r#"<event type="t" xmlns:p="http://www.w3.org/XML/1998/namespac&#101;"/>"#, &["'p'", xml]);
+        refused(&format!(r#"<event type="t" xmlns="{xml}"/>"#), &["default namespace", xml]);
+        refused(&format!(r#"<event type="t" xmlns:xmlns="{xmlns}"/>"#), &["'xmlns'"]);
+        refused(r#"<event type="t" xmlns:xmlns="urn:x"/>"#, &["'xmlns'"]);
+        refused(&format!(r#"<event type="t" xmlns:p="{xmlns}"/>"#), &["'p'", xmlns]);
+        refused(&format!(r#"<event type="t"><a xmlns="{xmlns}"/></event>"#), &["default namespace", xmlns]);
+    }
+
+    #[test]
+    fn names_are_qualified_names() {
+        let declared = r#"<event type="t" xmlns:a="urn:a" xmlns:p="urn:p">"#;
+        for (inner, name) in [
+            ("<:a/>", ":a"),
+            ("<a:/>", "a:"),
+            ("<a:b:c/>", "a:b:c"),
+            ("<a::b/>", "a::b"),
+            ("<a:1b/>", "a:1b"),
+            ("<a:-b/>", "a:-b"),
+            (r#"<x :y="1"/>"#, ":y"),
+            (r#"<x p:="1"/>"#, "p:"),
+            (r#"<x p:y:z="1"/>"#, "p:y:z"),
+            (r#"<x xmlns:="urn:x"/>"#, "xmlns:"),
+            (r#"<x xmlns:q:r="urn:x"/>"#, "xmlns:q:r"),
+        ] {
+            refused(&format!("{declared}{inner}</event>"), &[name, "qualified name", "byte 48"]);
+        }
+        refused(r#"<event type="t" xmlns:p:q="urn:x"/>"#, &["xmlns:p:q", "byte 0"]);
+        // The root is `event`, unprefixed, even with its prefix declared.
+        refused(r#"<e:event type="t" xmlns:e="urn:e"/>"#, &["<e:event>", "not <event>"]);
+    }
+
+    #[test]
+    fn attributes_with_the_same_expanded_name_are_refused() {
+        refused(
+            r#"<event type="t" xmlns:p="urn:a" xmlns:q="urn:a"><a p:x="1" q:x="2"/></event>"#,
+            &["p:x", "q:x", "'p'", "'q'", "urn:a", "<a>", "byte 48"],
+        );
+        refused(r#"<event type="t" xmlns:p="urn:a" xmlns:q="urn:a" p:x="1" q:x="2"/>"#, &["p:x", "q:x", "<event>"]);
+        // Bound to the same URI through an inner declaration.
+        refused(
+            r#"<event type="t" xmlns:p="urn:a" xmlns:q="urn:b"><a xmlns:q="urn:a"><b q:x="1" p:x="2"/></a></event>"#,
+            &["p:x", "q:x", "<b>"],
+        );
+        // Among many attributes.
+        let many: String = (0..40).map(|i| format!(" p:a{i}=\"\" q:b{i}=\"\"")).collect();
+        refused(&format!(r#"<event type="t" xmlns:p="u" xmlns:q="u"><a{many} q:a39=""/></event>"#), &["p:a39", "q:a39"]);
+        kept(&format!(r#"<event type="t" timestamp="1" xmlns:p="u" xmlns:q="u"><a{many}/></event>"#));
+    }
+
+    /// Many declarations on one element and deep nesting, near the size
+    /// limit: a lookup costs the same whatever the depth and the number of
+    /// prefixes in scope.
+    #[test]
+    fn many_declarations_and_deep_nesting_take_linear_time() {
+        let mut xml = String::from(r#"<event type="t" timestamp="1""#);
+        for i in 0..12_000 {
+            xml.push_str(&format!(r#" xmlns:p{i}="urn:{i}""#));
+        }
+        xml.push('>');
+        let depth = 12_000;
+        for i in 0..depth {
+            xml.push_str(&format!(r#"<p{}:a xmlns:q="urn:q{i}" q:x="" p{i}:x="">"#, depth - 1 - i));
+        }
+        for i in 0..depth {
+            xml.push_str(&format!("</p{i}:a>"));
+        }
+        xml.push_str("</event>");
+        assert!(xml.len() > 600_000 && xml.len() <= MAX_EVENT_BYTES, "{}", xml.len());
+        let started = std::time::Instant::now();
+        let draft = parse(&xml).unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(draft.text, xml);
+        // An unoptimised build takes well under a second; a quadratic scan of
+        // the prefixes in scope would take minutes.
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+        // The same document with the last prefix used undeclared.
+        let bad = xml.replacen("<p11999:a ", "<p12000:a ", 1);
+        refused(&bad, &["'p12000'"]);
+    }
+
+    #[test]
+    fn processing_instructions_are_refused_by_target() {
+        refused(r#"<event type="t"><?pi x?></event>"#, &["<?pi ...?>", "byte 16", "processing instruction"]);
+        refused(r#"<event type="t"><a>t<?pi?>u</a></event>"#, &["<?pi ...?>", "byte 20"]);
+        refused(r#"<?pi?><event type="t"/>"#, &["<?pi ...?>", "byte 0"]);
+        let stylesheet = r#"<?xml version="1.0"?><?xml-stylesheet href="a.css"?><event type="t"/>"#;
+        refused(stylesheet, &["<?xml-stylesheet", "byte 21"]);
+        refused(r#"<event type="t"/><?pi data?>"#, &["<?pi ...?>", "byte 17"]);
+        refused("<event type=\"t\"/>\n<?pi line\nbreak?>\n", &["<?pi ...?>", "byte 18"]);
+        refused(r#"<event type="t"><?XML version="1.0"?></event>"#, &["<?XML"]);
+        // The XML declaration is no processing instruction, but belongs at the very start only.
+        kept(r#"<event type="t" timestamp="1"/>"#);
+        let declared = parse(r#"<?xml version="1.0"?><event type="t" timestamp="1"/>"#).unwrap();
+        assert_eq!(declared.text, r#"<event type="t" timestamp="1"/>"#);
+        assert_eq!(
+            parse("\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<event type=\"t\" timestamp=\"1\"/>").unwrap().text,
+            r#"<event type="t" timestamp="1"/>"#
+        );
+        refused(r#"<event type="t"><?xml version="1.0"?></event>"#, &["XML declaration", "byte 16"]);
+        refused(r#" <?xml version="1.0"?><event type="t"/>"#, &["XML declaration", "byte 1"]);
+        // Comments are still dropped.
+        let commented = parse(r#"<!--a--><event type="t" timestamp="1"><!--b--></event><!--c-->"#).unwrap();
+        assert_eq!(commented.text, r#"<event type="t" timestamp="1"></event>"#);
+    }
+
     #[test]
     fn seq_attribute_formats_every_width() {
+        for n in [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 12_345, 99_999, 100_000, 1 << 40, u64::MAX / 3, u64::MAX] {
+            assert_eq!(Decimal::new(n).as_str(), n.to_string());
+        }
+        for n in 0..10_000 {
+            assert_eq!(Decimal::new(n).as_str(), n.to_string());
+        }
         assert_eq!(SeqAttribute::new(0).as_str(), " seq=\"0\"");
         assert_eq!(SeqAttribute::new(7).as_str(), " seq=\"7\"");
         assert_eq!(SeqAttribute::new(u64::MAX).as_str(), " seq=\"18446744073709551615\"");

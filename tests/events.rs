@@ -22,7 +22,7 @@ fn canonical_form_puts_type_timestamp_seq_first() {
 
 #[test]
 fn canonical_form_is_one_line_with_the_same_content() {
-    let got = canonical("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- hi -->\n<event type=\"t\" timestamp=\"1\">\r\n  <a x=\"1\n2\">l1\rl2\nl3</a><?pi x?><![CDATA[<b>&\n]]>&#65;&#10;&lt;</event>\n");
+    let got = canonical("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- hi -->\n<event type=\"t\" timestamp=\"1\">\r\n  <a x=\"1\n2\">l1\rl2\nl3</a><!-- c --><![CDATA[<b>&\n]]>&#65;&#10;&lt;</event>\n");
     assert_eq!(
         got,
         r#"<event type="t" timestamp="1" seq="7">&#10;  <a x="1 2">l1&#10;l2&#10;l3</a>&lt;b&gt;&amp;&#10;A&#10;&lt;</event>"#
@@ -71,6 +71,13 @@ fn malformed_documents_are_xml_errors() {
         "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><event type=\"t\"/>",
         "<other type=\"t\"/>",
         "<ns:event type=\"t\"/>",
+        "<ns:event type=\"t\" xmlns:ns=\"urn:ns\"/>",
+        "<event type=\"t\"><p:a/></event>",
+        "<event type=\"t\" xmlns:p=\"\"/>",
+        "<event type=\"t\" xmlns:xml=\"urn:x\"/>",
+        "<event type=\"t\"><a:b:c xmlns:a=\"urn:a\"/></event>",
+        "<event type=\"t\"><?pi x?></event>",
+        "<?pi x?><event type=\"t\"/>",
     ] {
         assert_eq!(code(bad), ErrorCode::XmlError, "{bad:?}");
     }
@@ -86,6 +93,33 @@ fn errors_name_the_culprit() {
     assert!(parse("<!DOCTYPE x><event type=\"t\"/>").unwrap_err().message.contains("DOCTYPE"));
     assert!(parse(r#"<event type="t" seq="3"/>"#).unwrap_err().message.contains("seq"));
     assert!(parse(r#"<event type="t" timestamp="soon"/>"#).unwrap_err().message.contains("soon"));
+}
+
+#[test]
+fn namespaces_are_kept_as_written_and_checked() {
+    assert_eq!(
+        canonical(r#"<event xmlns="urn:d" timestamp="1" xmlns:p="urn:p" type="t"><p:a p:x="1" xml:lang="en"><b xmlns=""/></p:a></event>"#),
+        r#"<event type="t" timestamp="1" seq="7" xmlns="urn:d" xmlns:p="urn:p"><p:a p:x="1" xml:lang="en"><b xmlns=""/></p:a></event>"#
+    );
+    let err = parse(r#"<event type="t"><a><p:b/></a></event>"#).unwrap_err();
+    assert_eq!(err.code, ErrorCode::XmlError);
+    assert!(err.message.contains("'p'") && err.message.contains("<p:b>") && err.message.contains("byte 19"), "{}", err.message);
+    let err = parse(r#"<event type="t" xmlns:p="u" xmlns:q="u"><a p:x="" q:x=""/></event>"#).unwrap_err();
+    assert!(err.message.contains("p:x") && err.message.contains("q:x"), "{}", err.message);
+}
+
+#[test]
+fn processing_instructions_are_refused_not_dropped() {
+    for (xml, at) in [
+        ("<event type=\"t\"><?pi x?></event>", "byte 16"),
+        ("<?pi x?><event type=\"t\"/>", "byte 0"),
+        ("<event type=\"t\"/><?pi x?>", "byte 17"),
+    ] {
+        let err = parse(xml).unwrap_err();
+        assert_eq!(err.code, ErrorCode::XmlError, "{xml}");
+        assert!(err.message.contains("<?pi ...?>") && err.message.contains(at), "{xml}: {}", err.message);
+    }
+    assert_eq!(canonical("<?xml version=\"1.0\"?><event type=\"t\" timestamp=\"1\"/>"), r#"<event type="t" timestamp="1" seq="7"/>"#);
 }
 
 #[test]

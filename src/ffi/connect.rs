@@ -179,20 +179,31 @@ pub unsafe extern "C" fn virConnectRemoveEventHandler(conn: virConnectPtr, handl
 /// from inside a handler; never blocks.
 ///
 /// `eventXML` is one well-formed XML 1.0 document in UTF-8, at most 1 MiB, whose
-/// root is `<event>` with a `type` attribute made of name characters. An optional
-/// `timestamp` is decimal seconds since the epoch ("1221756307.123456"); when
-/// absent, the current time is stamped. `seq` is assigned by the library (per
-/// connection, from 1, strictly increasing) and must not be given.
+/// root is `<event>` (without a prefix) with a `type` attribute made of name
+/// characters. An optional `timestamp` is decimal seconds since the epoch
+/// ("1221756307.123456"); when absent, the current time is stamped. `seq` is
+/// assigned by the library (per connection, from 1, strictly increasing) and
+/// must not be given. The document must be namespace-well-formed (Namespaces in
+/// XML 1.0, as expat-based parsers such as Python's require): every prefix of an
+/// element or attribute declared by an `xmlns:PREFIX` in scope (`xml` always
+/// is), no `xmlns:PREFIX=""`, `xml` bound to its own namespace only, `xmlns`
+/// never declared, names with at most one ':', and no two attributes of an
+/// element with the same namespace and local name. It may hold no processing
+/// instruction (the XML declaration is none): a PI's data can hold line breaks,
+/// which have no one-line form inside a PI.
 ///
 /// The event is delivered in a canonical one-line form: the root's type,
-/// timestamp and seq first, the other attributes, elements and text as written,
-/// every line break written as a character reference, CDATA sections as escaped
-/// text; the XML declaration, comments and processing instructions are dropped.
+/// timestamp and seq first, the other attributes (namespace declarations
+/// included), elements and text as written, every line break written as a
+/// character reference, CDATA sections as escaped text; the XML declaration and
+/// comments are dropped.
 ///
 /// Returns the seq (> 0; a seq above INT_MAX is returned as INT_MAX, the event
 /// itself carries it in full), or -1 with nothing queued: VIR_ERR_XML_ERROR for
-/// malformed XML, a wrong root, a DOCTYPE, non-UTF-8 or over 1 MiB;
-/// VIR_ERR_INVALID_ARG for a missing or bad type, a bad timestamp, or a seq.
+/// malformed XML, a wrong root, a DOCTYPE, a processing instruction, a namespace
+/// error (the message names the prefix or name, and the byte where its tag
+/// starts), non-UTF-8 or over 1 MiB; VIR_ERR_INVALID_ARG for a missing or bad
+/// type, a bad timestamp, or a seq.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectEmitEvent(conn: virConnectPtr, eventXML: *const c_char) -> c_int {
     guard(|| {

@@ -168,10 +168,10 @@ static void canonical_form(void)
     emits_as("<event type=\"x\" timestamp=\"1\"><a>p<![CDATA[]]>q<![CDATA[r]]></a></event>",
              "<event type=\"x\" timestamp=\"1\"", "><a>pqr</a></event>");
 
-    /* The XML declaration, comments and processing instructions are dropped,
-     * as is whitespace outside the root. */
-    emits_as("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- before -->\n<?pi before?>\n"
-             "<event type=\"x\" timestamp=\"1\"><!-- in\nside --><a>t<?pi x?>u</a></event>\n"
+    /* The XML declaration and comments are dropped, as is whitespace outside
+     * the root (processing instructions are refused: see namespaces_and_pis). */
+    emits_as("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- before -->\n"
+             "<event type=\"x\" timestamp=\"1\"><!-- in\nside --><a>t<!-- x -->u</a></event>\n"
              "<!-- after -->\n",
              "<event type=\"x\" timestamp=\"1\"", "><a>tu</a></event>");
     emits_as("<?xml version=\"1.0\"?><event type=\"x\" timestamp=\"1\"/>",
@@ -373,6 +373,81 @@ static void bad_input(void)
     refused("empty seq given", "<event type=\"x\" seq=\"\"/>", VIR_ERR_INVALID_ARG, "seq");
 }
 
+/* Namespaces in XML 1.0, as expat-based consumers (Python's) require them, and
+ * processing instructions, which have no one-line form. */
+static void namespaces_and_pis(void)
+{
+    /* Bound prefixes and default namespaces are kept as written. */
+    emits_as("<event type=\"x\" timestamp=\"1\" xmlns:p=\"urn:p\"><p:a p:k=\"1\"><p:b/></p:a></event>",
+             "<event type=\"x\" timestamp=\"1\"", " xmlns:p=\"urn:p\"><p:a p:k=\"1\"><p:b/></p:a></event>");
+    emits_as("<event xmlns=\"urn:d\" type=\"x\" timestamp=\"1\"><a xmlns=\"\"><b xmlns:q=\"urn:q\" q:k=\"v\"/></a></event>",
+             "<event type=\"x\" timestamp=\"1\"",
+             " xmlns=\"urn:d\"><a xmlns=\"\"><b xmlns:q=\"urn:q\" q:k=\"v\"/></a></event>");
+    emits_as("<event type=\"x\" timestamp=\"1\"><a xml:lang=\"en\"/></event>",
+             "<event type=\"x\" timestamp=\"1\"", "><a xml:lang=\"en\"/></event>");
+    emits_as("<event type=\"x\" timestamp=\"1\" xmlns:p=\"urn:1\"><a xmlns:p=\"urn:2\"><p:b/></a><p:c/></event>",
+             "<event type=\"x\" timestamp=\"1\"", " xmlns:p=\"urn:1\"><a xmlns:p=\"urn:2\"><p:b/></a><p:c/></event>");
+    emits_as("<event type=\"x\" timestamp=\"1\" xmlns:p=\"urn:1\" xmlns:q=\"urn:2\"><a p:k=\"1\" q:k=\"2\" k=\"3\"/></event>",
+             "<event type=\"x\" timestamp=\"1\"",
+             " xmlns:p=\"urn:1\" xmlns:q=\"urn:2\"><a p:k=\"1\" q:k=\"2\" k=\"3\"/></event>");
+
+    /* Undeclared prefixes, named with where their tag starts. */
+    refused2("unbound element prefix", "<event type=\"x\"><p:a/></event>", VIR_ERR_XML_ERROR,
+             "namespace prefix 'p' of <p:a> at byte 16 is not declared", NULL);
+    refused2("unbound attribute prefix", "<event type=\"x\"><a p:k=\"1\"/></event>", VIR_ERR_XML_ERROR, "'p'", "p:k");
+    refused2("unbound prefix of a root attribute", "<event type=\"x\" q:k=\"1\"/>", VIR_ERR_XML_ERROR, "'q'", "byte 0");
+    refused2("prefix declared on a sibling", "<event type=\"x\"><a xmlns:p=\"urn:p\"/><p:b/></event>",
+             VIR_ERR_XML_ERROR, "'p'", "<p:b>");
+    refused2("prefix declared on a child", "<event type=\"x\"><p:a><b xmlns:p=\"urn:p\"/></p:a></event>",
+             VIR_ERR_XML_ERROR, "'p'", "<p:a>");
+    refused("prefix bound only as a default namespace", "<event type=\"x\" xmlns=\"urn:p\"><p:a/></event>",
+            VIR_ERR_XML_ERROR, "'p'");
+    refused("xmlns as an element prefix", "<event type=\"x\"><xmlns:a/></event>", VIR_ERR_XML_ERROR, "'xmlns'");
+
+    /* Undeclaring a prefix is XML 1.1's; xml and xmlns are reserved. */
+    refused2("xmlns:p=\"\"", "<event type=\"x\" xmlns:p=\"\"/>", VIR_ERR_XML_ERROR, "'p'", "xmlns:p=\"\"");
+    refused2("xml bound elsewhere", "<event type=\"x\"><a xmlns:xml=\"urn:x\"/></event>", VIR_ERR_XML_ERROR,
+             "'xml'", "byte 16");
+    refused("another prefix bound to the xml namespace",
+            "<event type=\"x\" xmlns:p=\"http://www.w3.org/XML/1998/namespace\"/>", VIR_ERR_XML_ERROR, "'p'");
+    refused("the default namespace bound to the xml namespace",
+            "<event type=\"x\" xmlns=\"http://www.w3.org/XML/1998/namespace\"/>", VIR_ERR_XML_ERROR,
+            "default namespace");
+    refused("xmlns declared", "<event type=\"x\" xmlns:xmlns=\"http://www.w3.org/2000/xmlns/\"/>",
+            VIR_ERR_XML_ERROR, "'xmlns'");
+    refused("a prefix bound to the xmlns namespace", "<event type=\"x\" xmlns:p=\"http://www.w3.org/2000/xmlns/\"/>",
+            VIR_ERR_XML_ERROR, "'p'");
+
+    /* Names are QNames: one colon at most, with a name on either side. */
+    refused2("two colons", "<event type=\"x\" xmlns:a=\"urn:a\"><a:b:c/></event>", VIR_ERR_XML_ERROR,
+             "<a:b:c>", "qualified name");
+    refused("leading colon", "<event type=\"x\"><:a/></event>", VIR_ERR_XML_ERROR, "<:a>");
+    refused("trailing colon", "<event type=\"x\" xmlns:a=\"urn:a\"><a:/></event>", VIR_ERR_XML_ERROR, "<a:>");
+    refused("attribute name with two colons", "<event type=\"x\" xmlns:p=\"urn:p\"><a p:k:l=\"1\"/></event>",
+            VIR_ERR_XML_ERROR, "p:k:l");
+    refused("xmlns: with no prefix", "<event type=\"x\" xmlns:=\"urn:p\"/>", VIR_ERR_XML_ERROR, "xmlns:");
+
+    /* Two attributes with one expanded name. */
+    refused2("same expanded name", "<event type=\"x\" xmlns:p=\"urn:u\" xmlns:q=\"urn:u\"><a p:k=\"1\" q:k=\"2\"/></event>",
+             VIR_ERR_XML_ERROR, "p:k", "q:k");
+
+    /* The root is <event>, without a prefix, even a declared one. */
+    refused("prefixed root", "<e:event type=\"x\" xmlns:e=\"urn:e\"/>", VIR_ERR_XML_ERROR, "<e:event>");
+
+    /* Processing instructions, anywhere, are refused by target (a PI's data
+     * may hold line breaks, which it cannot write as references). */
+    refused2("PI inside the root", "<event type=\"x\"><?pi data?></event>", VIR_ERR_XML_ERROR, "<?pi ", "byte 16");
+    refused2("PI before the root", "<?pi data?><event type=\"x\"/>", VIR_ERR_XML_ERROR, "<?pi ", "byte 0");
+    refused2("PI after the root", "<event type=\"x\"/><?pi data?>", VIR_ERR_XML_ERROR, "<?pi ", "byte 17");
+    refused("PI with a line break", "<event type=\"x\"><a>t<?pi l1\nl2?>u</a></event>", VIR_ERR_XML_ERROR, "<?pi ");
+    refused("stylesheet PI", "<?xml version=\"1.0\"?><?xml-stylesheet href=\"s.css\"?><event type=\"x\"/>",
+            VIR_ERR_XML_ERROR, "<?xml-stylesheet ");
+    refused("XML declaration inside the root", "<event type=\"x\"><?xml version=\"1.0\"?></event>",
+            VIR_ERR_XML_ERROR, "XML declaration");
+    /* The XML declaration is no PI. */
+    emits_as("<?xml version=\"1.0\"?>\n<event type=\"x\" timestamp=\"1\"/>", "<event type=\"x\" timestamp=\"1\"", "/>");
+}
+
 int main(void)
 {
     conn = virConnectOpen("test:///empty");
@@ -383,6 +458,7 @@ int main(void)
     canonical_form();
     sizes();
     bad_input();
+    namespaces_and_pis();
 
     /* A child element named like the attributes is fine: only the root's
      * attributes are special. */
