@@ -108,15 +108,15 @@ impl Connection {
         &self.core.hub
     }
 
-    /// Fails in another process, while the connection is being closed, and
-    /// once it is closed; with `link`, also once a remote connection's link is
-    /// gone (`VIR_ERR_NO_CONNECT` after end of file, `VIR_ERR_RPC` otherwise).
+    /// Fails in another process and while the connection is being closed
+    /// (the hub's calls fail once it is closed); with `link`, also once a
+    /// remote connection's link is gone (`VIR_ERR_NO_CONNECT` after end of
+    /// file, `VIR_ERR_RPC` otherwise). Takes no lock.
     fn check(&self, link: bool) -> Result<()> {
         self.hub().check_origin()?;
         if self.life.load(Ordering::Acquire) == CLOSING {
             return Err(Error::new(ErrorCode::OperationInvalid, "the connection is being closed"));
         }
-        self.hub().check_open()?;
         if link {
             self.core.source().check()?;
         }
@@ -180,6 +180,7 @@ impl Connection {
     /// work.
     pub fn start_event_thread(&self) -> Result<()> {
         self.check(true)?;
+        self.hub().check_open()?;
         let core = Arc::clone(&self.core);
         let hub = self.core.hub.clone();
         self.thread.start(hub.work().fd(), move || drop(core.round(true)), &|on| hub.set_threaded(on))
@@ -221,6 +222,7 @@ impl Connection {
     /// connection answers [`ErrorCode::NoSupport`]).
     pub fn lookup_domain(&self, name: &str) -> Result<Domain> {
         self.check(false)?;
+        self.hub().check_open()?;
         match &self.core.driver {
             Driver::Test(driver) => {
                 driver.lookup(name)?;

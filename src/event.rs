@@ -107,11 +107,53 @@ impl Draft {
     /// The final event, with `seq` written into its root element (in place: the
     /// draft reserved room for it).
     pub fn seal(mut self, seq: u64) -> Event {
-        self.text.insert_str(self.seq_at, SeqAttribute::new(seq).as_str());
-        self.text.push('\0');
-        let kind = (self.kind.0 as u32, self.kind.1 as u32);
-        Event(Arc::new(Stored { seq, kind, text: self.text, tree: OnceLock::new() }))
+        self.seal_out(seq)
     }
+
+    /// [`Draft::seal`] that leaves an empty draft behind.
+    pub(crate) fn seal_out(&mut self, seq: u64) -> Event {
+        let mut text = std::mem::take(&mut self.text);
+        text.insert_str(self.seq_at, SeqAttribute::new(seq).as_str());
+        text.push('\0');
+        let kind = (self.kind.0 as u32, self.kind.1 as u32);
+        Event(Arc::new(Stored { seq, kind, text, tree: OnceLock::new() }))
+    }
+
+    /// Appends the canonical text the event sealed with `seq` has, without
+    /// making the event: what a stream writes of an event nobody keeps.
+    pub fn write_sealed(&self, seq: u64, out: &mut Vec<u8>) {
+        let (head, tail) = self.text.as_bytes().split_at(self.seq_at);
+        out.extend_from_slice(head);
+        out.extend_from_slice(SeqAttribute::new(seq).as_str().as_bytes());
+        out.extend_from_slice(tail);
+    }
+}
+
+/// A draft's text goes back to its thread's spare when the draft is dropped
+/// unsealed (written to streams only): the next draft then needs no allocation.
+impl Drop for Draft {
+    fn drop(&mut self) {
+        if self.text.capacity() > 0 && self.text.capacity() <= SPARE_MAX {
+            let text = std::mem::take(&mut self.text);
+            // A thread that is exiting has no spare any more: the text is freed.
+            let _ = SPARE.try_with(|spare| spare.set(text));
+        }
+    }
+}
+
+/// The largest buffer a thread keeps for its next draft.
+const SPARE_MAX: usize = 8192;
+
+thread_local! {
+    static SPARE: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+/// An empty text with room for `capacity` bytes, the thread's spare if it has one.
+pub(crate) fn text_buffer(capacity: usize) -> String {
+    let mut text = SPARE.try_with(|spare| spare.take()).unwrap_or_default();
+    text.clear();
+    text.reserve(capacity);
+    text
 }
 
 /// ` seq="N"`, formatted without allocating (this runs under the hub's lock).
@@ -259,7 +301,7 @@ impl Builder {
     pub fn new(kind: &str) -> Builder {
         debug_assert!(is_type_name(kind), "{kind}");
         // Room for a domain event and the seq and NUL that sealing adds.
-        let mut text = String::with_capacity(448);
+        let mut text = text_buffer(448);
         text.push_str("<event type=\"");
         let kind_at = text.len();
         text.push_str(kind);
@@ -388,7 +430,7 @@ fn full_parse(xml: &str) -> Result<Draft> {
     check_chars(xml)?;
     // Room for what the canonical form adds: a stamped timestamp, ` seq="N"`, NUL.
     let mut out = Canonical {
-        text: String::with_capacity(xml.len() + 64),
+        text: text_buffer(xml.len() + 64),
         seq_at: 0,
         kind: (0, 0),
         ns: Namespaces::default(),

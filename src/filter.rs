@@ -71,6 +71,22 @@ impl Filter {
         Ok(Filter::Any(entries))
     }
 
+    /// Whether this filter takes an event of type `kind`, when the type alone
+    /// decides it (no XPath entry, or a type entry that matches); `None` when
+    /// only the event's content can tell.
+    pub fn decides_by_type(&self, kind: &str) -> Option<bool> {
+        let Filter::Any(entries) = self else { return Some(true) };
+        let mut undecided = false;
+        for entry in entries {
+            match entry {
+                Entry::Type(pattern) if pattern.matches(kind) => return Some(true),
+                Entry::Type(_) => {}
+                Entry::XPath(_) => undecided = true,
+            }
+        }
+        (!undecided).then_some(false)
+    }
+
     /// Whether this filter takes the event.
     pub fn matches(&self, event: &Event) -> bool {
         match self {

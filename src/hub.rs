@@ -18,7 +18,7 @@ use crate::handlers::{retire, Callback, Entry, HandlerId, Registry};
 use crate::poll_set::PollSet;
 use crate::queue::{Queue, DEFAULT_LIMIT};
 use crate::sigpipe::Shield;
-use crate::stream::{reap, Status, Stream};
+use crate::stream::{reap, Outgoing, Status, Stream};
 use crate::thread_mark;
 
 /// The shared state of one connection's events.
@@ -133,21 +133,25 @@ impl Hub {
         state.last_seq += 1;
         let seq = state.last_seq;
         let for_handlers = state.handlers.any_may_take(draft.kind());
-        let event = (for_handlers || !state.streams.is_empty()).then(|| draft.seal(seq));
+        if !for_handlers && state.streams.is_empty() {
+            return Ok(seq);
+        }
+        let mut out = Outgoing::new(draft, seq);
         if !state.streams.is_empty() {
             let mut shield = Shield::new();
             state.streams.retain_mut(|stream| {
-                let wanted = event.as_ref().filter(|event| stream.wants(event));
-                let status = match wanted {
-                    Some(event) => stream.offer(event, &mut shield),
-                    None if stream.has_backlog() => stream.flush(&mut shield),
-                    None => Status::Open,
+                let status = if stream.wants(&mut out) {
+                    stream.offer(&mut out, &mut shield)
+                } else if stream.has_backlog() {
+                    stream.flush(&mut shield)
+                } else {
+                    Status::Open
                 };
                 status == Status::Open
             });
         }
-        if let (true, Some(event)) = (for_handlers, event) {
-            state.queue.push(event);
+        if for_handlers {
+            state.queue.push(out.into_event());
             state.sync_notifier();
         }
         Ok(seq)

@@ -6,16 +6,21 @@
 
 use std::mem::MaybeUninit;
 use std::ptr;
+use std::sync::OnceLock;
 
-/// The set holding SIGPIPE alone.
-fn sigpipe_set() -> libc::sigset_t {
-    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigemptyset initialises the set; SIGPIPE is a valid signal.
-    unsafe {
-        libc::sigemptyset(set.as_mut_ptr());
-        libc::sigaddset(set.as_mut_ptr(), libc::SIGPIPE);
-        set.assume_init()
-    }
+/// The set holding SIGPIPE alone, made once (this runs for every event a
+/// stream carries).
+fn sigpipe_set() -> &'static libc::sigset_t {
+    static SET: OnceLock<libc::sigset_t> = OnceLock::new();
+    SET.get_or_init(|| {
+        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises the set; SIGPIPE is a valid signal.
+        unsafe {
+            libc::sigemptyset(set.as_mut_ptr());
+            libc::sigaddset(set.as_mut_ptr(), libc::SIGPIPE);
+            set.assume_init()
+        }
+    })
 }
 
 /// SIGPIPE blocked in this thread from the first [`Shield::raise`] until the
@@ -50,7 +55,7 @@ impl Shield {
         // below could fail (with these arguments it cannot).
         let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: valid sets; pthread_sigmask fills `old`.
-        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, &mut old) };
         // SAFETY: `old` is a valid set.
         let was_blocked = unsafe { libc::sigismember(&old, libc::SIGPIPE) } == 1;
         // Only a thread that blocks SIGPIPE itself can have one pending.
@@ -72,7 +77,7 @@ impl Drop for Shield {
             let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
             // SAFETY: valid set and timeout; takes the pending SIGPIPE, if any,
             // without waiting.
-            unsafe { libc::sigtimedwait(&set, ptr::null_mut(), &zero) };
+            unsafe { libc::sigtimedwait(set, ptr::null_mut(), &zero) };
         }
         if let Some(old) = raised.restore {
             // SAFETY: `old` is the mask pthread_sigmask returned.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::Result;
-use crate::event::Event;
+use crate::event::{Draft, Event};
 use crate::filter::Filter;
 use crate::notify::system_error;
 use crate::poll_set::{Interest, PollSet};
@@ -34,6 +34,50 @@ pub struct Stream {
     /// Lines are copied here to go out in one write(2): a writev of a line
     /// and its newline costs the kernel much more.
     buffer: Vec<u8>,
+}
+
+/// An emitted event on its way to the streams. It is sealed into an
+/// [`Event`] (an allocation) only when something must keep it or look into
+/// it: a handler, a stream's queue, an XPath filter; a stream that takes it at
+/// once is written the sealed text straight from the draft.
+pub struct Outgoing {
+    /// Emptied once sealed.
+    draft: Draft,
+    event: Option<Event>,
+    seq: u64,
+}
+
+impl Outgoing {
+    /// The event `draft` becomes with `seq`.
+    pub fn new(draft: Draft, seq: u64) -> Outgoing {
+        Outgoing { draft, event: None, seq }
+    }
+
+    /// The event's type.
+    pub fn kind(&self) -> &str {
+        self.event.as_ref().map_or_else(|| self.draft.kind(), Event::kind)
+    }
+
+    /// The sealed event, made on first need.
+    pub fn event(&mut self) -> &Event {
+        let Outgoing { draft, event, seq } = self;
+        event.get_or_insert_with(|| draft.seal_out(*seq))
+    }
+
+    /// The sealed event, for the handler queue.
+    pub fn into_event(self) -> Event {
+        let Outgoing { mut draft, event, seq } = self;
+        event.unwrap_or_else(|| draft.seal_out(seq))
+    }
+
+    /// Appends the event's line: its canonical text and a newline.
+    fn write_line(&self, out: &mut Vec<u8>) {
+        match &self.event {
+            Some(event) => out.extend_from_slice(event.xml().as_bytes()),
+            None => self.draft.write_sealed(self.seq, out),
+        }
+        out.push(b'\n');
+    }
 }
 
 /// Whether a stream can still be written to.
@@ -78,39 +122,43 @@ impl Stream {
         self.pipe.as_raw_fd()
     }
 
-    /// Whether the stream takes the event.
-    pub fn wants(&self, event: &Event) -> bool {
-        self.filter.matches(event)
+    /// Whether the stream takes the event (looking into it only when its
+    /// filter has XPath entries that its type does not settle).
+    pub fn wants(&self, out: &mut Outgoing) -> bool {
+        match self.filter.decides_by_type(out.kind()) {
+            Some(wanted) => wanted,
+            None => self.filter.matches(out.event()),
+        }
     }
 
-    /// Writes `event` at once when nothing waits before it; else (or when
+    /// Writes the event at once when nothing waits before it; else (or when
     /// the reader has no room) queues it, or counts it lost if the queue is
     /// still full once what waited is written.
-    pub fn offer(&mut self, event: &Event, shield: &mut Shield) -> Status {
+    pub fn offer(&mut self, out: &mut Outgoing, shield: &mut Shield) -> Status {
         if self.has_backlog() {
             if self.flush(shield) == Status::Gone {
                 return Status::Gone;
             }
             if self.has_backlog() {
-                self.queue.push(event.clone());
+                self.queue.push(out.event().clone());
                 return Status::Open;
             }
         }
-        let xml = event.xml().as_bytes();
-        let sent = if xml.len() < libc::PIPE_BUF {
-            self.buffer.clear();
-            self.buffer.extend_from_slice(xml);
-            self.buffer.push(b'\n');
+        self.buffer.clear();
+        out.write_line(&mut self.buffer);
+        let line = self.buffer.len();
+        let sent = if line <= libc::PIPE_BUF {
             write(&self.pipe, &[iovec(&self.buffer)], shield)
         } else {
+            let xml = out.event().xml().as_bytes();
             write(&self.pipe, &[iovec(xml), iovec(b"\n")], shield)
         };
         match sent {
-            Some(sent) if sent == xml.len() + 1 => return Status::Open,
+            Some(sent) if sent == line => return Status::Open,
             Some(sent) => self.written = sent,
             None => return Status::Gone,
         }
-        self.queue.push(event.clone());
+        self.queue.push(out.event().clone());
         self.sync_interest();
         Status::Open
     }

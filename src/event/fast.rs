@@ -46,7 +46,7 @@ pub(super) fn parse(xml: &[u8]) -> Option<Draft> {
     // bytes), and ASCII is UTF-8.
     let xml = unsafe { std::str::from_utf8_unchecked(xml) };
     // Room for the seq and NUL that sealing adds, or for a stamped timestamp.
-    let mut text = String::with_capacity(xml.len() + 64);
+    let mut text = super::text_buffer(xml.len() + 64);
     const HEAD: usize = "<event type=\"".len();
     let kind = (HEAD, HEAD + root.kind.len());
     let canonical = root.timestamp.as_ref().is_some_and(|timestamp| {
