@@ -8,8 +8,7 @@ use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::OnceLock;
 
-/// The set holding SIGPIPE alone, made once (this runs for every event a
-/// stream carries).
+/// The set holding SIGPIPE alone, as glibc's sigtimedwait takes it.
 fn sigpipe_set() -> &'static libc::sigset_t {
     static SET: OnceLock<libc::sigset_t> = OnceLock::new();
     SET.get_or_init(|| {
@@ -23,6 +22,22 @@ fn sigpipe_set() -> &'static libc::sigset_t {
     })
 }
 
+/// SIGPIPE's bit in the kernel's signal set, as rt_sigprocmask(2) takes it:
+/// eight bytes, where glibc's sigset_t has 128 to fill and copy, on a path
+/// that every event a stream carries takes.
+const SIGPIPE_BIT: u64 = 1 << (libc::SIGPIPE - 1);
+
+/// Applies `how` to SIGPIPE in the calling thread's mask; returns whether it
+/// was blocked before. Only SIGPIPE changes, so glibc's own signals, which
+/// pthread_sigmask guards, are untouched.
+fn mask_sigpipe(how: libc::c_int) -> bool {
+    let mut old: u64 = 0;
+    // SAFETY: valid kernel sets of the size given; with these arguments the
+    // call cannot fail.
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how, &SIGPIPE_BIT, &mut old, 8usize) };
+    old & SIGPIPE_BIT != 0
+}
+
 /// SIGPIPE blocked in this thread from the first [`Shield::raise`] until the
 /// shield is dropped, which costs nothing when nothing was written.
 #[derive(Default)]
@@ -32,8 +47,8 @@ pub struct Shield {
 }
 
 struct Raised {
-    /// The mask to restore; `None` when SIGPIPE was blocked already.
-    restore: Option<libc::sigset_t>,
+    /// Whether SIGPIPE was blocked already (then it stays blocked).
+    was_blocked: bool,
     /// Whether a SIGPIPE of somebody else's was already pending: ours then
     /// merged into it, and it must be left alone.
     pending_before: bool,
@@ -50,17 +65,10 @@ impl Shield {
         if self.raised.is_some() {
             return;
         }
-        let set = sigpipe_set();
-        // SAFETY: an empty sigset_t is all zeroes, valid even if the call
-        // below could fail (with these arguments it cannot).
-        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: valid sets; pthread_sigmask fills `old`.
-        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, &mut old) };
-        // SAFETY: `old` is a valid set.
-        let was_blocked = unsafe { libc::sigismember(&old, libc::SIGPIPE) } == 1;
+        let was_blocked = mask_sigpipe(libc::SIG_BLOCK);
         // Only a thread that blocks SIGPIPE itself can have one pending.
         let pending_before = was_blocked && sigpipe_pending();
-        self.raised = Some(Raised { restore: (!was_blocked).then_some(old), pending_before });
+        self.raised = Some(Raised { was_blocked, pending_before });
     }
 
     /// Notes that a write failed with EPIPE, which raised SIGPIPE.
@@ -72,22 +80,21 @@ impl Shield {
 impl Drop for Shield {
     fn drop(&mut self) {
         let Some(raised) = self.raised.take() else { return };
-        let set = sigpipe_set();
         if self.broken_pipe && !raised.pending_before {
             let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
             // SAFETY: valid set and timeout; takes the pending SIGPIPE, if any,
             // without waiting.
-            unsafe { libc::sigtimedwait(set, ptr::null_mut(), &zero) };
+            unsafe { libc::sigtimedwait(sigpipe_set(), ptr::null_mut(), &zero) };
         }
-        if let Some(old) = raised.restore {
-            // SAFETY: `old` is the mask pthread_sigmask returned.
-            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
+        if !raised.was_blocked {
+            mask_sigpipe(libc::SIG_UNBLOCK);
         }
     }
 }
 
 fn sigpipe_pending() -> bool {
-    let mut pending = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigpending fills the set, which is read only when it succeeded.
-    unsafe { libc::sigpending(pending.as_mut_ptr()) == 0 && libc::sigismember(pending.as_ptr(), libc::SIGPIPE) == 1 }
+    let mut pending: u64 = 0;
+    // SAFETY: a kernel set of the size given, filled by the call.
+    let ok = unsafe { libc::syscall(libc::SYS_rt_sigpending, &mut pending, 8usize) } == 0;
+    ok && pending & SIGPIPE_BIT != 0
 }
