@@ -79,7 +79,7 @@ impl Event {
         let seq_at = text.len() + 1;
         text.push_str(&format!("\" count=\"{count}\" first-seq=\"{first}\" last-seq=\"{last}\"/>"));
         let kind = (13, 13 + "events-lost".len());
-        Draft { text, seq_at, kind }.seal(0)
+        Draft { text, seq_at, kind, lined: false }.seal(0)
     }
 }
 
@@ -96,6 +96,8 @@ pub struct Draft {
     text: String,
     seq_at: usize,
     kind: (usize, usize),
+    /// Whether `text` is a stream's line already: sealed, and a newline after.
+    lined: bool,
 }
 
 impl Draft {
@@ -113,19 +115,25 @@ impl Draft {
     /// [`Draft::seal`] that leaves an empty draft behind.
     pub(crate) fn seal_out(&mut self, seq: u64) -> Event {
         let mut text = std::mem::take(&mut self.text);
-        text.insert_str(self.seq_at, SeqAttribute::new(seq).as_str());
+        if self.lined {
+            text.pop();
+        } else {
+            text.insert_str(self.seq_at, SeqAttribute::new(seq).as_str());
+        }
         text.push('\0');
         let kind = (self.kind.0 as u32, self.kind.1 as u32);
         Event(Arc::new(Stored { seq, kind, text, tree: OnceLock::new() }))
     }
 
-    /// Appends the canonical text the event sealed with `seq` has, without
-    /// making the event: what a stream writes of an event nobody keeps.
-    pub fn write_sealed(&self, seq: u64, out: &mut Vec<u8>) {
-        let (head, tail) = self.text.as_bytes().split_at(self.seq_at);
-        out.extend_from_slice(head);
-        out.extend_from_slice(SeqAttribute::new(seq).as_str().as_bytes());
-        out.extend_from_slice(tail);
+    /// The line a stream writes of the event sealed with `seq`: its canonical
+    /// text and a newline, made in place (once), without making the event.
+    pub(crate) fn line(&mut self, seq: u64) -> &[u8] {
+        if !self.lined {
+            self.text.insert_str(self.seq_at, SeqAttribute::new(seq).as_str());
+            self.text.push('\n');
+            self.lined = true;
+        }
+        self.text.as_bytes()
     }
 }
 
@@ -358,7 +366,7 @@ impl Builder {
     /// The finished event, ready for its seq.
     pub fn finish(mut self) -> Draft {
         self.text.push_str("</event>");
-        Draft { text: self.text, seq_at: self.seq_at, kind: self.kind }
+        Draft { text: self.text, seq_at: self.seq_at, kind: self.kind, lined: false }
     }
 }
 
@@ -515,7 +523,7 @@ fn full_parse(xml: &str) -> Result<Draft> {
     if !root_done {
         return Err(xml_error("event XML has no root element"));
     }
-    Ok(Draft { text: out.text, seq_at: out.seq_at, kind: out.kind })
+    Ok(Draft { text: out.text, seq_at: out.seq_at, kind: out.kind, lined: false })
 }
 
 /// A start tag as it stands in the document: its text between `<` and `>`

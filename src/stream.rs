@@ -70,13 +70,10 @@ impl Outgoing {
         event.unwrap_or_else(|| draft.seal_out(seq))
     }
 
-    /// Appends the event's line: its canonical text and a newline.
-    fn write_line(&self, out: &mut Vec<u8>) {
-        match &self.event {
-            Some(event) => out.extend_from_slice(event.xml().as_bytes()),
-            None => self.draft.write_sealed(self.seq, out),
-        }
-        out.push(b'\n');
+    /// The event's line as the draft holds it, until the event is sealed.
+    fn draft_line(&mut self) -> Option<&[u8]> {
+        let Outgoing { draft, event, seq } = self;
+        event.is_none().then(|| draft.line(*seq))
     }
 }
 
@@ -144,14 +141,19 @@ impl Stream {
                 return Status::Open;
             }
         }
-        self.buffer.clear();
-        out.write_line(&mut self.buffer);
-        let line = self.buffer.len();
-        let sent = if line <= libc::PIPE_BUF {
-            write(&self.pipe, &[iovec(&self.buffer)], shield)
-        } else {
-            let xml = out.event().xml().as_bytes();
-            write(&self.pipe, &[iovec(xml), iovec(b"\n")], shield)
+        let (line, sent) = match out.draft_line() {
+            Some(line) if line.len() <= libc::PIPE_BUF => (line.len(), write(&self.pipe, &[iovec(line)], shield)),
+            _ => {
+                let xml = out.event().xml().as_bytes();
+                if xml.len() < libc::PIPE_BUF {
+                    self.buffer.clear();
+                    self.buffer.extend_from_slice(xml);
+                    self.buffer.push(b'\n');
+                    (xml.len() + 1, write(&self.pipe, &[iovec(&self.buffer)], shield))
+                } else {
+                    (xml.len() + 1, write(&self.pipe, &[iovec(xml), iovec(b"\n")], shield))
+                }
+            }
         };
         match sent {
             Some(sent) if sent == line => return Status::Open,

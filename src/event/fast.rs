@@ -55,7 +55,7 @@ pub(super) fn parse(xml: &[u8]) -> Option<Draft> {
     });
     if canonical {
         text.push_str(xml);
-        return Some(Draft { text, seq_at: root.end, kind });
+        return Some(Draft { text, seq_at: root.end, kind, lined: false });
     }
     text.push_str("<event type=\"");
     text.push_str(&xml[root.kind]);
@@ -67,7 +67,7 @@ pub(super) fn parse(xml: &[u8]) -> Option<Draft> {
     text.push('"');
     let seq_at = text.len();
     text.push_str(&xml[root.end..]);
-    Some(Draft { text, seq_at, kind })
+    Some(Draft { text, seq_at, kind, lined: false })
 }
 
 /// The root's start tag, read: where its values are.
