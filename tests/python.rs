@@ -6,10 +6,10 @@ mod common;
 
 #[test]
 fn ctypes() {
-    common::run_python("tests/python/test_ctypes.py", &["-v"], "the ctypes test needs it");
+    common::run_python("tests/python/test_ctypes.py", &["-v"], "the C API through ctypes", &[]);
 }
 
 #[test]
 fn bindings() {
-    common::run_python("tests/python/test_bindings.py", &["-v"], "the Python bindings' test needs it");
+    common::run_python("tests/python/test_bindings.py", &["-v"], "the Python bindings", &[]);
 }

@@ -19,14 +19,20 @@ pub fn root() -> &'static Path {
 }
 
 /// Runs `python3 SCRIPT ARGS` from the crate's directory with VIREVENT_LIB naming
-/// this build's library, prints its output, and fails if it fails. `needs`
-/// says what the script needs, for the message when python3 is missing.
-pub fn run_python(script: &str, args: &[&str], needs: &str) {
+/// this build's library, prints its output, and fails if it fails; skips it
+/// (see [`tools::needs`]) when python3 or one of `modules` is missing. `what`
+/// names the test for that line.
+pub fn run_python(script: &str, args: &[&str], what: &str, modules: &[tools::Tool]) {
+    let mut needed = vec![tools::PYTHON3];
+    needed.extend_from_slice(modules);
+    if !tools::needs(what, &needed) {
+        return;
+    }
     let dir = library_dir();
     let lib = dir.join("libvirevent.so");
     assert!(lib.is_file(), "no libvirevent.so in {}", dir.display());
     let script = root().join(script);
-    let output = match Command::new("python3")
+    let output = Command::new("python3")
         .arg(&script)
         .args(args)
         .current_dir(root())
@@ -37,16 +43,12 @@ pub fn run_python(script: &str, args: &[&str], needs: &str) {
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1")
         .output()
-    {
-        Ok(output) => output,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            panic!("python3 is not installed (or not on PATH): {needs} (.ci/run installs it)")
-        }
-        Err(e) => panic!("cannot run python3: {e}"),
-    };
+        .unwrap_or_else(|e| panic!("cannot run python3: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     print!("{stdout}");
     eprint!("{stderr}");
     assert!(output.status.success(), "{} failed ({}):\n{stdout}{stderr}", script.display(), output.status);
 }
+
+pub mod tools;

@@ -1,0 +1,101 @@
+//! The outside tools tests need, and what a test does when one is missing: on
+//! a machine with only Rust and a C compiler `cargo test` passes, each test
+//! that needs more says so in one line
+//! `SKIPPED <what>: needs <tool> (apt-get install <package>)`, and the last
+//! test binary (tests/zz_skips.rs) lists every skipped group. With
+//! VIREVENT_REQUIRE_ALL=1 (what .ci/run sets once it has installed
+//! everything) a missing tool fails the test instead.
+//!
+//! Tools are looked up on PATH only, so that a PATH without them simulates a
+//! bare machine.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// A command a test runs, and the Debian package that has it.
+#[derive(Clone, Copy, Debug)]
+pub struct Tool {
+    pub command: &'static str,
+    pub package: &'static str,
+    /// A Python module, looked for with `python3 -c 'import MODULE'`, rather
+    /// than a command.
+    pub python_module: Option<&'static str>,
+}
+
+const fn command(command: &'static str, package: &'static str) -> Tool {
+    Tool { command, package, python_module: None }
+}
+
+pub const LIBVIRTD: Tool = command("libvirtd", "libvirt-daemon");
+pub const VIRSH: Tool = command("virsh", "libvirt-clients");
+pub const PYTHON3: Tool = command("python3", "python3");
+pub const LXML: Tool = Tool { command: "lxml", package: "python3-lxml", python_module: Some("lxml.etree") };
+pub const VALGRIND: Tool = command("valgrind", "valgrind");
+pub const PKG_CONFIG: Tool = command("pkg-config", "pkg-config");
+pub const MAN: Tool = command("man", "man-db");
+
+/// Whether every tool in `tools` is there. For each one missing: with
+/// VIREVENT_REQUIRE_ALL=1, a panic; else one SKIPPED line naming `what`, and
+/// a record for the run's summary, and false.
+pub fn needs(what: &str, tools: &[Tool]) -> bool {
+    let missing: Vec<Tool> = tools.iter().copied().filter(|tool| !present(*tool)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let needs = missing
+        .iter()
+        .map(|tool| format!("{} (apt-get install {})", tool.command, tool.package))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if std::env::var_os("VIREVENT_REQUIRE_ALL").is_some_and(|v| v == "1") {
+        panic!("{what}: needs {needs}, and VIREVENT_REQUIRE_ALL=1 forbids skipping it");
+    }
+    let line = format!("SKIPPED {what}: needs {needs}\n");
+    // Straight to the terminal: the test harness captures print!.
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    record(&line);
+    false
+}
+
+/// Whether `tool` is on PATH (for a Python module: python3 is, and imports it).
+pub fn present(tool: Tool) -> bool {
+    match tool.python_module {
+        Some(module) => {
+            present(PYTHON3)
+                && Command::new("python3")
+                    .args(["-c", &format!("import {module}")])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+        }
+        None => find(tool.command).is_some(),
+    }
+}
+
+/// The path of `command` on PATH.
+pub fn find(command: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(command))
+        .find(|file| file.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// Where this `cargo test` run's skips are recorded: one folder per run, named
+/// by the cargo process that runs every test binary.
+pub fn skips_dir() -> PathBuf {
+    // SAFETY: plain system call.
+    let cargo = unsafe { libc::getppid() };
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("skips-{cargo}"))
+}
+
+fn record(line: &str) {
+    let dir = skips_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join(format!("{}", std::process::id()));
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+        let _ = f.write_all(line.as_bytes());
+    }
+}

@@ -1,0 +1,26 @@
+//! The last line of a `cargo test` run: every group of tests that was skipped
+//! for want of an outside tool (see tests/common/tools.rs). Its name sorts
+//! last, and cargo runs test binaries in that order.
+
+use std::io::Write;
+
+mod common;
+
+#[test]
+fn list_every_skipped_group() {
+    let dir = common::tools::skips_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let mut lines: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .flat_map(|text| text.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    lines.sort();
+    lines.dedup();
+    let _ = std::fs::remove_dir_all(&dir);
+    let groups: Vec<&str> =
+        lines.iter().filter_map(|l| l.strip_prefix("SKIPPED ")).map(|l| l.split(": needs").next().unwrap_or(l)).collect();
+    let summary = format!("SKIPPED {} group(s) for want of a tool: {}\n", groups.len(), groups.join("; "));
+    // Straight to the terminal: the test harness captures print!.
+    let _ = std::io::stderr().write_all(summary.as_bytes());
+}
