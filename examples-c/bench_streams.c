@@ -4,7 +4,7 @@
  * write(2) each to a plain pipe, read and split the same way.
  *
  * Two more rows show the ceiling for any stream that writes each event when it
- * is emitted (API.md section 4) and never raises SIGPIPE: the same lines, one
+ * is emitted (docs/api.md section 4) and never raises SIGPIPE: the same lines, one
  * system call each and no library work, sent with MSG_NOSIGNAL on a socket
  * pair (what virevent does), and written to a pipe with SIGPIPE blocked around
  * each write(2).

@@ -1,5 +1,5 @@
 //! The vocabulary of domain events, shared by the drivers: libvirt's domain
-//! states and the `domain-state-transition` event of API.md section 6.
+//! states and the `domain-state-transition` event of docs/api.md section 6.
 
 use std::borrow::Cow;
 
@@ -85,7 +85,7 @@ pub fn domain_event(kind: &str, id: i32, name: &str, uuid: &str) -> Builder {
     event
 }
 
-/// A `domain-state-transition` event (API.md section 6).
+/// A `domain-state-transition` event (docs/api.md section 6).
 pub fn state_transition(domain: &DomainIdentity, old: DomainState, new: DomainState, reason: &str) -> Draft {
     transition(domain.id, &domain.name, &domain.uuid, old, new, &[reason])
 }

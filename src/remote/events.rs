@@ -1,4 +1,4 @@
-//! A daemon's domain events as the XML events of API.md section 6. Lifecycle
+//! A daemon's domain events as the XML events of docs/api.md section 6. Lifecycle
 //! events become `domain-state-transition`, whose `old-state` comes from the
 //! connection's own record of each domain's state: listed at connect time,
 //! then kept from the events themselves. Unknown numbers read `unknown-N`.

@@ -184,7 +184,7 @@ pub(crate) mod tests {
         (0..digits.len()).step_by(2).map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap()).collect()
     }
 
-    /// `virsh suspend test`, LIBVIRT-RPC.md section 5.2.
+    /// `virsh suspend test`, docs/protocol.md section 5.2.
     const SUSPEND: &str = "0000004420008086000000010000013e0000000200000001000000000000000000000004746573746695eb01f6a4830479aa97f2502e193f000000010000000300000000";
 
     #[test]

@@ -1,5 +1,5 @@
 //! The procedures an events client uses and the bodies it decodes: errors,
-//! domains, and the domain events it registers for (LIBVIRT-RPC.md sections
+//! domains, and the domain events it registers for (docs/protocol.md sections
 //! 3 to 6, and libvirt's `remote_protocol.x` for listing domains and states).
 
 use super::xdr::{DecodeError, Decoder, Encoder};
@@ -160,7 +160,7 @@ mod tests {
     use super::*;
     use crate::remote::packet::tests::hex;
 
-    /// The body of `virsh suspend test`'s event, LIBVIRT-RPC.md section 5.2.
+    /// The body of `virsh suspend test`'s event, docs/protocol.md section 5.2.
     const SUSPEND_BODY: &str = "00000000 00000004 74657374 6695eb01f6a4830479aa97f2502e193f 00000001 00000003 00000000";
 
     #[test]

@@ -1,6 +1,6 @@
 //! Which daemon a remote URI names, and what to ask it: the socket to connect
 //! to and the plain driver URI for CONNECT_OPEN, built as libvirt's client
-//! builds it (LIBVIRT-RPC.md sections 4.3 and 9). A transport URI is never
+//! builds it (docs/protocol.md sections 4.3 and 9). A transport URI is never
 //! sent: a daemon given its own socket's URI opens a connection to itself.
 
 use std::path::{Path, PathBuf};

@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn strings_are_padded_both_ways() {
-        // "test2" from LIBVIRT-RPC.md 5.2: 5 bytes and 3 of padding.
+        // "test2" from docs/protocol.md 5.2: 5 bytes and 3 of padding.
         let bytes = hex("00000005 7465737432 000000 ffffffff");
         let mut d = Decoder::new(&bytes);
         assert_eq!(d.string().unwrap(), "test2");

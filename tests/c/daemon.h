@@ -1,4 +1,4 @@
-/* A private libvirt daemon for virevent's C tests (LIBVIRT-RPC.md section 12):
+/* A private libvirt daemon for virevent's C tests (docs/protocol.md section 12):
  * libvirtd with the test driver on a socket in its own temporary folder, and
  * virsh to drive its domains. Needs Debian's libvirt-daemon and libvirt-clients
  * (.ci/run installs them) and root, as CI has. */

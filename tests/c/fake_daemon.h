@@ -132,7 +132,7 @@ static inline void pkt_end(Buf *b)
     p[3] = (unsigned char)n;
 }
 
-/* A remote_error body (LIBVIRT-RPC.md section 3), its message as printf makes
+/* A remote_error body (docs/protocol.md section 3), its message as printf makes
  * it; returns 1, the status of a reply that carries it. */
 __attribute__((format(printf, 3, 4))) static inline int put_error(Buf *b, int code, const char *fmt, ...)
 {

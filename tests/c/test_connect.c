@@ -1,5 +1,5 @@
 /* Connections and the last error: which URIs open, what the others say, and
- * how every call resets the error (API.md sections 2 and 8). */
+ * how every call resets the error (docs/api.md sections 2 and 8). */
 #include "check.h"
 
 static void opens(const char *uri)

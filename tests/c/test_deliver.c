@@ -1,6 +1,6 @@
 /* virDeliverEvents: what it returns, the order and batch it delivers, what a
  * handler may do on its own connection, and the queue limit with its
- * events-lost notice (API.md sections 4, 8 and 9, virevent.h). */
+ * events-lost notice (docs/api.md sections 4, 8 and 9, virevent.h). */
 #include "check.h"
 
 /* ---- return value and order --------------------------------------------- */

@@ -1,4 +1,4 @@
-/* The test driver's domains (API.md sections 6 and 7): lookup, every
+/* The test driver's domains (docs/api.md sections 6 and 7): lookup, every
  * transition and the exact domain-state-transition event it emits, transitions
  * from the wrong state, NULL handles, several handles on one domain, and
  * handles that outlive their connection. */

@@ -1,4 +1,4 @@
-/* Emitting events (API.md section 5): the seqs handed out, the canonical
+/* Emitting events (docs/api.md section 5): the seqs handed out, the canonical
  * one-line form handlers receive, and every kind of bad input, which must fail
  * with its code and a message naming the culprit, queue nothing and consume no
  * seq. */

@@ -888,7 +888,7 @@ static void *closer(void *arg)
 }
 
 /* Close waits for the handler running on the thread, which may call any
- * function of its connection meanwhile (API.md section 9), starting the thread
+ * function of its connection meanwhile (docs/api.md section 9), starting the thread
  * included: close must not deadlock. Run last: a deadlock leaves a thread stuck. */
 static void restart_during_close(void)
 {

@@ -1,4 +1,4 @@
-/* virConnectGetEventFD: the descriptor for poll loops (API.md section 4,
+/* virConnectGetEventFD: the descriptor for poll loops (docs/api.md section 4,
  * virevent.h). It is owned by the connection, the same on every call, readable
  * exactly while virDeliverEvents has handler calls to make, level-triggered, fit
  * for poll and epoll, and closed by virConnectClose. Only the main thread uses

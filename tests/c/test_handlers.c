@@ -1,5 +1,5 @@
 /* Handlers and filters: ids, type patterns, bad filters, freecb and when a
- * handler starts and stops receiving (API.md section 3, virevent.h). */
+ * handler starts and stops receiving (docs/api.md section 3, virevent.h). */
 #include "check.h"
 
 static void rec_clear(Rec *rec)

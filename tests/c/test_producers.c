@@ -1,4 +1,4 @@
-/* Many producers (API.md sections 4 and 9): 4 threads emit at once while a
+/* Many producers (docs/api.md sections 4 and 9): 4 threads emit at once while a
  * fifth adds and removes handlers and the event thread delivers. Every handler
  * sees its events in seq order, with no duplicate and no gap except those that
  * events-lost notices report; each freecb runs exactly once. Run twice: with
@@ -426,7 +426,7 @@ static void run(int lossy, Outcome *out)
         CHECK(all->nn >= 1); /* the run did lose events */
 
     /* Dynamic handlers. Those removed had their freecb run at removal: by the
-     * time virConnectRemoveEventHandler returned (API.md section 3). */
+     * time virConnectRemoveEventHandler returned (docs/api.md section 3). */
     out->dynamic = churn->n;
     CHECK(churn->n >= 16);
     int removed = 0, freed_late = 0;

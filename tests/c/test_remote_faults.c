@@ -1,4 +1,4 @@
-/* Remote connections whose libvirt daemon dies (LIBVIRT-RPC.md section 10):
+/* Remote connections whose libvirt daemon dies (docs/protocol.md section 10):
  * killed with SIGTERM or SIGKILL while idle, while events flow, and while the
  * event thread runs. Handlers with a NULL filter (or one naming
  * connection-closed) get exactly one connection-closed event (reason eof),

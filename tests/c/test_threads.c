@@ -1,4 +1,4 @@
-/* Threads (API.md section 9): concurrent emitters with one delivering thread,
+/* Threads (docs/api.md section 9): concurrent emitters with one delivering thread,
  * removal that waits for a running call, a delivery that does not block on
  * another, and the per-thread last error. Only the main thread uses CHECK:
  * other threads record what they saw, and main checks it after joining. */

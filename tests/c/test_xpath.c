@@ -1,4 +1,4 @@
-/* XPath filter entries from C (API.md section 3): matching on handlers and
+/* XPath filter entries from C (docs/api.md section 3): matching on handlers and
  * streams, mixing with type patterns, the refusals with their position, and
  * the limits. */
 #include <unistd.h>

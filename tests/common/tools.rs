@@ -34,6 +34,7 @@ pub const LXML: Tool = Tool { command: "lxml", package: "python3-lxml", python_m
 pub const VALGRIND: Tool = command("valgrind", "valgrind");
 pub const PKG_CONFIG: Tool = command("pkg-config", "pkg-config");
 pub const MAN: Tool = command("man", "man-db");
+pub const GIT: Tool = command("git", "git");
 
 /// Whether every tool in `tools` is there. For each one missing: with
 /// VIREVENT_REQUIRE_ALL=1, a panic; else one SKIPPED line naming `what`, and

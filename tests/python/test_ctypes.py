@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The C ABI from Python through ctypes (API.md sections 2-8, virevent.h).
+"""The C ABI from Python through ctypes (docs/api.md sections 2-8, virevent.h).
 
 Standard library only. The library is loaded from the full path in the
 environment variable VIREVENT_LIB; tests/python.rs sets it to the

@@ -22,7 +22,7 @@ handlers. Odd batches first emit and deliver 100 events with no handler
 registered, so that their seqs are above 100.
 
 How the lxml side runs: the delivered string is parsed, and the expression is
-evaluated as boolean((/)[boolean(EXPR)]) on it. API.md makes the document node the
+evaluated as boolean((/)[boolean(EXPR)]) on it. docs/api.md makes the document node the
 context of a filter; lxml's own evaluation on a tree takes the root element as
 context instead (name(.) is 'event' there, `event[...]` finds nothing), so the
 expression goes into a predicate on the document node, where the context is that

@@ -140,7 +140,7 @@ EVENT_NAMES = [name for name, _ in EVENTS]
 # every event as well.
 
 HAND = [
-    # The examples of API.md and issue 4
+    # The examples of docs/api.md and issue 4
     ("/event[new-state='crashed']", "crash", True),
     ("/event[new-state='crashed']", "paused", False),
     ("//domain-name = 'web1'", "crash", True),
@@ -500,7 +500,7 @@ REFUSED = [
 ]
 
 # ---------------------------------------------------------------------------
-# What the type pattern rule (API.md section 3) takes as a type pattern: such
+# What the type pattern rule (docs/api.md section 3) takes as a type pattern: such
 # an entry is no XPath, so a generated expression must not look like one.
 
 _TYPE_PATTERN = re.compile(r"[\w.:*-]+")
