@@ -8,6 +8,7 @@ use std::process::Command;
 
 mod common;
 
+use common::tools::{self, needs, Tool};
 use common::{library_dir, root};
 
 /// Programs load the library by its SONAME, libvirevent.so.0: link it to the
@@ -50,14 +51,21 @@ fn build_source(source: &Path, name: &str) -> PathBuf {
     out
 }
 
-/// Builds and runs tests/c/NAME.c; it must exit 0.
-fn run(name: &str) {
+/// Builds and runs tests/c/NAME.c, which needs `tools`; it must exit 0.
+fn run(name: &str, tools: &[Tool]) {
+    if !needs(&format!("tests/c/{name}.c"), tools) {
+        return;
+    }
     run_program(build(name), name);
 }
 
 /// Runs a built C program (under valgrind when asked); it must exit 0.
 fn run_program(program: PathBuf, name: &str) {
-    let mut command = if std::env::var_os("VIREVENT_VALGRIND").is_some() {
+    let valgrind = std::env::var_os("VIREVENT_VALGRIND").is_some();
+    if valgrind && !needs(&format!("{name} under valgrind"), &[tools::VALGRIND]) {
+        return;
+    }
+    let mut command = if valgrind {
         let mut c = Command::new("valgrind");
         c.args(["--quiet", "--child-silent-after-fork=yes", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible", "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99"]).arg(&program);
         c
@@ -74,9 +82,12 @@ fn run_program(program: PathBuf, name: &str) {
     assert!(output.status.success(), "{name} failed ({}):\n{stdout}{stderr}", output.status);
 }
 
+/// What the programs that drive a private libvirt daemon (tests/c/daemon.h) need.
+const DAEMON: &[Tool] = &[tools::LIBVIRTD, tools::VIRSH];
+
 macro_rules! c_tests {
-    ($($name:ident),* $(,)?) => {
-        $(#[test] fn $name() { run(stringify!($name)); })*
+    ($($name:ident: $tools:expr),* $(,)?) => {
+        $(#[test] fn $name() { run(stringify!($name), $tools); })*
 
         #[test]
         fn every_c_program_is_run() {
@@ -93,23 +104,23 @@ macro_rules! c_tests {
 }
 
 c_tests!(
-    test_connect,
-    test_emit,
-    test_domains,
-    test_handlers,
-    test_deliver,
-    test_threads,
-    test_eventfd,
-    test_event_thread,
-    test_streams,
-    test_producers,
-    test_xpath,
-    test_fork,
+    test_connect: &[],
+    test_emit: &[],
+    test_domains: &[],
+    test_handlers: &[],
+    test_deliver: &[],
+    test_threads: &[],
+    test_eventfd: &[],
+    test_event_thread: &[],
+    test_streams: &[],
+    test_producers: &[],
+    test_xpath: &[],
+    test_fork: &[],
     // A real libvirt daemon (tests/c/daemon.h) and a scripted fake one.
-    test_remote,
-    test_remote_faults,
-    test_remote_protocol,
-    test_remote_stalls,
+    test_remote: DAEMON,
+    test_remote_faults: DAEMON,
+    test_remote_protocol: &[],
+    test_remote_stalls: &[],
 );
 
 /// The C example in README.md compiles as shown and runs.

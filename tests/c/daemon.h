@@ -40,10 +40,59 @@ static inline int socket_accepts(const char *path)
     return ok;
 }
 
+/* Whether `command` is an executable file in a folder of PATH (the tests
+ * look tools up on PATH only, as cargo test's tools.rs does). */
+static inline int on_path(const char *command)
+{
+    const char *path = getenv("PATH");
+    char dir[4096], file[4352];
+    while (path && *path) {
+        size_t n = strcspn(path, ":");
+        snprintf(dir, sizeof dir, "%.*s", (int)n, path);
+        snprintf(file, sizeof file, "%s/%s", n ? dir : ".", command);
+        if (access(file, X_OK) == 0)
+            return 1;
+        path += n + (path[n] == ':');
+    }
+    return 0;
+}
+
+/* Ends the test at once when `command` is not on PATH. */
+static inline void need_command(const char *command, const char *package)
+{
+    if (!on_path(command)) {
+        fprintf(stderr, "%s not found (apt-get install %s)\n", command, package);
+        exit(2);
+    }
+}
+
+/* Removes the daemon's folder and what is in it. */
+static inline void daemon_remove_dir(Daemon *d)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", d->dir);
+}
+
+/* Shows the daemon's log on stderr. */
+static inline void daemon_show_log(const Daemon *d)
+{
+    char path[256], line[512];
+    snprintf(path, sizeof path, "%s/log", d->dir);
+    FILE *log = fopen(path, "r");
+    while (log && fgets(line, sizeof line, log))
+        fprintf(stderr, "  libvirtd: %s", line);
+    if (log)
+        fclose(log);
+}
+
 /* Starts a daemon in a new folder and waits (up to 10 s) for its socket; exits
- * the test when it cannot. */
+ * the test when it cannot, saying why, with its folder removed. */
 static inline void daemon_start(Daemon *d)
 {
+    need_command("libvirtd", "libvirt-daemon");
+    need_command("virsh", "libvirt-clients");
     snprintf(d->dir, sizeof d->dir, "/tmp/virevent-daemon-XXXXXX");
     if (!mkdtemp(d->dir)) {
         perror("mkdtemp");
@@ -77,7 +126,6 @@ static inline void daemon_start(Daemon *d)
          * driver is built in. */
         setenv("LIBVIRT_DRIVER_DIR", drivers, 1);
         execlp("libvirtd", "libvirtd", "--config", path, "--pid-file", pidfile, (char *)NULL);
-        execl("/usr/sbin/libvirtd", "libvirtd", "--config", path, "--pid-file", pidfile, (char *)NULL);
         _exit(127);
     }
     /* The socket file appears when it is bound, a moment before it listens:
@@ -87,13 +135,22 @@ static inline void daemon_start(Daemon *d)
             return;
         int status;
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-            fprintf(stderr, "libvirtd ended at start (status %d): is libvirt-daemon installed? "
-                            ".ci/run installs it; see %s/log\n", status, d->dir);
+            if (WIFEXITED(status))
+                fprintf(stderr, "libvirtd ended at start with exit code %d%s; its log:\n", WEXITSTATUS(status),
+                        WEXITSTATUS(status) == 127 ? " (it could not be run)" : "");
+            else
+                fprintf(stderr, "libvirtd was ended at start by signal %d; its log:\n", WTERMSIG(status));
+            daemon_show_log(d);
+            daemon_remove_dir(d);
             exit(2);
         }
         sleep_ms(10);
     }
-    fprintf(stderr, "libvirtd made no socket at %s within 10 s\n", d->sock);
+    fprintf(stderr, "libvirtd made no socket at %s within 10 s; its log:\n", d->sock);
+    daemon_show_log(d);
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, NULL, 0);
+    daemon_remove_dir(d);
     exit(2);
 }
 
@@ -111,10 +168,7 @@ static inline void daemon_kill(Daemon *d, int sig)
 static inline void daemon_stop(Daemon *d)
 {
     daemon_kill(d, SIGTERM);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", d->dir);
+    daemon_remove_dir(d);
 }
 
 /* Runs `virsh -c URI ARGS...` (ARGS as printf makes them, passed to the shell),
@@ -128,6 +182,11 @@ static inline int virsh(const Daemon *d, const char *fmt, ...)
     va_end(ap);
     snprintf(cmd, sizeof cmd, "virsh -q -c '%s' %s >/dev/null 2>&1", d->uri, args);
     int status = system(cmd);
+    /* The shell's "command not found": every later step would wait in vain. */
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        fprintf(stderr, "virsh not found (apt-get install libvirt-clients)\n");
+        exit(2);
+    }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Differential test of XPath filter entries (issue 4): virevent against libxml2.
+"""Differential test of XPath filter entries: virevent against libxml2.
 
 Every filter of tests/xpath/generate.py (hand-written, combined, generated) runs
 against every event there, through the library (a handler with that filter: was
@@ -9,10 +9,15 @@ boolean. Also: the hand-written expectations must hold in lxml (a check of this
 harness), and the entries of generate.REFUSED must be refused at registration
 with VIR_ERR_INVALID_ARG.
 
+Where libxml2 departs from XPath 1.0 (KNOWN_BUGS, each with the clause that
+says who is right, found in the running libxml2 by a probe), a mismatch the
+departure explains is checked against the specification instead, and
+virevent must give the specification's answer there.
+
     VIREVENT_LIB=target/debug/deps/libvirevent.so python3 tests/xpath/differential.py [-v]
 
-tests/xpath_differential.rs runs it under `cargo test`. Needs lxml
-(`python3 -m pip install lxml`; .ci/run installs it).
+tests/xpath_differential.rs runs it under `cargo test`. Needs lxml (Debian's
+python3-lxml, or lxml from PyPI in a virtual environment; .ci/run installs it).
 
 How the library side runs: one connection per batch of filters. Per batch, a
 handler with a NULL filter records the events as delivered (the canonical form,
@@ -46,8 +51,34 @@ try:
     from lxml import etree
 except ImportError:
     sys.exit("differential.py: lxml is not installed: the reference side of this test is "
-             "libxml2 through lxml; install it with `python3 -m pip install lxml` "
-             "(.ci/run does)")
+             "libxml2 through lxml; install Debian's python3-lxml, or lxml in a virtual "
+             "environment (.ci/run does)")
+
+class KnownBug:
+    """A departure of some libxml2 versions from XPath 1.0."""
+
+    def __init__(self, name, seen, clause, probe, spec, literal, stand_in):
+        self.name = name
+        self.seen = seen          # where it was seen, and where not
+        self.clause = clause      # what the specification says
+        self.probe = probe        # an expression whose value shows the bug
+        self.spec = spec          # the probe's value by the specification
+        self.literal = literal    # what, in an expression, the bug is about
+        self.stand_in = stand_in  # a literal the specification treats alike
+
+
+KNOWN_BUGS = [
+    KnownBug(
+        name="number('-') is -0, not NaN",
+        seen="libxml2 2.9.14 (Debian 12's python3-lxml); not 2.14 (lxml from PyPI)",
+        clause="XPath 1.0 section 4.4, number(): a string that is not optional whitespace, an "
+               "optional minus sign, a Number and optional whitespace converts to NaN",
+        probe="number('-') = number('-')",
+        spec=False,
+        literal="'-'",
+        stand_in="'x'",
+    ),
+]
 
 MIN_PAIRS = 300
 BATCH = 250                # filters per connection
@@ -298,6 +329,46 @@ def main(argv):
         if got is not None and got != expected:
             problems.append(f"combined filter expectation wrong in lxml: {entries!r} on "
                             f"{event}: expected {expected}, lxml says {got}")
+
+    # Mismatches a known bug of the running libxml2 explains: the expression
+    # again, the bug's literal replaced by one the specification converts
+    # alike, on both sides. Explained when virevent's answer does not change,
+    # libxml2's does, and libxml2 then agrees with virevent.
+    explained = []
+    for bug in KNOWN_BUGS:
+        # virevent's answer to the probe is the specification's, whatever
+        # libxml2 this is.
+        _, probe_matched, _ = lib.run_batch([(bug.probe,)], events, 0)
+        if len(probe_matched[0]) != (len(events) if bug.spec else 0):
+            problems.append(f"virevent does not give the specification's answer {bug.spec} to "
+                            f"{bug.probe!r} ({bug.clause})")
+        probe_tree = etree.fromstring(events[0][1].encode()).getroottree()
+        if ref.entry(bug.probe, probe_tree) == bug.spec:
+            continue
+        print(f"libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))} has a known departure from "
+              f"XPath 1.0: {bug.name} (seen in {bug.seen}); {bug.clause}")
+        suspects = [m for m in mismatches if any(bug.literal in e for e in m[0])]
+        if not suspects:
+            continue
+        standing = sorted({tuple(e.replace(bug.literal, bug.stand_in) for e in m[0]) for m in suspects})
+        delivered, matched, _ = lib.run_batch(list(standing), events, 0)
+        trees = [etree.fromstring(xml).getroottree() for xml in delivered]
+        for m in suspects:
+            entries, origin, j, got, want, xml = m
+            alt = tuple(e.replace(bug.literal, bug.stand_in) for e in entries)
+            k = standing.index(alt)
+            if (j in matched[k]) == got and ref.filter(alt, trees[j]) == got and got != want:
+                explained.append((bug, m))
+    for bug, m in explained:
+        mismatches.remove(m)
+        failed -= 1
+        passed += 1
+    if explained:
+        print(f"--- {len(explained)} pairs where libxml2's known departures differ from virevent, "
+              f"and virevent gives the specification's answer:")
+        for bug, (entries, origin, j, got, want, xml) in explained[:20]:
+            print(f"  [{bug.name}] {short(entries[0], 200)!r} on {names[j]}: virevent {got}, "
+                  f"libxml2 {want}")
 
     # Entries that must be refused.
     refusal_failures = []
