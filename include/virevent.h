@@ -189,6 +189,9 @@ extern "C" {
  * or when the daemon has no such driver (its words);
  * VIR_ERR_AUTH_FAILED when the daemon wants SASL, or polkit fails, with the
  * daemon's words; VIR_ERR_RPC when it answers what cannot be decoded.
+ *
+ * # Safety
+ * `uri` is NULL or a NUL-terminated string.
  */
 virConnectPtr virConnectOpen(const char *uri);
 
@@ -221,6 +224,11 @@ virConnectPtr virConnectOpen(const char *uri);
  * whatever the child does), and nothing else: nothing is sent to a daemon,
  * no stream is written, no lock is taken (a parent thread may have held one
  * at the fork), no freecb runs. Returns 0.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed. No thread but its own event thread may call a function on it during
+ * the call, and none after it returns 0.
  */
 int virConnectClose(virConnectPtr conn);
 
@@ -251,6 +259,11 @@ int virConnectClose(virConnectPtr conn);
  * copied: the caller may free it on return.
  *
  * Returns the handler's id (>= 0, unique on the connection, never reused), or -1.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed. `filter` is NULL or a NULL-terminated array of NUL-terminated strings.
+ * `handler` and `arg` stay usable until the handler is removed.
  */
 int virConnectAddEventHandler(virConnectPtr conn,
                               const char *const *filter,
@@ -267,6 +280,11 @@ int virConnectAddEventHandler(virConnectPtr conn,
  * add and remove handlers (itself included), emit, deliver (which then returns
  * 0), and look up and drive domains on its own connection. A freecb may call
  * the connection too, except virConnectClose.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed. `filter` is NULL or a NULL-terminated array of NUL-terminated strings.
+ * `handler`, `arg` and `freecb` stay usable until `freecb` has run.
  */
 int virConnectAddEventHandlerFull(virConnectPtr conn,
                                   const char *const *filter,
@@ -280,6 +298,10 @@ int virConnectAddEventHandlerFull(virConnectPtr conn,
  * a call running on another thread is waited for, unless the removal is made
  * from inside that very call. Its freecb runs once the last call has returned.
  * An unknown id: -1 with VIR_ERR_INVALID_ARG. Returns 0.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed.
  */
 int virConnectRemoveEventHandler(virConnectPtr conn, int handlerID);
 
@@ -313,6 +335,10 @@ int virConnectRemoveEventHandler(virConnectPtr conn, int handlerID);
  * error (the message names the prefix or name, and the byte where its tag
  * starts), non-UTF-8 or over 1 MiB; VIR_ERR_INVALID_ARG for a missing or bad
  * type, a bad timestamp, or a seq.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed. `eventXML` is NULL or a NUL-terminated string.
  */
 int virConnectEmitEvent(virConnectPtr conn, const char *eventXML);
 
@@ -341,6 +367,10 @@ int virConnectEmitEvent(virConnectPtr conn, const char *eventXML);
  * with VIR_ERR_NO_CONNECT (after end of file) or VIR_ERR_RPC, as do emit,
  * adding a handler, opening a stream and starting the event thread. Filters
  * apply to connection-closed as to any event: NULL, or an entry naming it.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed.
  */
 int virDeliverEvents(virConnectPtr conn);
 
@@ -355,6 +385,10 @@ int virDeliverEvents(virConnectPtr conn);
  * 0: it is no emitted event). The handler queue's notice reaches every handler
  * and each stream's reaches that stream, whatever the filters. Events already
  * queued stay. `maxEvents` 0: -1 with VIR_ERR_INVALID_ARG. Returns 0.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed.
  */
 int virConnectSetEventQueueLimit(virConnectPtr conn, unsigned int maxEvents);
 
@@ -387,6 +421,10 @@ int virConnectSetEventQueueLimit(virConnectPtr conn, unsigned int maxEvents);
  * daemon is gone it stays readable for good, so that a poll loop learns it
  * from virDeliverEvents' -1 (the event thread, which waits on the rest of
  * it, sleeps).
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed.
  */
 int virConnectGetEventFD(virConnectPtr conn);
 
@@ -403,6 +441,10 @@ int virConnectGetEventFD(virConnectPtr conn);
  * Handlers must return: ending the thread from inside one (pthread_exit,
  * cancellation, or an embedding interpreter that does so at its exit) is not
  * supported. Stop the thread, or close the connection, before such an exit.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed.
  */
 int virConnectStartEventThread(virConnectPtr conn);
 
@@ -411,6 +453,10 @@ int virConnectStartEventThread(virConnectPtr conn);
  * returns; delivery goes back to virDeliverEvents. Returns 0; -1 with
  * VIR_ERR_OPERATION_INVALID from a handler running on that thread, or when no
  * event thread runs. virConnectClose stops it too.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed.
  */
 int virConnectStopEventThread(virConnectPtr conn);
 
@@ -441,6 +487,10 @@ int virConnectStopEventThread(virConnectPtr conn);
  * after the lines still waiting for room, if it takes them within 250 ms (the
  * close waits that long at most); lines it has no room for by then are dropped.
  * Returns the descriptor, or -1.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed. `filter` is NULL or a NULL-terminated array of NUL-terminated strings.
  */
 int virConnectOpenEventStream(virConnectPtr conn, const char *const *filter, unsigned int flags);
 
@@ -449,6 +499,10 @@ int virConnectOpenEventStream(virConnectPtr conn, const char *const *filter, uns
  * VIR_ERR_NO_DOMAIN naming the domain when there is none. Domains are the test
  * driver's: on a remote connection, NULL with VIR_ERR_NO_SUPPORT (drive a
  * daemon's domains with virsh or libvirt; their events arrive here).
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed. `name` is NULL or a NUL-terminated string.
  */
 virDomainPtr virDomainLookupByName(virConnectPtr conn, const char *name);
 
@@ -456,6 +510,10 @@ virDomainPtr virDomainLookupByName(virConnectPtr conn, const char *name);
  * Starts a shut-off domain (shutoff -> running, reason started-booted); it gets a
  * new id. Emits one domain-state-transition event. Returns 0; -1 with
  * VIR_ERR_OPERATION_INVALID, and nothing emitted, from any other state.
+ *
+ * # Safety
+ * `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+ * freed.
  */
 int virDomainCreate(virDomainPtr dom);
 
@@ -463,6 +521,10 @@ int virDomainCreate(virDomainPtr dom);
  * Pauses a running domain (running -> paused, reason suspended-paused). Emits one
  * domain-state-transition event. Returns 0; -1 with VIR_ERR_OPERATION_INVALID,
  * and nothing emitted, from any other state.
+ *
+ * # Safety
+ * `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+ * freed.
  */
 int virDomainSuspend(virDomainPtr dom);
 
@@ -470,6 +532,10 @@ int virDomainSuspend(virDomainPtr dom);
  * Resumes a paused domain (paused -> running, reason resumed-unpaused). Emits one
  * domain-state-transition event. Returns 0; -1 with VIR_ERR_OPERATION_INVALID,
  * and nothing emitted, from any other state.
+ *
+ * # Safety
+ * `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+ * freed.
  */
 int virDomainResume(virDomainPtr dom);
 
@@ -477,6 +543,10 @@ int virDomainResume(virDomainPtr dom);
  * Shuts down a running domain (running -> shutoff, reason stopped-shutdown; its
  * id becomes -1). Emits one domain-state-transition event. Returns 0; -1 with
  * VIR_ERR_OPERATION_INVALID, and nothing emitted, from any other state.
+ *
+ * # Safety
+ * `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+ * freed.
  */
 int virDomainShutdown(virDomainPtr dom);
 
@@ -485,12 +555,20 @@ int virDomainShutdown(virDomainPtr dom);
  * stopped-destroyed; its id becomes -1). Emits one domain-state-transition event.
  * Returns 0; -1 with VIR_ERR_OPERATION_INVALID, and nothing emitted, when it is
  * not active.
+ *
+ * # Safety
+ * `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+ * freed.
  */
 int virDomainDestroy(virDomainPtr dom);
 
 /**
  * Frees a domain handle (the domain itself is untouched). Returns 0; NULL: -1
  * with VIR_ERR_INVALID_ARG. Valid after its connection was closed.
+ *
+ * # Safety
+ * `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+ * freed. It is not used after the call.
  */
 int virDomainFree(virDomainPtr dom);
 

@@ -38,15 +38,40 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// The code numbered `n`, if this library has it.
-    pub fn from_number(n: i32) -> Option<ErrorCode> {
+    /// Every code, in number order: the one list the number-to-code mapping,
+    /// the C header's `virErrorNumber` and the Python constants are checked
+    /// against (tests/header.rs).
+    pub const ALL: [ErrorCode; 14] = {
         use ErrorCode::*;
         [
             Ok, InternalError, NoMemory, NoSupport, NoConnect, InvalidConn, InvalidArg, OperationFailed, XmlError,
             SystemError, Rpc, NoDomain, AuthFailed, OperationInvalid,
         ]
-        .into_iter()
-        .find(|code| *code as i32 == n)
+    };
+
+    /// The code numbered `n`, if this library has it.
+    pub fn from_number(n: i32) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|code| *code as i32 == n)
+    }
+
+    /// libvirt's name for it, as the C header spells it.
+    pub fn c_name(self) -> &'static str {
+        match self {
+            ErrorCode::Ok => "VIR_ERR_OK",
+            ErrorCode::InternalError => "VIR_ERR_INTERNAL_ERROR",
+            ErrorCode::NoMemory => "VIR_ERR_NO_MEMORY",
+            ErrorCode::NoSupport => "VIR_ERR_NO_SUPPORT",
+            ErrorCode::NoConnect => "VIR_ERR_NO_CONNECT",
+            ErrorCode::InvalidConn => "VIR_ERR_INVALID_CONN",
+            ErrorCode::InvalidArg => "VIR_ERR_INVALID_ARG",
+            ErrorCode::OperationFailed => "VIR_ERR_OPERATION_FAILED",
+            ErrorCode::XmlError => "VIR_ERR_XML_ERROR",
+            ErrorCode::SystemError => "VIR_ERR_SYSTEM_ERROR",
+            ErrorCode::Rpc => "VIR_ERR_RPC",
+            ErrorCode::NoDomain => "VIR_ERR_NO_DOMAIN",
+            ErrorCode::AuthFailed => "VIR_ERR_AUTH_FAILED",
+            ErrorCode::OperationInvalid => "VIR_ERR_OPERATION_INVALID",
+        }
     }
 }
 
@@ -76,3 +101,40 @@ impl std::error::Error for Error {}
 
 /// The core's result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where each code stands in [`ErrorCode::ALL`]: the match is exhaustive,
+    /// so a new code cannot be added without its place in the list.
+    fn place(code: ErrorCode) -> usize {
+        use ErrorCode::*;
+        match code {
+            Ok => 0,
+            InternalError => 1,
+            NoMemory => 2,
+            NoSupport => 3,
+            NoConnect => 4,
+            InvalidConn => 5,
+            InvalidArg => 6,
+            OperationFailed => 7,
+            XmlError => 8,
+            SystemError => 9,
+            Rpc => 10,
+            NoDomain => 11,
+            AuthFailed => 12,
+            OperationInvalid => 13,
+        }
+    }
+
+    #[test]
+    fn every_code_is_in_the_list_once_in_number_order() {
+        for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(place(code), i, "{code:?}");
+            assert_eq!(ErrorCode::from_number(code as i32), Some(code));
+        }
+        assert!(ErrorCode::ALL.windows(2).all(|w| (w[0] as i32) < (w[1] as i32)));
+        assert_eq!(ErrorCode::from_number(4), None);
+    }
+}

@@ -775,7 +775,7 @@ impl<'a> Canonical<'a> {
     }
 
     fn reference(&mut self, reference: &BytesRef, at: u64) -> Result<()> {
-        let name: &str = &reference;
+        let name: &str = reference;
         if reference.is_char_ref() {
             let c = reference
                 .resolve_char_ref()

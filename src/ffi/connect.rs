@@ -48,6 +48,9 @@ use crate::event::Event;
 /// or when the daemon has no such driver (its words);
 /// VIR_ERR_AUTH_FAILED when the daemon wants SASL, or polkit fails, with the
 /// daemon's words; VIR_ERR_RPC when it answers what cannot be decoded.
+///
+/// # Safety
+/// `uri` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectOpen(uri: *const c_char) -> virConnectPtr {
     guard(|| {
@@ -85,6 +88,11 @@ pub unsafe extern "C" fn virConnectOpen(uri: *const c_char) -> virConnectPtr {
 /// whatever the child does), and nothing else: nothing is sent to a daemon,
 /// no stream is written, no lock is taken (a parent thread may have held one
 /// at the fork), no freecb runs. Returns 0.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed. No thread but its own event thread may call a function on it during
+/// the call, and none after it returns 0.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectClose(conn: virConnectPtr) -> c_int {
     guard(|| {
@@ -121,6 +129,11 @@ pub unsafe extern "C" fn virConnectClose(conn: virConnectPtr) -> c_int {
 /// copied: the caller may free it on return.
 ///
 /// Returns the handler's id (>= 0, unique on the connection, never reused), or -1.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed. `filter` is NULL or a NULL-terminated array of NUL-terminated strings.
+/// `handler` and `arg` stay usable until the handler is removed.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectAddEventHandler(
     conn: virConnectPtr,
@@ -140,6 +153,11 @@ pub unsafe extern "C" fn virConnectAddEventHandler(
 /// add and remove handlers (itself included), emit, deliver (which then returns
 /// 0), and look up and drive domains on its own connection. A freecb may call
 /// the connection too, except virConnectClose.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed. `filter` is NULL or a NULL-terminated array of NUL-terminated strings.
+/// `handler`, `arg` and `freecb` stay usable until `freecb` has run.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectAddEventHandlerFull(
     conn: virConnectPtr,
@@ -167,6 +185,10 @@ pub unsafe extern "C" fn virConnectAddEventHandlerFull(
 /// a call running on another thread is waited for, unless the removal is made
 /// from inside that very call. Its freecb runs once the last call has returned.
 /// An unknown id: -1 with VIR_ERR_INVALID_ARG. Returns 0.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectRemoveEventHandler(conn: virConnectPtr, handlerID: c_int) -> c_int {
     guard(|| {
@@ -204,6 +226,10 @@ pub unsafe extern "C" fn virConnectRemoveEventHandler(conn: virConnectPtr, handl
 /// error (the message names the prefix or name, and the byte where its tag
 /// starts), non-UTF-8 or over 1 MiB; VIR_ERR_INVALID_ARG for a missing or bad
 /// type, a bad timestamp, or a seq.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed. `eventXML` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectEmitEvent(conn: virConnectPtr, eventXML: *const c_char) -> c_int {
     guard(|| {
@@ -237,6 +263,10 @@ pub unsafe extern "C" fn virConnectEmitEvent(conn: virConnectPtr, eventXML: *con
 /// with VIR_ERR_NO_CONNECT (after end of file) or VIR_ERR_RPC, as do emit,
 /// adding a handler, opening a stream and starting the event thread. Filters
 /// apply to connection-closed as to any event: NULL, or an entry naming it.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn virDeliverEvents(conn: virConnectPtr) -> c_int {
     guard(|| {
@@ -255,6 +285,10 @@ pub unsafe extern "C" fn virDeliverEvents(conn: virConnectPtr) -> c_int {
 /// 0: it is no emitted event). The handler queue's notice reaches every handler
 /// and each stream's reaches that stream, whatever the filters. Events already
 /// queued stay. `maxEvents` 0: -1 with VIR_ERR_INVALID_ARG. Returns 0.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectSetEventQueueLimit(conn: virConnectPtr, maxEvents: c_uint) -> c_int {
     guard(|| {
@@ -299,6 +333,10 @@ pub const VIR_EVENT_STREAM_NONBLOCK: c_uint = 1;
 /// daemon is gone it stays readable for good, so that a poll loop learns it
 /// from virDeliverEvents' -1 (the event thread, which waits on the rest of
 /// it, sleeps).
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectGetEventFD(conn: virConnectPtr) -> c_int {
     guard(|| unsafe { connection(conn) }?.event_fd())
@@ -316,6 +354,10 @@ pub unsafe extern "C" fn virConnectGetEventFD(conn: virConnectPtr) -> c_int {
 /// Handlers must return: ending the thread from inside one (pthread_exit,
 /// cancellation, or an embedding interpreter that does so at its exit) is not
 /// supported. Stop the thread, or close the connection, before such an exit.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectStartEventThread(conn: virConnectPtr) -> c_int {
     guard(|| {
@@ -328,6 +370,10 @@ pub unsafe extern "C" fn virConnectStartEventThread(conn: virConnectPtr) -> c_in
 /// returns; delivery goes back to virDeliverEvents. Returns 0; -1 with
 /// VIR_ERR_OPERATION_INVALID from a handler running on that thread, or when no
 /// event thread runs. virConnectClose stops it too.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectStopEventThread(conn: virConnectPtr) -> c_int {
     guard(|| {
@@ -362,6 +408,10 @@ pub unsafe extern "C" fn virConnectStopEventThread(conn: virConnectPtr) -> c_int
 /// after the lines still waiting for room, if it takes them within 250 ms (the
 /// close waits that long at most); lines it has no room for by then are dropped.
 /// Returns the descriptor, or -1.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed. `filter` is NULL or a NULL-terminated array of NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectOpenEventStream(
     conn: virConnectPtr,

@@ -12,6 +12,10 @@ use crate::error::Result;
 /// VIR_ERR_NO_DOMAIN naming the domain when there is none. Domains are the test
 /// driver's: on a remote connection, NULL with VIR_ERR_NO_SUPPORT (drive a
 /// daemon's domains with virsh or libvirt; their events arrive here).
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed. `name` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn virDomainLookupByName(conn: virConnectPtr, name: *const c_char) -> virDomainPtr {
     guard(|| {
@@ -32,6 +36,10 @@ unsafe fn operate(dom: virDomainPtr, op: fn(&Domain) -> Result<()>) -> c_int {
 /// Starts a shut-off domain (shutoff -> running, reason started-booted); it gets a
 /// new id. Emits one domain-state-transition event. Returns 0; -1 with
 /// VIR_ERR_OPERATION_INVALID, and nothing emitted, from any other state.
+///
+/// # Safety
+/// `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn virDomainCreate(dom: virDomainPtr) -> c_int {
     unsafe { operate(dom, Domain::create) }
@@ -40,6 +48,10 @@ pub unsafe extern "C" fn virDomainCreate(dom: virDomainPtr) -> c_int {
 /// Pauses a running domain (running -> paused, reason suspended-paused). Emits one
 /// domain-state-transition event. Returns 0; -1 with VIR_ERR_OPERATION_INVALID,
 /// and nothing emitted, from any other state.
+///
+/// # Safety
+/// `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn virDomainSuspend(dom: virDomainPtr) -> c_int {
     unsafe { operate(dom, Domain::suspend) }
@@ -48,6 +60,10 @@ pub unsafe extern "C" fn virDomainSuspend(dom: virDomainPtr) -> c_int {
 /// Resumes a paused domain (paused -> running, reason resumed-unpaused). Emits one
 /// domain-state-transition event. Returns 0; -1 with VIR_ERR_OPERATION_INVALID,
 /// and nothing emitted, from any other state.
+///
+/// # Safety
+/// `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn virDomainResume(dom: virDomainPtr) -> c_int {
     unsafe { operate(dom, Domain::resume) }
@@ -56,6 +72,10 @@ pub unsafe extern "C" fn virDomainResume(dom: virDomainPtr) -> c_int {
 /// Shuts down a running domain (running -> shutoff, reason stopped-shutdown; its
 /// id becomes -1). Emits one domain-state-transition event. Returns 0; -1 with
 /// VIR_ERR_OPERATION_INVALID, and nothing emitted, from any other state.
+///
+/// # Safety
+/// `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn virDomainShutdown(dom: virDomainPtr) -> c_int {
     unsafe { operate(dom, Domain::shutdown) }
@@ -65,6 +85,10 @@ pub unsafe extern "C" fn virDomainShutdown(dom: virDomainPtr) -> c_int {
 /// stopped-destroyed; its id becomes -1). Emits one domain-state-transition event.
 /// Returns 0; -1 with VIR_ERR_OPERATION_INVALID, and nothing emitted, when it is
 /// not active.
+///
+/// # Safety
+/// `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn virDomainDestroy(dom: virDomainPtr) -> c_int {
     unsafe { operate(dom, Domain::destroy) }
@@ -72,6 +96,10 @@ pub unsafe extern "C" fn virDomainDestroy(dom: virDomainPtr) -> c_int {
 
 /// Frees a domain handle (the domain itself is untouched). Returns 0; NULL: -1
 /// with VIR_ERR_INVALID_ARG. Valid after its connection was closed.
+///
+/// # Safety
+/// `dom` is NULL or a domain from virDomainLookupByName that virDomainFree has not
+/// freed. It is not used after the call.
 #[no_mangle]
 pub unsafe extern "C" fn virDomainFree(dom: virDomainPtr) -> c_int {
     guard(|| {

@@ -117,11 +117,7 @@ mod tests {
 
     #[test]
     fn c_numbers_are_the_core_numbers() {
-        use ErrorCode::*;
-        for code in [
-            Ok, InternalError, NoMemory, NoSupport, NoConnect, InvalidConn, InvalidArg, OperationFailed, XmlError,
-            SystemError, Rpc, NoDomain, AuthFailed, OperationInvalid,
-        ] {
+        for code in ErrorCode::ALL {
             assert_eq!(c_number(code) as i32, code as i32, "{code:?}");
         }
     }

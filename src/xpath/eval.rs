@@ -82,9 +82,9 @@ impl<'t> Evaluation<'t> {
             }
             Expr::Arithmetic(op, a, b) => {
                 let a = self.eval(a, cx)?;
-                let a = self.to_number(&a)?;
+                let a = self.number_of(&a)?;
                 let b = self.eval(b, cx)?;
-                let b = self.to_number(&b)?;
+                let b = self.number_of(&b)?;
                 Value::Number(match op {
                     Arithmetic::Add => a + b,
                     Arithmetic::Subtract => a - b,
@@ -95,7 +95,7 @@ impl<'t> Evaluation<'t> {
             }
             Expr::Negate(a) => {
                 let a = self.eval(a, cx)?;
-                Value::Number(-self.to_number(&a)?)
+                Value::Number(-self.number_of(&a)?)
             }
             Expr::Union(a, b) => {
                 let (a, b) = (self.eval(a, cx)?, self.eval(b, cx)?);
@@ -228,16 +228,16 @@ impl<'t> Evaluation<'t> {
         self.spend(text.len() as u64 / 4)
     }
 
-    fn to_number(&mut self, value: &Value<'t>) -> Evaluated<f64> {
+    fn number_of(&mut self, value: &Value<'t>) -> Evaluated<f64> {
         Ok(match value {
-            Value::Nodes(_) => string_to_number(&self.to_string(value)?),
+            Value::Nodes(_) => string_to_number(&self.string_of(value)?),
             Value::Number(n) => *n,
             Value::String(s) => string_to_number(s),
             Value::Boolean(b) => f64::from(u8::from(*b)),
         })
     }
 
-    fn to_string(&mut self, value: &Value<'t>) -> Evaluated<Cow<'t, str>> {
+    fn string_of(&mut self, value: &Value<'t>) -> Evaluated<Cow<'t, str>> {
         Ok(match value {
             Value::Nodes(nodes) => match nodes.first() {
                 Some(&n) => self.string_value(n)?,
@@ -277,7 +277,7 @@ impl<'t> Evaluation<'t> {
                     }
                     Value::String(s) if !relational => Ok(self.strings(nodes)?.iter().any(|t| compare_strings(op, t, s))),
                     _ => {
-                        let other = self.to_number(other)?;
+                        let other = self.number_of(other)?;
                         Ok(self.numbers(nodes)?.iter().any(|&n| compare_numbers(op, n, other)))
                     }
                 }
@@ -291,7 +291,7 @@ impl<'t> Evaluation<'t> {
     fn arg_string(&mut self, values: &[Value<'t>], cx: Context, i: usize) -> Evaluated<Cow<'t, str>> {
         match values.get(i) {
             Some(value) => {
-                let text = self.to_string(value)?;
+                let text = self.string_of(value)?;
                 self.spend_bytes(&text)?;
                 Ok(text)
             }
@@ -301,7 +301,7 @@ impl<'t> Evaluation<'t> {
 
     /// Argument `i` as a number.
     fn arg_number(&mut self, values: &[Value<'t>], i: usize) -> Evaluated<f64> {
-        values.get(i).map_or(Ok(f64::NAN), |value| self.to_number(value))
+        values.get(i).map_or(Ok(f64::NAN), |value| self.number_of(value))
     }
 
     fn strings(&mut self, nodes: &[NodeId]) -> Evaluated<Vec<Cow<'t, str>>> {
@@ -377,7 +377,7 @@ impl<'t> Evaluation<'t> {
                 Value::String(Cow::Owned(translated))
             }
             Function::Number => Value::Number(match values.first() {
-                Some(v) => self.to_number(v)?,
+                Some(v) => self.number_of(v)?,
                 None => string_to_number(&self.string_value(cx.node)?),
             }),
             // A fold from +0: `Iterator::sum` starts from -0, which `1 div sum(...)` shows.

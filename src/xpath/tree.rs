@@ -56,7 +56,8 @@ impl Tree {
         tree
     }
 
-    /// How many nodes there are.
+    /// How many nodes there are (never none: a tree holds its document node).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -216,7 +217,7 @@ impl Scanner<'_> {
             if let Some(n) = self.open.pop() {
                 self.tree.nodes[n as usize].end = self.tree.nodes.len() as NodeId;
             }
-            return self.open.len() > 0;
+            return !self.open.is_empty();
         }
         let Some(name) = self.name() else { return false };
         let element = self.push(Kind::Element, name, (0, 0));
