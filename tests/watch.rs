@@ -1,7 +1,8 @@
 //! The virevent-watch program, run as a user would: against the embedded test
 //! driver for its arguments, and against private libvirt daemons (libvirtd with
 //! the test driver, each in its own folder, driven with virsh) for its output,
-//! compared with what `virsh event` reports of the same changes. Needs Debian's
+//! compared with what `virsh event` reports of the same changes; and its man
+//! page against its --help. Needs Debian's
 //! libvirt-daemon and libvirt-clients and root, as the C tests do.
 
 use std::io::{BufRead, BufReader, Read};
@@ -526,6 +527,25 @@ fn arguments_are_checked() {
         (&["--format", "yaml"], "--format wants xml, line or json, not 'yaml'"),
         (&["--filter", "/event[x="], "bad --filter: filter[0] \"/event[x=\": XPath error"),
         (&["--filter", "domain-*", "--filter", ""], "bad --filter: filter[1] is empty"),
+        (&["--demo=1"], "option '--demo' takes no value"),
+        (&["--version=2"], "option '--version' takes no value"),
+        (&["--interval", "1"], "--interval is the time between --demo steps: give --demo too"),
+        (&["--demo", "--interval", "0"], "--interval wants more than 0 seconds, not '0'"),
+        (&["--demo", "--interval", "soon"], "--interval wants decimal seconds"),
+        (
+            &["--uri", "qemu:///system", "--demo"],
+            "--demo drives the domain 'test' of the embedded test:///default, not of 'qemu:///system': \
+             a daemon's domains are driven from outside",
+        ),
+        (
+            &["--demo", "--uri", "test+unix:///default?socket=/nonexistent/sock"],
+            "--demo drives the domain 'test' of the embedded test:///default, not of \
+             'test+unix:///default?socket=/nonexistent/sock'",
+        ),
+        (
+            &["--demo", "--uri", "test:///empty"],
+            "--demo drives the domain 'test' of test:///default, and test:///empty has no domain",
+        ),
     ] {
         let (status, stdout, stderr) = run(args);
         assert_eq!(status, Some(2), "{args:?}: {stderr}");
@@ -552,12 +572,225 @@ fn bad_uris_fail_with_the_library_message() {
 fn help_documents_every_option() {
     let (status, stdout, stderr) = run(&["--help"]);
     assert_eq!((status, stderr.as_str()), (Some(0), ""));
-    for word in
-        ["--uri", "--filter", "--count", "--timeout", "--format", "--help", "xml", "line", "json", "UTC", "Exit status"]
-    {
+    for word in [
+        "--uri",
+        "--demo",
+        "--interval",
+        "--filter",
+        "--count",
+        "--timeout",
+        "--format",
+        "--help",
+        "--version",
+        "xml",
+        "line",
+        "json",
+        "UTC",
+        "Exit status",
+        &format!("virevent-watch {VERSION}"),
+    ] {
         assert!(stdout.contains(word), "--help does not mention {word}:\n{stdout}");
     }
     assert_eq!(run(&["--count", "1", "-h"]).1, stdout);
+}
+
+/// The package version, as Cargo.toml gives it.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[test]
+fn version_is_the_package_version() {
+    let expected = (Some(0), format!("virevent-watch {VERSION}\n"), String::new());
+    assert_eq!(run(&["--version"]), expected);
+    // It ends the parse, as --help does, and connects to nothing.
+    assert_eq!(run(&["--count", "1", "--version", "--frobnicate"]), expected);
+    assert_eq!(run(&["--uri", "bogus://nowhere", "--version"]), expected);
+}
+
+/// What a watch of the embedded test driver says once on stderr, in every
+/// case: what --demo and a daemon URI fix.
+const QUIET: &str = "nothing happens there unless the program itself acts; try --demo";
+
+#[test]
+fn the_embedded_driver_says_once_that_nothing_happens_there() {
+    for (args, uri) in [
+        (&[][..], "test:///default"),
+        (&["--uri", "test:///default"], "test:///default"),
+        (&["--uri", ""], "test:///default"),
+        (&["--uri", "test:///empty"], "test:///empty"),
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--timeout", "0.3"]);
+        let (status, stdout, stderr) = run(&args);
+        assert_eq!((status, stdout.as_str()), (Some(0), ""), "{args:?}: {stderr}");
+        assert_eq!(stderr.matches(QUIET).count(), 1, "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("virevent-watch: {uri} is the embedded test driver")),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("--uri qemu:///system"), "{args:?}: {stderr}");
+    }
+    // At start: before the first event, and before a count ends the watch.
+    let (_, _, stderr) = run(&["--count", "0"]);
+    assert_eq!(stderr.matches(QUIET).count(), 1, "{stderr}");
+    // Not with --demo, which acts, nor with a daemon, where others do.
+    let (status, stdout, stderr) = run(&["--demo", "--count", "1"]);
+    assert_eq!((status, stdout.lines().count(), stderr.as_str()), (Some(0), 1, ""));
+    let daemon = Daemon::start();
+    let mut watcher = Process::watch(&["--uri", &daemon.uri, "--count", "1"], None);
+    watcher.wait_ready();
+    daemon.virsh(&["suspend", "test"]);
+    let (status, rest, stderr) = watcher.finish();
+    assert_eq!((status, rest.len(), stderr.as_str()), (Some(0), 1, ""));
+}
+
+#[test]
+fn demo_drives_the_test_domain_every_half_second() {
+    let start = Instant::now();
+    let (status, stdout, stderr) = run(&["--demo", "--count", "4"]);
+    let took = start.elapsed();
+    assert_eq!((status, stderr.as_str()), (Some(0), ""), "{stdout}");
+    let (events, seqs): (Vec<_>, Vec<_>) = stdout.lines().map(without_stamps).unzip();
+    assert_eq!(
+        events,
+        [
+            transition(1, "running", "paused", "suspended-paused"),
+            transition(1, "paused", "running", "resumed-unpaused"),
+            transition(-1, "running", "shutoff", "stopped-destroyed"),
+            transition(2, "shutoff", "running", "started-booted"),
+        ]
+    );
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    // One step at once, then one every 0.5 s: the fourth after 1.5 s.
+    assert!(took >= Duration::from_millis(1500) && took < Duration::from_secs(5), "{took:?}");
+
+    // At once: one event before the first interval is over.
+    let (status, stdout, _) = run(&["--demo", "--timeout", "0.25"]);
+    assert_eq!((status, stdout.lines().count()), (Some(0), 1), "{stdout}");
+
+    // Over and over, at the interval given, in any format, through filters.
+    let start = Instant::now();
+    let (status, stdout, stderr) = run(&["--demo", "--interval", "0.02", "--count", "6", "--format", "line"]);
+    assert!(start.elapsed() >= Duration::from_millis(100), "{:?}", start.elapsed());
+    assert_eq!((status, stderr.as_str()), (Some(0), ""));
+    let bodies: Vec<&str> = stdout.lines().map(line_body).collect();
+    assert_eq!(
+        bodies,
+        [
+            "test running -> paused (suspended-paused)",
+            "test paused -> running (resumed-unpaused)",
+            "test running -> shutoff (stopped-destroyed)",
+            "test shutoff -> running (started-booted)",
+            "test running -> paused (suspended-paused)",
+            "test paused -> running (resumed-unpaused)",
+        ]
+    );
+    let (status, stdout, _) =
+        run(&["--demo", "--interval=0.01", "--filter", "/event[new-state='running']", "--count", "3"]);
+    let events: Vec<String> = stdout.lines().map(|l| without_stamps(l).0).collect();
+    assert_eq!(status, Some(0));
+    assert_eq!(
+        events,
+        [
+            transition(1, "paused", "running", "resumed-unpaused"),
+            transition(2, "shutoff", "running", "started-booted"),
+            transition(2, "paused", "running", "resumed-unpaused"),
+        ]
+    );
+}
+
+/// The option names and metavariables of each `--help` option line
+/// (`--uri URI`, `-h, --help`).
+fn help_options(help: &str) -> Vec<String> {
+    help.lines()
+        .filter(|l| l.starts_with("  -"))
+        .map(|l| {
+            l.split_whitespace()
+                .take_while(|w| w.starts_with('-') || (!w.is_empty() && w.bytes().all(|b| b.is_ascii_uppercase())))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// A roff escape-bearing string as text: font changes gone, escapes read.
+fn roff_unescape(text: &str) -> String {
+    let mut text = text.replace("\\-", "-").replace("\\(aq", "'").replace("\\(dq", "\"").replace("\\e", "\\");
+    for font in ["\\fB", "\\fI", "\\fR", "\\fP"] {
+        text = text.replace(font, "");
+    }
+    text
+}
+
+/// The text of a font macro line: `.B` and `.I` join their arguments with
+/// spaces, `.BI`, `.BR` and the like with nothing (`.BI \-\-uri " URI"` is
+/// `--uri URI`); a double-quoted argument keeps its spaces.
+fn roff_text(line: &str) -> String {
+    let (mac, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let mut args = Vec::new();
+    let mut rest = rest.trim_start();
+    while !rest.is_empty() {
+        let (arg, tail) = match rest.strip_prefix('"') {
+            Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
+            None => rest.split_once(' ').unwrap_or((rest, "")),
+        };
+        args.push(roff_unescape(arg));
+        rest = tail.trim_start();
+    }
+    args.join(if matches!(mac, ".B" | ".I") { " " } else { "" })
+}
+
+/// The tags of `.TP` items in the man page's section `name` (`.SH NAME`), as text.
+fn man_tags(page: &str, name: &str) -> Vec<String> {
+    let section = page
+        .split("\n.SH ")
+        .find(|s| s.lines().next().map(|l| l.trim_matches('"')) == Some(name))
+        .unwrap_or_else(|| panic!("no section {name} in the man page"));
+    let lines: Vec<&str> = section.lines().collect();
+    lines.windows(2).filter(|w| w[0] == ".TP").map(|w| roff_text(w[1])).collect()
+}
+
+#[test]
+fn the_man_page_says_what_help_says() {
+    let (_, help, _) = run(&["--help"]);
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/virevent-watch.1")).unwrap();
+
+    // Options: `--uri URI` in --help is `.BI \-\-uri " URI"` in the page.
+    let options = help_options(&help);
+    assert!(options.len() >= 9, "{options:?}");
+    assert_eq!(man_tags(&page, "OPTIONS"), options, "the options of docs/virevent-watch.1 against --help's, in order");
+
+    // Exit statuses: `  0  ...` in --help, `.TP` `.B 0` in EXIT STATUS.
+    let exit = help.split_once("\nExit status:\n").expect("an Exit status section").1;
+    let statuses: Vec<String> = exit
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.split_once("  ").map(|(n, _)| n.to_string()))
+        .filter(|n| n.parse::<u8>().is_ok())
+        .collect();
+    assert_eq!(statuses, ["0", "1", "2"]);
+    assert_eq!(man_tags(&page, "EXIT STATUS"), statuses, "the exit statuses of docs/virevent-watch.1");
+
+    // Formats: the words under --format in --help, the FORMATS tags in the page.
+    let formats: Vec<String> = help
+        .lines()
+        .filter_map(|l| l.strip_prefix(&" ".repeat(21)))
+        .filter_map(|l| l.split_once("  ").map(|(w, _)| w.to_string()))
+        .filter(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        .collect();
+    assert_eq!(formats, ["xml", "line", "json"]);
+    assert_eq!(man_tags(&page, "FORMATS"), formats);
+
+    // The version, in the header line and in what --version prints.
+    let th = page.lines().find(|l| l.starts_with(".TH ")).expect(".TH");
+    assert!(th.contains(&format!("\"virevent {VERSION}\"")), "{th}");
+    assert!(page.contains(&format!("(virevent\\-watch {VERSION})")), "--version's words in the page");
+    // Every option the page names anywhere is one of --help's, or one of
+    // `virsh event --all --loop`, which the page compares the program with.
+    let known: Vec<&str> = options.iter().flat_map(|o| o.split([' ', ','])).chain(["--all", "--loop"]).collect();
+    let roff = page.replace("\\-", "-");
+    for word in roff.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).filter(|w| w.starts_with("--")) {
+        assert!(known.contains(&word), "docs/virevent-watch.1 names {word}, which --help does not have");
+    }
 }
 
 #[test]
@@ -568,11 +801,15 @@ fn timeout_ends_a_quiet_watch() {
         let start = Instant::now();
         let (status, stdout, stderr) = run(&args);
         let took = start.elapsed();
-        assert_eq!((status, stdout.as_str(), stderr.as_str()), (Some(0), "", ""));
+        assert_eq!((status, stdout.as_str()), (Some(0), ""));
+        assert!(stderr.contains(QUIET) && stderr.lines().count() == 1, "{stderr}");
         assert!(took >= Duration::from_millis(500) && took < Duration::from_secs(5), "{took:?}");
     }
-    assert_eq!(run(&["--timeout", "0"]), (Some(0), String::new(), String::new()));
-    assert_eq!(run(&["--count", "0", "--timeout", "100"]), (Some(0), String::new(), String::new()));
+    for args in [&["--timeout", "0"][..], &["--count", "0", "--timeout", "100"]] {
+        let (status, stdout, stderr) = run(args);
+        assert_eq!((status, stdout.as_str()), (Some(0), ""));
+        assert!(stderr.contains(QUIET) && stderr.lines().count() == 1, "{stderr}");
+    }
 }
 
 /// What one event is about, as both virsh and the watcher can say it:

@@ -42,6 +42,7 @@ import warnings
 import weakref
 from ctypes import POINTER, c_char_p, c_int, c_uint, c_void_p
 
+INSTALL_LIBDIR = None  # "PREFIX/lib" once installed by make -C examples-c install
 __all__ = [
     "VireventError", "Connection", "Domain", "EventStream",
     "VIR_EVENT_STREAM_NONBLOCK", "ERROR_NAMES", "LIBRARY", "lib",

@@ -3,14 +3,15 @@
 //! It uses only the safe Rust API and no thread: it polls the connection's
 //! event descriptor, then delivers, and its one handler queues the events for
 //! the loop to print (the handler cannot end the program or report a failed
-//! write; the loop can).
+//! write; the loop can). With `--demo` the loop also drives the embedded test
+//! domain between polls.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use virevent::{Connection, Event, Filter};
+use virevent::{Connection, Domain, Event, Filter};
 
 #[path = "virevent-watch/format.rs"]
 mod format;
@@ -20,15 +21,42 @@ use format::Format;
 const NAME: &str = "virevent-watch";
 const DEFAULT_URI: &str = "test:///default";
 
-const HELP: &str = "\
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// One `--demo` step: a domain operation of the test driver.
+type Step = fn(&Domain) -> virevent::Result<()>;
+
+/// The steps of `--demo`, over and over: each emits one domain-state-transition.
+const DEMO_STEPS: [(&str, Step); 4] = [
+    ("suspend", Domain::suspend),
+    ("resume", Domain::resume),
+    ("destroy", Domain::destroy),
+    ("create", Domain::create),
+];
+
+/// The time between two `--demo` steps unless `--interval` says otherwise.
+const DEMO_INTERVAL: Duration = Duration::from_millis(500);
+
+// docs/virevent-watch.1 says the same: tests/watch.rs checks that every option
+// and exit status of one is in the other.
+const HELP: &str = concat!(
+    "\
 Usage: virevent-watch [OPTION]...
 Print virevent events as they arrive, one per line, flushing each at once.
 
 Options:
-  --uri URI          where to watch (default test:///default: the embedded test
-                     driver, where nothing happens from outside); a libvirt
-                     daemon: test+unix:///default?socket=PATH, qemu:///system,
-                     qemu:///session, DRIVER+unix:///PATH?socket=PATH
+  --uri URI          where to watch (default test:///default): the embedded
+                     test driver, test:///default (one running domain, 'test')
+                     or test:///empty (no domain), which lives in this program,
+                     so nothing happens there unless the program acts (--demo);
+                     or a libvirt daemon: test+unix:///default?socket=PATH,
+                     qemu:///system, qemu:///session,
+                     DRIVER+unix:///PATH?socket=PATH
+  --demo             drive the domain 'test' of test:///default through suspend,
+                     resume, destroy and create, over and over (the first step at
+                     once, then one every --interval), so that events arrive
+                     (only on test:///default)
+  --interval SECONDS the time between two --demo steps (default 0.5)
   --filter ENTRY     print only the events ENTRY matches: a type pattern made of
                      name characters and '*' (domain-state-transition, domain-*)
                      or else an XPath 1.0 expression (/event[new-state='paused']);
@@ -52,15 +80,21 @@ Options:
                            a string field; one named type, timestamp or seq is
                            written with a leading '_' (\"_type\")
   -h, --help         print this help and exit
-Options take their value as the next argument or after '=' (--count=3).
+  --version          print the name and version (virevent-watch ",
+    env!("CARGO_PKG_VERSION"),
+    ") and exit
+Options with a value take it as the next argument or after '=' (--count=3).
 
 Exit status:
   0  the count was reached, the timeout passed, or standard output was closed
   1  the connection could not be opened, or it was lost: when a daemon ends the
      connection, its connection-closed event (reason eof or error) is printed if
-     the filters take it, then the reason goes to standard error
-  2  bad arguments (including a filter entry the library refuses)
-";
+     the filters take it, then the reason goes to standard error; or a --demo
+     step failed
+  2  bad arguments (including a filter entry the library refuses, and --demo
+     with another URI than test:///default)
+"
+);
 
 /// What the command line asks for.
 struct Options {
@@ -69,6 +103,8 @@ struct Options {
     count: Option<u64>,
     timeout: Option<Duration>,
     format: Format,
+    /// With `--demo`: the time between two steps.
+    demo: Option<Duration>,
 }
 
 /// Why the program stops early: the exit status and the message for stderr.
@@ -90,22 +126,49 @@ impl Failure {
 /// What the command line amounts to.
 enum Command {
     Help,
+    Version,
     Watch(Options),
 }
 
+/// The embedded test driver's URIs (what [`Connection::open`] opens in
+/// process), and whether the URI has the domain `test` that `--demo` drives.
+fn embedded(uri: &str) -> Option<bool> {
+    match uri {
+        "" | "test:///default" => Some(true),
+        "test:///empty" => Some(false),
+        _ => None,
+    }
+}
+
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure> {
-    let mut options =
-        Options { uri: DEFAULT_URI.into(), filters: Vec::new(), count: None, timeout: None, format: Format::Xml };
+    let mut options = Options {
+        uri: DEFAULT_URI.into(),
+        filters: Vec::new(),
+        count: None,
+        timeout: None,
+        format: Format::Xml,
+        demo: None,
+    };
+    let (mut demo, mut interval) = (false, None);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        if arg == "-h" || arg == "--help" {
-            return Ok(Command::Help);
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--version" => return Ok(Command::Version),
+            "--demo" => {
+                demo = true;
+                continue;
+            }
+            _ => {}
         }
         let (name, inline) = match arg.split_once('=') {
             Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value.to_string())),
             _ => (arg.clone(), None),
         };
-        if !matches!(name.as_str(), "--uri" | "--filter" | "--count" | "--timeout" | "--format") {
+        if matches!(name.as_str(), "--help" | "--version" | "--demo") {
+            return Err(Failure::usage(format!("option '{name}' takes no value")));
+        }
+        if !matches!(name.as_str(), "--uri" | "--filter" | "--count" | "--timeout" | "--format" | "--interval") {
             return Err(Failure::usage(if arg.starts_with('-') {
                 format!("unknown option '{arg}'")
             } else {
@@ -123,18 +186,44 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
                 Ok(n) if value.bytes().all(|b| b.is_ascii_digit()) => options.count = Some(n),
                 _ => return Err(Failure::usage(format!("--count wants a whole number of events, not '{value}'"))),
             },
-            "--timeout" => options.timeout = Some(parse_seconds(&value)?),
+            "--timeout" => options.timeout = Some(parse_seconds("--timeout", &value)?),
+            "--interval" => match parse_seconds("--interval", &value)? {
+                secs if secs.is_zero() => {
+                    return Err(Failure::usage(format!("--interval wants more than 0 seconds, not '{value}'")))
+                }
+                secs => interval = Some(secs),
+            },
             _ => {
                 options.format = Format::parse(&value)
                     .ok_or_else(|| Failure::usage(format!("--format wants xml, line or json, not '{value}'")))?
             }
         }
     }
+    if demo {
+        match embedded(&options.uri) {
+            Some(true) => options.demo = Some(interval.unwrap_or(DEMO_INTERVAL)),
+            Some(false) => {
+                return Err(Failure::usage(format!(
+                    "--demo drives the domain 'test' of {DEFAULT_URI}, and {} has no domain",
+                    options.uri
+                )))
+            }
+            None => {
+                return Err(Failure::usage(format!(
+                    "--demo drives the domain 'test' of the embedded {DEFAULT_URI}, not of '{}': a \
+                     daemon's domains are driven from outside (with virsh, say)",
+                    options.uri
+                )))
+            }
+        }
+    } else if interval.is_some() {
+        return Err(Failure::usage("--interval is the time between --demo steps: give --demo too".into()));
+    }
     Ok(Command::Watch(options))
 }
 
 /// Decimal seconds: digits, optionally a point and more digits (`0.5`, `.5`, `3`).
-fn parse_seconds(value: &str) -> Result<Duration, Failure> {
+fn parse_seconds(option: &str, value: &str) -> Result<Duration, Failure> {
     let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let well_formed = !(whole.is_empty() && fraction.is_empty()) && digits(whole) && digits(fraction);
@@ -142,12 +231,13 @@ fn parse_seconds(value: &str) -> Result<Duration, Failure> {
         .then(|| value.parse::<f64>().ok())
         .flatten()
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .ok_or_else(|| Failure::usage(format!("--timeout wants decimal seconds (like 2 or 0.5), not '{value}'")))
+        .ok_or_else(|| Failure::usage(format!("{option} wants decimal seconds (like 2 or 0.5), not '{value}'")))
 }
 
 fn main() -> ExitCode {
     let result = match parse_args(std::env::args().skip(1)) {
-        Ok(Command::Help) => print_help(),
+        Ok(Command::Help) => print_out(HELP),
+        Ok(Command::Version) => print_out(&format!("{NAME} {VERSION}\n")),
         Ok(Command::Watch(options)) => watch(&options),
         Err(failure) => Err(failure),
     };
@@ -160,11 +250,48 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_help() -> Result<(), Failure> {
+/// Writes `text` to stdout; a closed stdout is no failure.
+fn print_out(text: &str) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
-    match out.write_all(HELP.as_bytes()).and_then(|()| out.flush()) {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Failure::runtime(format!("cannot write: {e}"))),
         _ => Ok(()),
+    }
+}
+
+/// The one notice a watch of the embedded test driver starts with, when
+/// nothing but the program could make events there.
+fn quiet_notice(uri: &str) -> String {
+    let which = if uri.is_empty() { DEFAULT_URI } else { uri };
+    let demo = if embedded(uri) == Some(true) { "--demo" } else { "--demo (on test:///default)" };
+    format!(
+        "{NAME}: {which} is the embedded test driver, inside this program: nothing happens there unless the \
+         program itself acts; try {demo} to see events, or the URI of a libvirt daemon (--uri qemu:///system)"
+    )
+}
+
+/// `--demo`'s domain and its next step.
+struct Demo {
+    domain: Domain,
+    interval: Duration,
+    step: usize,
+    /// When the next step is due; never, past what `Instant` can say.
+    next: Option<Instant>,
+}
+
+impl Demo {
+    /// Takes the next step if its time has come.
+    fn step_if_due(&mut self) -> Result<(), Failure> {
+        let now = Instant::now();
+        if self.next.is_none_or(|next| now < next) {
+            return Ok(());
+        }
+        let (name, step) = DEMO_STEPS[self.step % DEMO_STEPS.len()];
+        step(&self.domain)
+            .map_err(|e| Failure::runtime(format!("--demo cannot {name} the domain 'test': {}", e.message)))?;
+        self.step += 1;
+        self.next = now.checked_add(self.interval);
+        Ok(())
     }
 }
 
@@ -189,10 +316,28 @@ fn watch(options: &Options) -> Result<(), Failure> {
     conn.add_handler(filter, move |event| sink.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone()))
         .map_err(|e| Failure::runtime(format!("cannot watch '{}': {}", options.uri, e.message)))?;
     let fd = conn.event_fd().map_err(|e| Failure::runtime(format!("cannot watch '{}': {}", options.uri, e.message)))?;
+    let mut demo = match options.demo {
+        Some(interval) => {
+            let domain = conn
+                .lookup_domain("test")
+                .map_err(|e| Failure::runtime(format!("--demo cannot find the domain 'test': {}", e.message)))?;
+            Some(Demo { domain, interval, step: 0, next: Some(Instant::now()) })
+        }
+        None => {
+            if embedded(&options.uri).is_some() {
+                // Not eprintln!: a closed stderr must not end the watch.
+                let _ = writeln!(io::stderr(), "{}", quiet_notice(&options.uri));
+            }
+            None
+        }
+    };
 
     let mut out = io::stdout().lock();
     let mut left = options.count;
     loop {
+        if let Some(demo) = &mut demo {
+            demo.step_if_due()?;
+        }
         let delivered = conn.deliver();
         let events = std::mem::take(&mut *queue.lock().unwrap_or_else(PoisonError::into_inner));
         for event in &events {
@@ -210,17 +355,23 @@ fn watch(options: &Options) -> Result<(), Failure> {
         // Once the link is gone and its connection-closed event is delivered,
         // deliveries fail with the reason.
         delivered.map_err(|e| Failure::runtime(format!("connection lost: {}", e.message)))?;
-        let wait_ms = match deadline {
-            None | Some(None) => -1,
+        // Until the deadline, or the next demo step if it comes first.
+        let mut wait = match deadline {
+            None | Some(None) => None,
             Some(Some(deadline)) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Ok(());
                 }
-                // Rounded up: waking early would only poll again.
-                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+                Some(left)
             }
         };
+        if let Some(next) = demo.as_ref().and_then(|demo| demo.next) {
+            let step = next.saturating_duration_since(Instant::now());
+            wait = Some(wait.map_or(step, |w| w.min(step)));
+        }
+        // Rounded up: waking early would only poll again.
+        let wait_ms = wait.map_or(-1, |w| w.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int);
         let mut pollfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
         // SAFETY: one pollfd, for the descriptor the connection owns and keeps open.
         if unsafe { libc::poll(&mut pollfd, 1, wait_ms) } < 0 {

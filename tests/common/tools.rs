@@ -33,6 +33,10 @@ pub const PYTHON3: Tool = command("python3", "python3");
 pub const LXML: Tool = Tool { command: "lxml", package: "python3-lxml", python_module: Some("lxml.etree") };
 pub const VALGRIND: Tool = command("valgrind", "valgrind");
 pub const PKG_CONFIG: Tool = command("pkg-config", "pkg-config");
+/// What man-db renders pages with.
+pub const GROFF: Tool = command("groff", "groff-base");
+/// man-db's reader of a page's NAME line, as mandb and whatis take it.
+pub const LEXGROG: Tool = command("lexgrog", "man-db");
 pub const MAN: Tool = command("man", "man-db");
 pub const GIT: Tool = command("git", "git");
 
