@@ -14,6 +14,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_virevent-watch");
 
 /// How long anything expected may take before the test gives up on it.
@@ -30,8 +32,13 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// Starts a daemon in a new folder and waits until its socket accepts.
-    fn start() -> Daemon {
+    /// Starts a daemon in a new folder and waits until its socket accepts;
+    /// `None` (with the tools rule's SKIPPED line) where libvirtd or virsh is
+    /// missing, for the test `what`.
+    fn start(what: &str) -> Option<Daemon> {
+        if !common::tools::needs(what, &[common::tools::LIBVIRTD, common::tools::VIRSH]) {
+            return None;
+        }
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = loop {
             let dir = PathBuf::from(format!(
@@ -74,9 +81,7 @@ impl Daemon {
                 .stderr(log.try_clone().unwrap())
                 .spawn()
         };
-        let child = spawn("libvirtd")
-            .or_else(|_| spawn("/usr/sbin/libvirtd"))
-            .unwrap_or_else(|e| panic!("cannot run libvirtd ({e}): is libvirt-daemon installed? .ci/run installs it"));
+        let child = spawn("libvirtd").unwrap_or_else(|e| panic!("cannot run libvirtd: {e}"));
         daemon.child = Some(child);
         // The socket file appears when it is bound, a moment before it listens.
         let start = Instant::now();
@@ -88,7 +93,7 @@ impl Daemon {
             assert!(start.elapsed() < PATIENCE, "libvirtd made no socket at {} in time", sock.display());
             thread::sleep(Duration::from_millis(5));
         }
-        daemon
+        Some(daemon)
     }
 
     fn log(&self) -> String {
@@ -331,7 +336,7 @@ fn line_body(line: &str) -> &str {
 
 #[test]
 fn xml_lines_are_the_events() {
-    let daemon = Daemon::start();
+    let Some(daemon) = Daemon::start("virevent-watch: xml lines are the events") else { return };
     let mut watcher = Process::watch(&["--uri", &daemon.uri, "--format", "xml", "--count", "4"], None);
     watcher.wait_ready();
     for op in ["suspend", "resume", "destroy", "start"] {
@@ -355,7 +360,7 @@ fn xml_lines_are_the_events() {
 
 #[test]
 fn line_format_reads_like_a_sentence() {
-    let daemon = Daemon::start();
+    let Some(daemon) = Daemon::start("virevent-watch: line format reads like a sentence") else { return };
     let mut watcher = Process::watch(&["--uri", &daemon.uri, "--format", "line", "--count", "6"], None);
     watcher.wait_ready();
     daemon.virsh(&["suspend", "test"]);
@@ -382,7 +387,7 @@ fn line_format_reads_like_a_sentence() {
 
 #[test]
 fn json_lines_are_objects_with_escaped_strings() {
-    let daemon = Daemon::start();
+    let Some(daemon) = Daemon::start("virevent-watch: json lines are objects with escaped strings") else { return };
     let mut watcher = Process::watch(&["--uri", &daemon.uri, "--format=json", "--count=3"], None);
     watcher.wait_ready();
     daemon.virsh(&["suspend", "test"]);
@@ -435,7 +440,7 @@ fn json_lines_are_objects_with_escaped_strings() {
 
 #[test]
 fn filters_select_by_type_and_xpath() {
-    let daemon = Daemon::start();
+    let Some(daemon) = Daemon::start("virevent-watch: filters select by type and xpath") else { return };
     let mut paused =
         Process::watch(&["--uri", &daemon.uri, "--filter", "/event[new-state='paused']", "--count", "2"], None);
     let mut mixed = Process::watch(
@@ -494,7 +499,7 @@ fn filters_select_by_type_and_xpath() {
 
 #[test]
 fn count_ends_the_watch_and_a_closed_stdout_ends_it_quietly() {
-    let daemon = Daemon::start();
+    let Some(daemon) = Daemon::start("virevent-watch: count ends the watch and a closed stdout ends it quietly") else { return };
     let mut counted = Process::watch(&["--uri", &daemon.uri, "--count", "2", "--format", "line"], None);
     let mut headed = Process::watch(&["--uri", &daemon.uri], Some(1));
     counted.wait_ready();
@@ -636,7 +641,7 @@ fn the_embedded_driver_says_once_that_nothing_happens_there() {
     // Not with --demo, which acts, nor with a daemon, where others do.
     let (status, stdout, stderr) = run(&["--demo", "--count", "1"]);
     assert_eq!((status, stdout.lines().count(), stderr.as_str()), (Some(0), 1, ""));
-    let daemon = Daemon::start();
+    let Some(daemon) = Daemon::start("virevent-watch: no quiet notice with a daemon URI") else { return };
     let mut watcher = Process::watch(&["--uri", &daemon.uri, "--count", "1"], None);
     watcher.wait_ready();
     daemon.virsh(&["suspend", "test"]);
@@ -843,7 +848,7 @@ fn watcher_words(line: &str) -> (String, String, String) {
 
 #[test]
 fn reports_the_same_events_as_virsh() {
-    let daemon = Daemon::start();
+    let Some(daemon) = Daemon::start("virevent-watch: reports the same events as virsh") else { return };
     let mut virsh =
         Process::spawn(Command::new("virsh").args(["-q", "-c", &daemon.uri, "event", "--all", "--loop"]), None);
     let mut watcher = Process::watch(&["--uri", &daemon.uri, "--format", "line"], None);
@@ -907,7 +912,7 @@ fn reports_the_same_events_as_virsh() {
 
 #[test]
 fn a_killed_daemon_ends_the_watch_with_an_error() {
-    let mut daemon = Daemon::start();
+    let Some(mut daemon) = Daemon::start("virevent-watch: a killed daemon ends the watch with an error") else { return };
     let mut all = Process::watch(&["--uri", &daemon.uri], None);
     let mut domains = Process::watch(&["--uri", &daemon.uri, "--filter", "domain-*", "--format", "line"], None);
     all.wait_ready();
