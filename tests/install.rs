@@ -234,45 +234,23 @@ fn the_installed_python_module_finds_the_installed_library() {
                   \x20   conn.deliver()\n\
                   maps = sorted({l.split()[-1] for l in open('/proc/self/maps') if 'libvirevent' in l})\n\
                   print(virevent.__file__, virevent.INSTALL_LIBDIR, *maps, len(got))\n";
-    let python = |lib: Option<&Path>| {
-        let mut command = Command::new("python3");
-        command
-            .args(["-c", script])
-            .env("PYTHONPATH", &pythondir)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("PYTHONNOUSERSITE", "1")
-            .env_remove("LD_LIBRARY_PATH")
-            .env_remove("VIREVENT_LIB")
-            .current_dir(&prefix.0);
-        if let Some(lib) = lib {
-            command.env("VIREVENT_LIB", lib);
-        }
-        command.output().expect("python3 runs")
-    };
+    let output = Command::new("python3")
+        .args(["-c", script])
+        .env("PYTHONPATH", &pythondir)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONNOUSERSITE", "1")
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("VIREVENT_LIB")
+        .current_dir(&prefix.0)
+        .output()
+        .expect("python3 runs");
     let expected = format!(
         "{} {} {} 1\n",
         pythondir.join("virevent.py").display(),
         libdir.display(),
         libdir.join(format!("libvirevent.so.{VERSION}")).display()
     );
-    let output = python(None);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    // The module reads INSTALL_LIBDIR in its loader once bindings/python has
-    // it (the Python package's branch); until then only the line is there,
-    // and the import can find no library: say so, and check the installed
-    // module through VIREVENT_LIB.
-    let pending = module.matches("INSTALL_LIBDIR").count() == 1;
-    if !output.status.success() && pending && stderr.contains("ImportError") {
-        let note = "PENDING the installed Python module's import through INSTALL_LIBDIR: \
-                    bindings/python/virevent.py has the line but does not read it yet; \
-                    checked the installed module through VIREVENT_LIB instead\n";
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), note.as_bytes());
-        let output = python(Some(&libdir.join("libvirevent.so.0")));
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{stderr}");
-        assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
-        return;
-    }
     assert!(output.status.success(), "import virevent from {}: {stderr}", pythondir.display());
     assert_eq!(String::from_utf8_lossy(&output.stdout), expected, "the module, INSTALL_LIBDIR, the library loaded");
 }

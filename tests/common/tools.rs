@@ -31,6 +31,9 @@ pub const LIBVIRTD: Tool = command("libvirtd", "libvirt-daemon");
 pub const VIRSH: Tool = command("virsh", "libvirt-clients");
 pub const PYTHON3: Tool = command("python3", "python3");
 pub const LXML: Tool = Tool { command: "lxml", package: "python3-lxml", python_module: Some("lxml.etree") };
+/// `python3 -m venv` with pip in the new environment: Debian's python3 has
+/// ensurepip (and so pip in a venv) only with python3-venv.
+pub const VENV: Tool = Tool { command: "venv", package: "python3-venv", python_module: Some("ensurepip") };
 pub const VALGRIND: Tool = command("valgrind", "valgrind");
 pub const PKG_CONFIG: Tool = command("pkg-config", "pkg-config");
 /// What man-db renders pages with.

@@ -10,6 +10,7 @@ tests/python.rs sets it to the libvirevent.so that `cargo test` has just built.
 import asyncio
 import gc
 import os
+import re
 import selectors
 import subprocess
 import sys
@@ -19,8 +20,8 @@ import unittest
 import weakref
 import xml.etree.ElementTree as ET
 
-BINDINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        os.pardir, os.pardir, "bindings", "python")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir)
+BINDINGS = os.path.join(ROOT, "bindings", "python")
 sys.path.insert(0, BINDINGS)
 import virevent  # noqa: E402
 from virevent import Connection, VireventError  # noqa: E402
@@ -76,6 +77,32 @@ class Module(unittest.TestCase):
             for name, member in vars(cls).items():
                 if callable(member) and not name.startswith("_"):
                     self.assertTrue(member.__doc__, f"{cls.__name__}.{name} has no docstring")
+
+    def test_error_constants_are_the_headers(self):
+        with open(os.path.join(ROOT, "include", "virevent.h"), encoding="utf-8") as f:
+            header = f.read()
+        enum = re.search(r"typedef enum \{(.*?)\} virErrorNumber;", header, re.S)
+        self.assertIsNotNone(enum, "no virErrorNumber enum in include/virevent.h")
+        codes = {name: int(value) for name, value in
+                 re.findall(r"^\s*(VIR_ERR_\w+) = (\d+),", enum.group(1), re.M)}
+        self.assertEqual(len(codes), 14, codes)
+        module = {name: value for name, value in vars(virevent).items()
+                  if name.startswith("VIR_ERR_")}
+        self.assertEqual(module, codes)
+        self.assertEqual(virevent.ERROR_NAMES, {value: name for name, value in codes.items()})
+
+    def test_docstring_lists_every_public_method(self):
+        doc = virevent.__doc__
+        for cls in (Connection, virevent.Domain, virevent.EventStream):
+            for name, member in vars(cls).items():
+                if not name.startswith("_") and (callable(member) or isinstance(member, property)):
+                    self.assertRegex(doc, rf"\n    {name}\b", f"{cls.__name__}.{name}")
+        for name in ("VIREVENT_LIB", "find_library", "INSTALL_LIBDIR", "threading.excepthook",
+                     "StopAsyncIteration"):
+            self.assertIn(name, doc)
+
+    def test_version(self):
+        self.assertRegex(virevent.__version__, r"^\d+\.\d+\.\d+$")
 
     def test_error_shows_code_and_message(self):
         error = VireventError(8, "filter[0] is empty")
@@ -134,7 +161,7 @@ class Connections(unittest.TestCase):
             "add_handler": (None, print), "remove_handler": (hid,),
             "emit": ('<event type="t"/>',), "deliver": (), "fileno": (),
             "set_queue_limit": (10,), "start_event_thread": (), "stop_event_thread": (),
-            "stream": (), "lookup_domain": ("test",),
+            "stream": (), "lookup_domain": ("test",), "events": (),
         }
         for name, args in calls.items():
             with self.subTest(method=name):
@@ -142,6 +169,7 @@ class Connections(unittest.TestCase):
                     getattr(conn, name)(*args)
                 self.assertEqual(caught.exception.code, virevent.VIR_ERR_INVALID_CONN)
                 self.assertIn("closed", caught.exception.message)
+                self.assertEqual(caught.exception.message, f"{name}(): the connection is closed")
 
     def test_close_drops_handlers(self):
         conn = Connection()
@@ -351,14 +379,42 @@ class HandlerExceptions(Base):
         self.assertEqual(len(after), 3)
 
     def test_close_discards_a_pending_exception(self):
-        conn = Connection()
-        conn.add_handler(None, lambda xml: 1 / 0)
-        conn.start_event_thread()
-        done = threading.Event()
-        conn.add_handler(None, lambda xml: done.set())
-        conn.emit('<event type="t"/>')
-        self.assertTrue(done.wait(TIMEOUT))
-        conn.close()  # no ZeroDivisionError
+        # close() raises nothing: what is still kept goes to threading.excepthook.
+        reported = []
+        old_hook, threading.excepthook = threading.excepthook, reported.append
+        try:
+            conn = Connection()
+            conn.add_handler("t", lambda xml: 1 / 0)
+            conn.start_event_thread()
+            done = threading.Event()
+            conn.add_handler("done", lambda xml: done.set())
+            conn.emit('<event type="t"/>')
+            conn.emit('<event type="done"/>')  # delivered after t: its exception is kept
+            self.assertTrue(done.wait(TIMEOUT))
+            conn.close()  # no ZeroDivisionError
+        finally:
+            threading.excepthook = old_hook
+        self.assertEqual([type(args.exc_value) for args in reported], [ZeroDivisionError])
+        args = reported[0]
+        self.assertIs(args.exc_type, ZeroDivisionError)
+        self.assertIn("<lambda>", [frame.name for frame in traceback.extract_tb(args.exc_traceback)])
+        # The thread it was raised on: the event thread, not this one.
+        self.assertIsInstance(args.thread, threading.Thread)
+        self.assertIsNot(args.thread, threading.current_thread())
+
+    def test_close_with_nothing_kept_reports_nothing(self):
+        reported = []
+        old_hook, threading.excepthook = threading.excepthook, reported.append
+        try:
+            conn = Connection()
+            conn.add_handler(None, lambda xml: 1 / 0)
+            conn.emit('<event type="t"/>')
+            with self.assertRaises(ZeroDivisionError):
+                conn.deliver()
+            conn.close()
+        finally:
+            threading.excepthook = old_hook
+        self.assertEqual(reported, [])
 
 
 class EventFD(Base):
@@ -433,6 +489,53 @@ class EventThread(Base):
         with self.assertRaises(KeyError):
             self.conn.stop_event_thread()
         self.assertEqual(self.conn.deliver(), 0)
+
+    def test_exception_on_the_event_thread_is_raised_by_the_next_deliver(self):
+        done = threading.Event()
+
+        def bad(xml):
+            raise KeyError("on the event thread")
+
+        self.conn.add_handler("bad", bad)
+        self.conn.add_handler("done", lambda xml: done.set())
+        self.conn.start_event_thread()
+        self.conn.emit('<event type="bad"/>')
+        self.conn.emit('<event type="bad"/>')
+        self.conn.emit('<event type="done"/>')  # delivered after both: they are kept
+        self.assertTrue(done.wait(TIMEOUT))
+        try:
+            self.conn.deliver()  # from this thread, while the event thread runs
+        except KeyError as e:  # (assertRaises would drop the traceback)
+            error, frames = e, [frame.name for frame in traceback.extract_tb(e.__traceback__)]
+        else:
+            self.fail("deliver() did not raise the event thread's exception")
+        self.assertIn("bad", frames, "the handler's traceback is lost")
+        if hasattr(error, "__notes__"):
+            self.assertIn("1 more", error.__notes__[0])
+        self.assertEqual(self.conn.deliver(), 0, "raised twice")
+        self.conn.stop_event_thread()  # nothing kept any more
+
+    def test_exception_on_the_event_thread_is_raised_in_another_thread(self):
+        done = threading.Event()
+        self.conn.add_handler("bad", lambda xml: {}["missing"])
+        self.conn.add_handler("done", lambda xml: done.set())
+        self.conn.start_event_thread()
+        self.conn.emit('<event type="bad"/>')
+        self.conn.emit('<event type="done"/>')
+        self.assertTrue(done.wait(TIMEOUT))
+        raised = []
+
+        def other():
+            try:
+                self.conn.deliver()
+            except KeyError as e:
+                raised.append(e)
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(TIMEOUT)
+        self.assertEqual(len(raised), 1)
+        self.conn.stop_event_thread()
 
     def test_stop_from_the_event_thread_is_refused(self):
         errors, done = [], threading.Event()
@@ -572,12 +675,380 @@ class Domains(Base):
         dom.free()  # idempotent
         self.assertIn("freed", repr(dom))
         self.assertError(virevent.VIR_ERR_INVALID_ARG, dom.suspend, contains="freed")
+        for name in ("create", "suspend", "resume", "shutdown", "destroy"):
+            with self.subTest(method=name):
+                self.assertError(virevent.VIR_ERR_INVALID_ARG, getattr(dom, name),
+                                 contains=f"{name}(): the handle of domain 'test' is freed")
 
     def test_handle_outlives_its_connection(self):
         dom = self.conn.lookup_domain("test")
         self.conn.close()
         self.assertError(virevent.VIR_ERR_INVALID_CONN, dom.suspend)
         dom.free()
+
+
+class WrongTypes(Base):
+    """Every public method's arguments of the wrong type: TypeError naming the
+    method and the argument (never ctypes.ArgumentError), one wording."""
+
+    FILTER = "must be None, str, bytes, or a list or tuple of them"
+
+    def assertTypeError(self, message, function, *args):
+        with self.assertRaises(TypeError) as caught:
+            function(*args)
+        self.assertEqual(str(caught.exception), message)
+
+    def test_methods_with_arguments(self):
+        conn, f = self.conn, self.FILTER
+        cases = [
+            ("Connection() argument 'uri' must be str or bytes, not int", Connection, 5),
+            (f"add_handler() argument 'filter' {f}, not int", conn.add_handler, 5, print),
+            (f"add_handler() argument 'filter' {f}, not set", conn.add_handler, {"t"}, print),
+            ("add_handler() argument 'filter[1]' must be str or bytes, not int",
+             conn.add_handler, ["t", 3], print),
+            ("add_handler() argument 'fn' must be callable, not str", conn.add_handler, None, "x"),
+            ("remove_handler() argument 'handler_id' must be int, not str",
+             conn.remove_handler, "1"),
+            ("remove_handler() argument 'handler_id' must be int, not float",
+             conn.remove_handler, 1.0),
+            ("emit() argument 'xml' must be str or bytes, not int", conn.emit, 5),
+            ("emit() argument 'xml' must be str or bytes, not NoneType", conn.emit, None),
+            (f"events() argument 'filter' {f}, not int", conn.events, 5),
+            ("events() argument 'filter[0]' must be str or bytes, not NoneType",
+             conn.events, [None]),
+            (f"stream() argument 'filter' {f}, not int", conn.stream, 5),
+            ("stream() argument 'timeout' must be None or a number, not str",
+             conn.stream, None, "1"),
+            ("set_queue_limit() argument 'max_events' must be int, not str",
+             conn.set_queue_limit, "10"),
+            ("set_queue_limit() argument 'max_events' must be int, not float",
+             conn.set_queue_limit, 10.0),
+            ("lookup_domain() argument 'name' must be str or bytes, not int",
+             conn.lookup_domain, 1),
+            (f"c_filter() argument 'filter' {f}, not int", virevent.c_filter, 5),
+            ("EventStream() argument 'fd' must be int, not str", virevent.EventStream, "3"),
+            ("EventStream() argument 'timeout' must be None or a number, not str",
+             virevent.EventStream, 0, "1"),
+        ]
+        for message, function, *args in cases:
+            with self.subTest(message):
+                self.assertTypeError(message, function, *args)
+        self.assertEqual(virevent._handlers, {}, "a refused handler stays registered")
+        self.assertEqual(self.conn.emit('<event type="t"/>'), 1, "a refused event was queued")
+        os.fstat(0)  # EventStream("3"), EventStream(0, "1") closed nothing
+
+    def test_values_out_of_range_and_nul(self):
+        conn = self.conn
+        cases = [
+            ("remove_handler() argument 'handler_id' must be in -2147483648..2147483647, "
+             "not 2147483648", conn.remove_handler, 2 ** 31),
+            ("set_queue_limit() argument 'max_events' must be in 0..4294967295, not -1",
+             conn.set_queue_limit, -1),
+            ("emit() argument 'xml' contains a NUL character", conn.emit, '<event type="t"/>\0'),
+            ("add_handler() argument 'filter[0]' contains a NUL character",
+             conn.add_handler, ["a\0"], print),
+            ("lookup_domain() argument 'name' contains a NUL character",
+             conn.lookup_domain, "te\0st"),
+            ("Connection() argument 'uri' contains a NUL character", Connection, "test:///\0"),
+        ]
+        for message, function, *args in cases:
+            with self.subTest(message):
+                error = self.assertError(virevent.VIR_ERR_INVALID_ARG, function, *args)
+                self.assertEqual(error.message, message)
+
+    def test_methods_without_arguments(self):
+        # Python's own TypeError, which names the method too.
+        dom = self.conn.lookup_domain("test")
+        stream = self.conn.stream()
+        try:
+            for obj, names in ((self.conn, ["deliver", "fileno", "start_event_thread",
+                                            "stop_event_thread", "close"]),
+                               (dom, ["create", "suspend", "resume", "shutdown", "destroy",
+                                      "free"]),
+                               (stream, ["fileno", "buffered", "readline", "close"])):
+                for name in names:
+                    with self.subTest(method=name):
+                        with self.assertRaises(TypeError) as caught:
+                            getattr(obj, name)(5)
+                        self.assertIn(f"{name}()", str(caught.exception))
+        finally:
+            dom.free()
+            stream.close()
+        self.assertFalse(self.conn.closed)
+
+
+def readers(loop):
+    """The descriptors `loop` has readers for (asyncio's selector loop)."""
+    return {key.fd for key in loop._selector.get_map().values() if key.data[0] is not None}
+
+
+class AsyncEvents(Base):
+    """async for xml in conn.events(filter)."""
+
+    def run_async(self, main):
+        return asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+
+    def assertCleanedUp(self, loop):
+        self.assertEqual(virevent._handlers, {}, "the iteration's handler is left")
+        self.assertNotIn(self.conn.fileno(), readers(loop), "the iteration's reader is left")
+        self.assertEqual(len(self.conn._iterations), 0)
+
+    def test_in_order_filtered_from_a_task(self):
+        async def main():
+            loop = asyncio.get_running_loop()
+
+            async def emitter():
+                for i in range(10):
+                    self.conn.emit(f'<event type="{"keep" if i % 3 else "drop"}" n="{i}"/>')
+                    if i % 2:
+                        await asyncio.sleep(0)
+                self.conn.emit('<event type="keep" n="last"/>')
+
+            received = []
+            task = asyncio.create_task(emitter())
+            async for xml in self.conn.events(["keep", "/event[@n = 9]"]):
+                self.assertNotIn(self.conn.fileno(), readers(loop), "a reader while not waiting")
+                received.append(ET.fromstring(xml))
+                if received[-1].get("n") == "last":
+                    break
+            # Left with break: cleaned up at once.
+            self.assertCleanedUp(loop)
+            await task
+            return received
+
+        received = self.run_async(main)
+        self.assertEqual([e.get("n") for e in received], ["1", "2", "4", "5", "7", "8", "9", "last"])
+        self.assertEqual([e.get("type") for e in received], ["keep"] * 6 + ["drop", "keep"])
+        seqs = [int(e.get("seq")) for e in received]
+        self.assertEqual(seqs, sorted(seqs))
+        self.conn.emit('<event type="keep"/>')
+        self.assertEqual(self.conn.deliver(), 0, "a handler is left")
+
+    def test_waits_on_the_descriptor(self):
+        async def main():
+            loop = asyncio.get_running_loop()
+            iteration = self.conn.events().__aiter__()
+            step = asyncio.ensure_future(iteration.__anext__())
+            await asyncio.sleep(0.01)
+            self.assertFalse(step.done())
+            self.assertIn(self.conn.fileno(), readers(loop), "waiting without a reader")
+            self.assertEqual(len(virevent._handlers), 1)
+            self.conn.emit('<event type="t"/>')
+            xml = await step
+            self.assertNotIn(self.conn.fileno(), readers(loop), "a reader while not waiting")
+            await iteration.aclose()
+            self.assertCleanedUp(loop)
+            with self.assertRaises(StopAsyncIteration):
+                await iteration.__anext__()
+            return xml
+
+        self.assertTrue(self.run_async(main).startswith('<event type="t" '))
+
+    def test_cancellation_cleans_up(self):
+        async def main():
+            loop = asyncio.get_running_loop()
+            received = []
+
+            async def consume():
+                async for xml in self.conn.events():
+                    received.append(xml)
+
+            task = asyncio.create_task(consume())
+            self.conn.emit('<event type="t"/>')  # before the iteration's first step: missed
+            await asyncio.sleep(0.01)
+            self.conn.emit('<event type="t"/>')
+            await asyncio.sleep(0.01)
+            self.assertEqual(len(received), 1)
+            self.assertEqual(len(virevent._handlers), 1)
+            self.assertIn(self.conn.fileno(), readers(loop))
+            task.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await task
+            self.assertCleanedUp(loop)
+
+        self.run_async(main)
+
+    def test_an_exception_in_the_body_cleans_up(self):
+        async def main():
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self.conn.emit, '<event type="t"/>')
+            with self.assertRaises(RuntimeError):
+                async for _ in self.conn.events():
+                    raise RuntimeError("in the loop body")
+            self.assertCleanedUp(loop)
+
+        self.run_async(main)
+
+    def test_the_end_of_asyncio_run_cleans_up(self):
+        tasks = []
+
+        async def main():
+            async def consume():
+                async for _ in self.conn.events():
+                    pass
+
+            tasks.append(asyncio.create_task(consume()))
+            await asyncio.sleep(0.01)
+            self.assertEqual(len(virevent._handlers), 1)
+
+        asyncio.run(main())  # cancels the task still iterating
+        self.assertTrue(tasks[0].cancelled())
+        self.assertEqual(virevent._handlers, {})
+        self.assertEqual(len(self.conn._iterations), 0)
+
+    def test_ends_when_the_connection_closes(self):
+        async def main():
+            loop = asyncio.get_running_loop()
+            received, two = [], asyncio.Event()
+
+            async def closer():
+                self.conn.emit('<event type="t"/>')
+                self.conn.emit('<event type="t"/>')
+                await two.wait()
+                self.conn.close()  # while the iteration waits on the descriptor
+
+            fd = self.conn.fileno()
+            task = asyncio.create_task(closer())
+            async for xml in self.conn.events():
+                received.append(xml)
+                if len(received) == 2:
+                    two.set()
+            await task
+            self.assertNotIn(fd, readers(loop))
+            self.assertEqual(virevent._handlers, {})
+            return received
+
+        self.assertEqual(len(self.run_async(main)), 2)
+        self.assertTrue(self.conn.closed)
+
+    def test_ends_when_closed_from_the_loop_body(self):
+        async def main():
+            received = []
+            asyncio.get_running_loop().call_soon(self.conn.emit, '<event type="t"/>')
+            async for xml in self.conn.events():
+                received.append(xml)
+                self.conn.close()
+            return received
+
+        self.assertEqual(len(self.run_async(main)), 1)
+
+    def test_ends_when_the_connection_is_lost(self):
+        # What a remote connection's deliver() does once the daemon is gone and
+        # its connection-closed event has been delivered.
+        for code in (virevent.VIR_ERR_NO_CONNECT, virevent.VIR_ERR_RPC):
+            with self.subTest(code=virevent.ERROR_NAMES[code]):
+                lost = []
+                real = self.conn.deliver
+
+                def deliver():
+                    calls = real()
+                    if lost and not calls:
+                        raise VireventError(code, "the daemon is gone")
+                    return calls
+
+                self.conn.deliver = deliver
+
+                async def main():
+                    received = []
+                    loop = asyncio.get_running_loop()
+                    loop.call_soon(self.conn.emit, '<event type="connection-closed"/>')
+                    loop.call_soon(lost.append, True)
+                    async for xml in self.conn.events():
+                        received.append(xml)
+                    self.assertCleanedUp(loop)
+                    return received
+
+                self.assertEqual(self.types(self.run_async(main)), ["connection-closed"])
+                del self.conn.deliver
+
+    def test_other_deliver_errors_are_raised(self):
+        def deliver():
+            raise VireventError(virevent.VIR_ERR_OPERATION_INVALID, "used in another process")
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            self.conn.deliver = deliver
+            with self.assertRaises(VireventError) as caught:
+                async for _ in self.conn.events():
+                    pass
+            self.assertEqual(caught.exception.code, virevent.VIR_ERR_OPERATION_INVALID)
+            del self.conn.deliver
+            self.assertCleanedUp(loop)
+
+        self.run_async(main)
+
+    def test_a_handler_exception_is_raised_by_the_iteration(self):
+        def bad(xml):
+            raise ValueError("from another handler")
+
+        bad_id = self.conn.add_handler("bad", bad)
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            received = []
+            loop.call_soon(self.conn.emit, '<event type="good"/>')
+            loop.call_later(0.01, self.conn.emit, '<event type="bad"/>')
+            try:
+                async for xml in self.conn.events("good"):
+                    received.append(xml)
+            except ValueError as e:
+                frames = [frame.name for frame in traceback.extract_tb(e.__traceback__)]
+            else:
+                self.fail("the iteration did not raise the handler's exception")
+            self.assertIn("bad", frames, "the handler's traceback is lost")
+            self.assertEqual(list(virevent._handlers), [bad_token], "the iteration's handler is left")
+            return received
+
+        bad_token = next(iter(virevent._handlers))
+        self.assertEqual(self.types(self.run_async(main)), ["good"])
+        self.conn.remove_handler(bad_id)
+
+    def test_with_the_event_thread(self):
+        async def main():
+            async def emitter():
+                for i in range(20):
+                    self.conn.emit(f'<event type="t" n="{i}"/>')
+                    await asyncio.sleep(0.001)
+
+            task = asyncio.create_task(emitter())
+            received = []
+            async for xml in self.conn.events("t"):
+                received.append(ET.fromstring(xml).get("n"))
+                if len(received) == 20:
+                    break
+            await task
+            return received
+
+        self.conn.start_event_thread()
+        self.assertEqual(self.run_async(main), [str(i) for i in range(20)])
+        self.assertEqual(virevent._handlers, {})
+        self.conn.stop_event_thread()
+
+    def test_two_iterations(self):
+        async def main():
+            async def take(filter, count):
+                out = []
+                async for xml in self.conn.events(filter):
+                    out.append(ET.fromstring(xml).get("type"))
+                    if len(out) == count:
+                        return out
+
+            tasks = [asyncio.create_task(take("a", 2)), asyncio.create_task(take(None, 3))]
+            await asyncio.sleep(0)
+            for kind in ("a", "b", "a"):
+                self.conn.emit(f'<event type="{kind}"/>')
+            return await asyncio.gather(*tasks)
+
+        self.assertEqual(self.run_async(main), [["a", "a"], ["a", "b", "a"]])
+        self.assertEqual(virevent._handlers, {})
+
+    def test_outside_a_running_loop(self):
+        iteration = self.conn.events()
+        with self.assertRaises(RuntimeError):
+            iteration.__anext__().send(None)
+        self.assertEqual(virevent._handlers, {})
+
+    types = Base.types
 
 
 if __name__ == "__main__":
