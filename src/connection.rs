@@ -15,7 +15,7 @@ use crate::filter::Filter;
 use crate::fork;
 use crate::handlers::HandlerId;
 use crate::hub::Hub;
-use crate::remote::uri;
+use crate::driver::remote::uri;
 
 /// An open connection: its handlers, its queue and the driver that feeds it.
 ///

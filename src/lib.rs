@@ -20,7 +20,7 @@ pub(crate) mod hub;
 mod notify;
 mod poll_set;
 pub(crate) mod queue;
-pub(crate) mod remote;
+pub(crate) mod rpc;
 mod sigpipe;
 mod stream;
 mod thread_mark;

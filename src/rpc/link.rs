@@ -10,8 +10,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::packet::{self, Framer, Kind, Packet, PROGRAM_KEEPALIVE, PROGRAM_REMOTE};
-use super::protocol::{RemoteError, KEEPALIVE_PING, KEEPALIVE_PONG};
+use super::error::RemoteError;
+use super::packet::{self, Framer, Kind, Packet, KEEPALIVE_PING, KEEPALIVE_PONG, PROGRAM_KEEPALIVE, PROGRAM_REMOTE};
 use crate::error::{Error, ErrorCode};
 
 /// The least room offered to each read of the socket.

@@ -2,7 +2,7 @@
 //! domains, and the domain events it registers for (docs/protocol.md sections
 //! 3 to 6, and libvirt's `remote_protocol.x` for listing domains and states).
 
-use super::xdr::{DecodeError, Decoder, Encoder};
+use crate::rpc::xdr::{DecodeError, Decoder, Encoder};
 
 /// REMOTE program procedures.
 pub(crate) mod proc {
@@ -15,10 +15,6 @@ pub(crate) mod proc {
     pub(crate) const EVENT_REGISTER_ANY: i32 = 316;
     pub(crate) const EVENT_DEREGISTER_ANY: i32 = 317;
 }
-
-/// KEEPALIVE program procedures.
-pub(crate) const KEEPALIVE_PING: i32 = 1;
-pub(crate) const KEEPALIVE_PONG: i32 = 2;
 
 /// Authentication types of AUTH_LIST.
 pub(crate) const AUTH_NONE: i32 = 0;
@@ -40,26 +36,6 @@ pub(crate) const EVENTS: [(i32, i32); 6] = [
     (4, 322),  // IO_ERROR
     (23, 379), // METADATA_CHANGE
 ];
-
-/// A `remote_error` body: what the daemon said went wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteError {
-    /// libvirt's `virErrorNumber`.
-    pub code: i32,
-    /// The text to show.
-    pub message: String,
-}
-
-impl RemoteError {
-    /// Decodes a `remote_error` body.
-    pub fn decode(body: &[u8]) -> Result<RemoteError, DecodeError> {
-        let mut d = Decoder::new(body);
-        let code = d.i32()?;
-        let _domain = d.i32()?;
-        let message = d.optional(Decoder::string)?;
-        Ok(RemoteError { code, message: message.unwrap_or_else(|| format!("error {code} with no message")) })
-    }
-}
 
 /// A `remote_nonnull_domain`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,7 +134,7 @@ pub fn decode_event(procedure: i32, body: &[u8]) -> Result<Option<DaemonEvent>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::packet::tests::hex;
+    use crate::rpc::packet::tests::hex;
 
     /// The body of `virsh suspend test`'s event, docs/protocol.md section 5.2.
     const SUSPEND_BODY: &str = "00000000 00000004 74657374 6695eb01f6a4830479aa97f2502e193f 00000001 00000003 00000000";
@@ -203,20 +179,6 @@ mod tests {
         for cut in 0..body.len() {
             assert!(decode_event(318, &body[..cut]).is_err(), "cut at {cut}");
         }
-    }
-
-    #[test]
-    fn decodes_the_error_of_the_reference() {
-        // CONNECT_GET_LIB_VERSION before CONNECT_OPEN (section 3), body only.
-        let body = hex(concat!(
-            "00000001 00000007 00000001 0000002e",
-            "696e7465726e616c206572726f723a2068797065727669736f7220636f6e6e656374696f6e206e6f74206f70656e 0000",
-            "00000002 00000000 00000001 00000012 696e7465726e616c206572726f723a202573 0000",
-            "00000001 0000001e 68797065727669736f7220636f6e6e656374696f6e206e6f74206f70656e 0000",
-            "00000000 ffffffff ffffffff 00000000"
-        ));
-        let error = RemoteError::decode(&body).unwrap();
-        assert_eq!(error, RemoteError { code: 1, message: "internal error: hypervisor connection not open".into() });
     }
 
     #[test]

@@ -22,15 +22,20 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::event::Builder;
 use crate::hub::Hub;
 use crate::poll_set::Interest;
-use crate::remote::events::DomainStates;
-use crate::remote::link::{CallError, Link, Loss, DAEMON_TIMEOUT};
-use crate::remote::packet::{Kind, Packet, PROGRAM_REMOTE};
-use crate::remote::protocol::{
-    decode_domain_list, decode_event, decode_state, proc, RemoteError, AUTH_NONE, AUTH_POLKIT_TYPE, AUTH_SASL,
-    CONNECT_READ_ONLY, EVENTS,
+use crate::rpc::error::RemoteError;
+use crate::rpc::link::{CallError, Link, Loss, DAEMON_TIMEOUT};
+use crate::rpc::packet::{Kind, Packet, PROGRAM_REMOTE};
+use crate::rpc::xdr::{Decoder, Encoder};
+use protocol::{
+    decode_domain_list, decode_event, decode_state, proc, AUTH_NONE, AUTH_POLKIT_TYPE, AUTH_SASL, CONNECT_READ_ONLY,
+    EVENTS,
 };
-use crate::remote::uri::Target;
-use crate::remote::xdr::{Decoder, Encoder};
+use states::DomainStates;
+use uri::Target;
+
+mod protocol;
+mod states;
+pub(crate) mod uri;
 use crate::tag;
 use crate::timer::Timer;
 

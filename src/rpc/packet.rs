@@ -11,6 +11,10 @@ use super::xdr::{DecodeError, Decoder, Encoder};
 pub const PROGRAM_REMOTE: u32 = 0x2000_8086;
 /// The KEEPALIVE program ("keep").
 pub const PROGRAM_KEEPALIVE: u32 = 0x6b65_6570;
+/// KEEPALIVE program procedures.
+pub(crate) const KEEPALIVE_PING: i32 = 1;
+pub(crate) const KEEPALIVE_PONG: i32 = 2;
+
 /// The only version of either.
 pub const VERSION: u32 = 1;
 
