@@ -123,6 +123,14 @@ impl Connection {
         Ok(())
     }
 
+    /// The event types this connection's daemon refused to send, each with
+    /// the daemon's words (a daemon older than the kind does not know it);
+    /// empty for the embedded driver.
+    pub fn refused_event_types(&self) -> Result<Vec<(String, String)>> {
+        self.check(false)?;
+        Ok(self.core.source().refused_event_types())
+    }
+
     /// Registers `handler` for the events `filter` matches that are emitted from
     /// now on; returns its id. Dropping `handler` is deferred until its last call
     /// has returned (at removal or close).

@@ -25,6 +25,7 @@ mod sigpipe;
 mod stream;
 mod thread_mark;
 mod timer;
+pub mod words;
 pub mod xpath;
 
 pub mod ffi;

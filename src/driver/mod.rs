@@ -31,4 +31,10 @@ pub trait Source: Send + Sync {
     /// The descriptors it owns, for a forked child to close its copies: read
     /// without taking any lock, which a parent thread may have held at the fork.
     fn descriptors_after_fork(&self, out: &mut Vec<RawFd>);
+
+    /// The event types the source could not arrange to send, each with why
+    /// (a daemon older than the kind refuses its registration).
+    fn refused_event_types(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }

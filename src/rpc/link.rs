@@ -31,6 +31,9 @@ pub enum Ending {
     Error,
     /// The daemon did not answer, or took nothing we sent, in time.
     TimedOut,
+    /// The daemon said its own connection to the hypervisor closed, for the
+    /// reason given (`virConnectCloseReason`'s word).
+    Reported(&'static str),
 }
 
 impl Ending {
@@ -39,6 +42,7 @@ impl Ending {
         match self {
             Ending::Eof => "eof",
             Ending::Error | Ending::TimedOut => "error",
+            Ending::Reported(reason) => reason,
         }
     }
 }

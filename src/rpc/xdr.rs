@@ -3,6 +3,7 @@
 //! using it, so no input can make it read out of bounds or allocate more than
 //! the packet holds.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The longest string the protocol allows (REMOTE_STRING_MAX).
@@ -82,13 +83,24 @@ impl<'a> Decoder<'a> {
     /// A `string<>`: length, bytes, padding. Not UTF-8 is replaced, not refused:
     /// names come from the daemon's configuration.
     pub fn string(&mut self) -> Decoded<String> {
+        self.text().map(Cow::into_owned)
+    }
+
+    /// A `string<>` borrowed from the body where it is valid UTF-8: what is
+    /// only copied into an event needs no allocation of its own.
+    pub fn text(&mut self) -> Decoded<Cow<'a, str>> {
         let len = self.u32()? as usize;
         if len > MAX_STRING {
             return Err(DecodeError(format!("string of {len} bytes, over the limit of {MAX_STRING}")));
         }
         let bytes = self.take(len, "a string")?;
         self.take(padding(len), "string padding")?;
-        Ok(String::from_utf8_lossy(bytes).into_owned())
+        Ok(String::from_utf8_lossy(bytes))
+    }
+
+    /// A `double`: IEEE 754, big-endian.
+    pub fn f64(&mut self) -> Decoded<f64> {
+        Ok(f64::from_bits(self.u64()?))
     }
 
     /// An optional item: a u32 0 (absent) or 1 followed by it.
@@ -113,11 +125,18 @@ impl<'a> Decoder<'a> {
     /// A variable array `T<max>`: a count, then the items. The count is checked
     /// against `max` and against the bytes left (each item takes at least 4).
     pub fn array<T>(&mut self, max: usize, mut item: impl FnMut(&mut Self) -> Decoded<T>) -> Decoded<Vec<T>> {
+        let count = self.count(max)?;
+        (0..count).map(|_| item(self)).collect()
+    }
+
+    /// A variable array's count, checked as [`Decoder::array`] checks it, for
+    /// a caller that takes the items one by one.
+    pub fn count(&mut self, max: usize) -> Decoded<usize> {
         let count = self.u32()? as usize;
         if count > max || count > self.remaining() / 4 {
             return Err(DecodeError(format!("array of {count} items does not fit (max {max}, {} bytes left)", self.remaining())));
         }
-        (0..count).map(|_| item(self)).collect()
+        Ok(count)
     }
 }
 

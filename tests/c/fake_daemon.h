@@ -51,9 +51,20 @@
 #define P_LIST_ALL 273
 #define P_REGISTER 316
 #define P_DEREGISTER 317
+/* The other objects' registrations (each deregisters with the next number),
+ * and the connection-close callback's. */
+#define P_NETWORK_REGISTER 313
+#define P_POOL_REGISTER 368
+#define P_NODEDEV_REGISTER 374
+#define P_SECRET_REGISTER 380
+#define P_CLOSE_REGISTER 360
+#define P_CLOSE_UNREGISTER 361
+#define P_CONNECTION_CLOSED 362
 
 /* The callback id the fake daemon gives each event id: not 0, 1, 2... so that
- * the order of the deregistrations shows. */
+ * the order of the deregistrations shows. Networks, pools, node devices and
+ * secrets get the same ids as domains, as a real daemon's other drivers may:
+ * only the procedure tells their events apart. */
 static inline int callback_of(int event_id)
 {
     return 100 + 7 * event_id;
@@ -310,7 +321,9 @@ typedef struct {
     const char *polkit_error; /* AUTH_POLKIT fails with it (else replies 1) */
     int open_error;           /* CONNECT_OPEN fails with this code and message */
     const char *open_message;
-    int register_error[24];   /* by event id: REGISTER fails with this code */
+    int register_error[28];   /* by event id: REGISTER fails with this code */
+    int objects_error;        /* the other objects' registrations fail with it */
+    int close_callback_error; /* the connection-close callback's fails with it */
     int deregister_error_first; /* the first DEREGISTER fails */
     int ndomains;
     Dom domains[4];
@@ -574,9 +587,25 @@ static inline int child_reply_body(Child *ch, int proc, const unsigned char *bod
     case P_OPEN:
         return s->open_error ? put_error(r, s->open_error, "%s", s->open_message) : 0;
     case P_REGISTER:
-        if (arg >= 0 && arg < 24 && s->register_error[arg])
+        if (arg >= 0 && arg < 28 && s->register_error[arg])
             return put_error(r, s->register_error[arg], "internal error: unsupported event ID %d", arg);
         put_i32(r, callback_of(arg));
+        return 0;
+    case P_NETWORK_REGISTER:
+    case P_POOL_REGISTER:
+    case P_NODEDEV_REGISTER:
+    case P_SECRET_REGISTER:
+        if (s->objects_error)
+            return put_error(r, s->objects_error, "unknown procedure: %d", proc);
+        put_i32(r, callback_of(arg));
+        return 0;
+    case P_CLOSE_REGISTER:
+        return s->close_callback_error ? put_error(r, s->close_callback_error, "unknown procedure: %d", proc) : 0;
+    case P_NETWORK_REGISTER + 1:
+    case P_POOL_REGISTER + 1:
+    case P_NODEDEV_REGISTER + 1:
+    case P_SECRET_REGISTER + 1:
+    case P_CLOSE_UNREGISTER:
         return 0;
     case P_LIST_ALL:
         put_u32(r, (uint32_t)s->ndomains);
@@ -934,11 +963,17 @@ static inline void check_open_bodies(const Fake *f, const char *name)
     int bad = 0;
     for (int i = 0; i < f->nrecs; i++) {
         const WireRec *r = &f->recs[i];
-        if (r->type == T_CALL && r->proc == P_REGISTER && (r->bodylen != 8 || be32(r->body + 4) != 0))
+        int object = r->proc == P_REGISTER || r->proc == P_NETWORK_REGISTER || r->proc == P_POOL_REGISTER ||
+                     r->proc == P_NODEDEV_REGISTER || r->proc == P_SECRET_REGISTER;
+        if (r->type == T_CALL && object && (r->bodylen != 8 || be32(r->body + 4) != 0))
+            bad++;
+        if (r->type == T_CALL && r->proc == P_CLOSE_REGISTER && r->bodylen != 0)
             bad++;
     }
     CHECK_INT(bad, 0);
-    CHECK_STR(int_args(f, P_REGISTER), "0 1 2 3 4 23");
+    CHECK_STR(int_args(f, P_REGISTER), "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27");
+    CHECK_STR(int_args(f, P_NETWORK_REGISTER), "0 1");
+    CHECK_STR(int_args(f, P_SECRET_REGISTER), "0 1");
     const WireRec *list = first_call(f, P_LIST_ALL);
     static const unsigned char list_body[8] = {0, 0, 0, 1, 0, 0, 0, 0};
     CHECK(list && list->bodylen == 8 && memcmp(list->body, list_body, 8) == 0);
@@ -952,9 +987,13 @@ static inline void check_open_bodies(const Fake *f, const char *name)
     }
 }
 
-#define OPEN_SEQ "66 1 316 316 316 316 316 316 273 212"
-#define CLOSE_SEQ "317 317 317 317 317 317 2 CLOSE"
-#define ALL_CALLBACKS "100 107 114 121 128 261"
+/* Every registration: the 28 domain event ids, two for each other object,
+ * the connection-close callback; deregistered in the same order. */
+#define REGISTER_SEQ "316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 313 313 368 368 374 374 380 380 360"
+#define DEREGISTER_SEQ "317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 314 314 369 369 375 375 381 381 361"
+#define OPEN_SEQ "66 1 " REGISTER_SEQ " 273 212"
+#define CLOSE_SEQ DEREGISTER_SEQ " 2 CLOSE"
+#define ALL_CALLBACKS "100 107 114 121 128 135 142 149 156 163 170 177 184 191 198 205 212 219 226 233 240 247 254 261 268 275 282 289"
 
 /* ---- the parent's helpers ----------------------------------------------------- */
 

@@ -39,7 +39,9 @@ static void open_close_sequence(void)
             close(stream);
     }
     CHECK_STR(fake_close(&f, NULL), OPEN_SEQ " " CLOSE_SEQ);
-    CHECK_INT(check_calls(&f), 17);
+    /* AUTH_LIST, CONNECT_OPEN, 37 registrations, the listing, one state;
+     * 37 deregistrations and CONNECT_CLOSE. */
+    CHECK_INT(check_calls(&f), 79);
     check_open_bodies(&f, "test:///default");
     /* Deregistered in the order registered, with the daemon's ids. */
     CHECK_STR(int_args(&f, P_DEREGISTER), ALL_CALLBACKS);
@@ -75,8 +77,8 @@ static void open_with_polkit(void)
     script_init(&s);
     s.auth[0] = 2;
     Fake f;
-    CHECK_STR(open_close(&f, &s), "66 70 1 316 316 316 316 316 316 273 212 " CLOSE_SEQ);
-    CHECK_INT(check_calls(&f), 18);
+    CHECK_STR(open_close(&f, &s), "66 70 1 " REGISTER_SEQ " 273 212 " CLOSE_SEQ);
+    CHECK_INT(check_calls(&f), 80);
     const WireRec *polkit = first_call(&f, P_AUTH_POLKIT);
     CHECK(polkit && polkit->bodylen == 0);
     case_end("open through AUTH_POLKIT");
@@ -92,8 +94,8 @@ static void open_skips_unsupported_events(void)
     s.register_error[3] = 1;
     s.register_error[23] = 1;
     Fake f;
-    CHECK_STR(open_close(&f, &s), OPEN_SEQ " 317 317 317 317 2 CLOSE");
-    CHECK_STR(int_args(&f, P_DEREGISTER), "100 107 114 128");
+    CHECK_STR(open_close(&f, &s), OPEN_SEQ " 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 314 314 369 369 375 375 381 381 361 2 CLOSE");
+    CHECK_STR(int_args(&f, P_DEREGISTER), "100 107 114 128 135 142 149 156 163 170 177 184 191 198 205 212 219 226 233 240 247 254 268 275 282 289");
     check_calls(&f);
     case_end("unsupported event ids are skipped");
 }
@@ -124,7 +126,7 @@ static void open_skips_vanished_domain(void)
         CHECK_CONTAINS(seen.xml[1], STATES("pmsuspended", "running") "<reason>resumed-unpaused</reason>");
         CHECK_CONTAINS(seen.xml[2], STATES("running", "paused"));
     }
-    CHECK_STR(fake_close(&f, conn), "66 1 316 316 316 316 316 316 273 212 212 212 " CLOSE_SEQ);
+    CHECK_STR(fake_close(&f, conn), "66 1 " REGISTER_SEQ " 273 212 212 212 " CLOSE_SEQ);
     check_calls(&f);
     seen_clear(&seen);
     case_end("GET_STATE error 42 skips the domain");
@@ -176,7 +178,7 @@ static void open_with_interleaved_packets(void)
         CHECK_STR(children(seen.xml[1]), TEST_TRANSITION("paused", "running", "resumed-unpaused"));
     }
     /* The PING of AUTH_LIST's wait is answered before the next call. */
-    CHECK_STR(fake_close(&f, conn), "66 K2 1 316 316 316 316 316 316 273 212 " CLOSE_SEQ);
+    CHECK_STR(fake_close(&f, conn), "66 K2 1 " REGISTER_SEQ " 273 212 " CLOSE_SEQ);
     check_calls(&f);
     seen_clear(&seen);
     case_end("packets interleaved with the open sequence");
@@ -355,7 +357,7 @@ static void open_failures(void)
     put_dom(&bad, &DOM_TEST);
     hook(&s, P_LIST_ALL, H_INSTEAD, &bad, 0);
     open_fails(&s, &(OpenFault){"domain list that does not decode", VIR_ERR_RPC, 0, "CONNECT_LIST_ALL_DOMAINS",
-                                "66 1 316 316 316 316 316 316 273 EOF"});
+                                "66 1 " REGISTER_SEQ " 273 EOF"});
 
     /* A truncated lifecycle event while waiting for a reply. */
     script_init(&s);
@@ -363,7 +365,7 @@ static void open_failures(void)
     ev_lifecycle_cut(&bad);
     hook(&s, P_LIST_ALL, H_BEFORE, &bad, 0);
     open_fails(&s, &(OpenFault){"bad event body during open", VIR_ERR_RPC, 0, "bad body for event procedure 318",
-                                "66 1 316 316 316 316 316 316 273 EOF"});
+                                "66 1 " REGISTER_SEQ " 273 EOF"});
 
     /* A bad length word while waiting for a reply. */
     script_init(&s);
@@ -506,8 +508,9 @@ static void events_skipped(void)
     script_init(&s);
     static Buf ev;
     memset(&ev, 0, sizeof ev);
-    /* GRAPHICS (323), which is not registered: a body it could not decode. */
-    pkt_begin(&ev, PROG_REMOTE, 323, T_MESSAGE, 1, 0);
+    /* 454 (VCPU_REMOVED of libvirt 12.4), which this library does not know: a
+     * body it could not decode. */
+    pkt_begin(&ev, PROG_REMOTE, 454, T_MESSAGE, 1, 0);
     put_bytes(&ev, "abc", 3);
     pkt_end(&ev);
     /* Procedure 9999 with a lifecycle body. */
@@ -549,6 +552,149 @@ static void events_skipped(void)
     CHECK_STR(fake_close(&f, conn), OPEN_SEQ " " CLOSE_SEQ);
     seen_clear(&seen);
     case_end("unknown procedures and stray packets are skipped");
+}
+
+/* An event MESSAGE of `proc` with callback id `callback`, up to its body. */
+static void msg_begin(Buf *b, int proc, int callback)
+{
+    pkt_begin(b, PROG_REMOTE, proc, T_MESSAGE, 1, 0);
+    put_i32(b, callback);
+}
+
+/* Networks, pools, node devices and secrets, whose callback ids repeat the
+ * domains': each event is taken by its procedure and id together, and one
+ * with an id this connection was not given is skipped. */
+static void other_objects_routed(void)
+{
+    case_begin();
+    Script s;
+    script_init(&s);
+    static Buf ev;
+    memset(&ev, 0, sizeof ev);
+    static const unsigned char uuid[16] = {0x66, 0x95, 0xeb, 0x01, 0xf6, 0xa4, 0x83, 0x04,
+                                           0x79, 0xaa, 0x97, 0xf2, 0x50, 0x2e, 0x19, 0x3f};
+    msg_begin(&ev, 315, callback_of(0)); /* network lifecycle: STARTED */
+    put_str(&ev, "default");
+    put_bytes(&ev, uuid, 16);
+    put_i32(&ev, 2);
+    put_i32(&ev, 0);
+    pkt_end(&ev);
+    msg_begin(&ev, 373, callback_of(0)); /* pool refresh, with the lifecycle's id: skipped */
+    put_str(&ev, "p");
+    put_bytes(&ev, uuid, 16);
+    pkt_end(&ev);
+    msg_begin(&ev, 373, callback_of(1)); /* pool refresh */
+    put_str(&ev, "p");
+    put_bytes(&ev, uuid, 16);
+    pkt_end(&ev);
+    msg_begin(&ev, 377, callback_of(1)); /* node device update */
+    put_str(&ev, "net_lo");
+    pkt_end(&ev);
+    msg_begin(&ev, 382, callback_of(0)); /* secret lifecycle: DEFINED, usage ceph */
+    put_bytes(&ev, uuid, 16);
+    put_i32(&ev, 2);
+    put_str(&ev, "client.admin");
+    put_i32(&ev, 0);
+    put_i32(&ev, 0);
+    pkt_end(&ev);
+    ev_begin(&ev, 346, 17, &DOM_TEST); /* tunable: one ullong */
+    put_u32(&ev, 1);
+    put_str(&ev, "cputune.cpu_shares");
+    put_i32(&ev, 4);
+    put_u32(&ev, 0);
+    put_u32(&ev, 512);
+    pkt_end(&ev);
+    ev_begin(&ev, 328, 10, &DOM_TEST); /* tray-change: closed */
+    put_str(&ev, "sata0-0-0");
+    put_i32(&ev, 1);
+    pkt_end(&ev);
+    step_send(&s, &ev);
+    Fake f;
+    Seen seen = {0};
+    virConnectPtr conn = fake_open(&f, &s, &seen);
+    if (conn) {
+        go_deliver(&f, conn, &seen, 6);
+        CHECK_INT(seen.count, 6);
+        CHECK(is_type(seen.xml[0], "network-lifecycle"));
+        CHECK_CONTAINS(seen.xml[0], "><network-name>default</network-name><network-uuid>6695eb01-f6a4-8304-79aa-97f2502e193f"
+                                    "</network-uuid><lifecycle>started</lifecycle><detail>0</detail></event>");
+        CHECK(is_type(seen.xml[1], "storage-pool-refresh"));
+        CHECK_CONTAINS(seen.xml[1], "><pool-name>p</pool-name><pool-uuid>");
+        CHECK(is_type(seen.xml[2], "node-device-update"));
+        CHECK_CONTAINS(seen.xml[2], "><node-device-name>net_lo</node-device-name></event>");
+        CHECK(is_type(seen.xml[3], "secret-lifecycle"));
+        CHECK_CONTAINS(seen.xml[3], "<secret-usage-type>ceph</secret-usage-type><secret-usage-id>client.admin"
+                                    "</secret-usage-id><lifecycle>defined</lifecycle>");
+        CHECK(is_type(seen.xml[4], "domain-tunable"));
+        CHECK_CONTAINS(seen.xml[4], TEST_IDENT "<param name=\"cputune.cpu_shares\" type=\"ullong\">512</param></event>");
+        CHECK(is_type(seen.xml[5], "domain-tray-change"));
+        CHECK_CONTAINS(seen.xml[5], TEST_IDENT "<dev-alias>sata0-0-0</dev-alias><reason>close</reason></event>");
+        /* The XPath filters see the new kinds like any other. */
+        CHECK_INT(virDeliverEvents(conn), 0);
+        CHECK_INT(virGetLastErrorCode(), VIR_ERR_OK);
+    }
+    CHECK_STR(fake_close(&f, conn), OPEN_SEQ " " CLOSE_SEQ);
+    seen_clear(&seen);
+    case_end("other objects' events routed by procedure and callback id");
+}
+
+/* A daemon older than the other objects' events and the close callback: the
+ * open goes on without them, and closing deregisters only what was made. */
+static void older_daemon(void)
+{
+    case_begin();
+    Script s;
+    script_init(&s);
+    s.objects_error = 39;
+    s.close_callback_error = 39;
+    s.register_error[27] = 1;
+    Fake f;
+    char dereg[512] = "";
+    for (int i = 0; i < 27; i++)
+        strcat(dereg, "317 ");
+    char want[1024];
+    snprintf(want, sizeof want, "66 1 " REGISTER_SEQ " 273 212 %s2 CLOSE", dereg);
+    CHECK_STR(open_close(&f, &s), want);
+    check_calls(&f);
+    case_end("an older daemon's refusals are not fatal");
+}
+
+/* The daemon's connection-close callback ends the link with its reason; the
+ * same message is skipped where the callback was not registered. */
+static void daemon_closes_its_hypervisor_connection(int registered)
+{
+    case_begin();
+    Script s;
+    script_init(&s);
+    s.close_callback_error = registered ? 0 : 39;
+    static Buf ev;
+    memset(&ev, 0, sizeof ev);
+    pkt_begin(&ev, PROG_REMOTE, P_CONNECTION_CLOSED, T_MESSAGE, 1, 0);
+    put_i32(&ev, 2); /* KEEPALIVE */
+    pkt_end(&ev);
+    ev_lifecycle(&ev, &DOM_TEST, 3, 0);
+    step_send(&s, &ev);
+    Fake f;
+    Seen seen = {0};
+    virConnectPtr conn = fake_open(&f, &s, &seen);
+    if (conn) {
+        go_deliver(&f, conn, &seen, 1);
+        if (registered) {
+            CHECK(is_type(seen.xml[0], "connection-closed"));
+            CHECK_CONTAINS(seen.xml[0], "<reason>keepalive</reason>");
+            CHECK_INT(virDeliverEvents(conn), -1);
+            CHECK_INT(virGetLastErrorCode(), VIR_ERR_NO_CONNECT);
+            CHECK_CONTAINS(virGetLastErrorMessage(), "closed its connection to the hypervisor (keepalive)");
+            CHECK_INT(seen.count, 1);
+        } else {
+            CHECK_CONTAINS(seen.xml[0], STATES("running", "paused"));
+        }
+    }
+    const char *sequence = fake_close(&f, conn);
+    if (!registered)
+        CHECK_CONTAINS(sequence, "381 381 2 CLOSE");
+    seen_clear(&seen);
+    case_end(registered ? "the daemon's connection-closed ends the link" : "connection-closed skipped when not registered");
 }
 
 /* A PING is answered with a PONG, during delivery, and events around it are
@@ -852,7 +998,7 @@ static void close_without_reply(void)
         CHECK_INT(virConnectClose(conn), 0);
         CHECK(now_ms() - t0 < 2000);
     }
-    CHECK_STR(fake_close(&f, NULL), OPEN_SEQ " 317 317 317 317 317 317 2 HANGUP");
+    CHECK_STR(fake_close(&f, NULL), OPEN_SEQ " " DEREGISTER_SEQ " 2 HANGUP");
     case_end("CONNECT_CLOSE answered by a hang-up");
 }
 
@@ -963,6 +1109,10 @@ int main(void)
     events_decoded();
     events_filtered();
     events_skipped();
+    other_objects_routed();
+    older_daemon();
+    daemon_closes_its_hypervisor_connection(1);
+    daemon_closes_its_hypervisor_connection(0);
     keepalive_answered();
     partial_packets();
     flood();

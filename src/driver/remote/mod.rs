@@ -1,7 +1,8 @@
 //! The remote driver: a real libvirt daemon as a source of events, with no
 //! thread. Opening authenticates (AUTH_LIST), opens the plain driver URI
-//! read-only, registers for the domain events of [`EVENTS`] and records every
-//! domain's state, all within one deadline. From then on [`Source::pump`]
+//! read-only, registers for every kind of event in [`kinds::KINDS`] (and the
+//! daemon's connection-close callback) and records every domain's state, all
+//! within one deadline. From then on [`Source::pump`]
 //! (which every delivery round runs, the event thread's too) reads what the
 //! daemon sent without blocking and emits the events it decodes into the
 //! connection's hub; a partial packet waits for its rest. Nothing written to
@@ -23,17 +24,18 @@ use crate::event::Builder;
 use crate::hub::Hub;
 use crate::poll_set::Interest;
 use crate::rpc::error::RemoteError;
-use crate::rpc::link::{CallError, Link, Loss, DAEMON_TIMEOUT};
+use crate::rpc::link::{CallError, Ending, Link, Loss, DAEMON_TIMEOUT};
 use crate::rpc::packet::{Kind, Packet, PROGRAM_REMOTE};
 use crate::rpc::xdr::{Decoder, Encoder};
-use protocol::{
-    decode_domain_list, decode_event, decode_state, proc, AUTH_NONE, AUTH_POLKIT_TYPE, AUTH_SASL, CONNECT_READ_ONLY,
-    EVENTS,
-};
+use kinds::{word, CLOSE_CALLBACK_REGISTER, CLOSE_CALLBACK_UNREGISTER, CONNECTION_CLOSED, KINDS};
+use protocol::{decode_domain_list, decode_state, proc, AUTH_NONE, AUTH_POLKIT_TYPE, AUTH_SASL, CONNECT_READ_ONLY};
+use routes::Routes;
 use states::DomainStates;
 use uri::Target;
 
+mod kinds;
 mod protocol;
+mod routes;
 mod states;
 pub(crate) mod uri;
 use crate::tag;
@@ -62,8 +64,10 @@ pub struct RemoteDriver {
 /// What the socket's owner keeps.
 struct Session {
     link: Link,
-    states: DomainStates,
-    callbacks: Vec<i32>,
+    /// What decoding the events needs: the registrations and the states.
+    events: Registry,
+    /// The event types the daemon refused to register, with its words.
+    refused: Vec<(&'static str, String)>,
     /// Expires when output has waited, untaken, for [`DAEMON_TIMEOUT`].
     stall: Timer,
     /// Whether the socket is watched for room (while output waits).
@@ -80,7 +84,14 @@ impl RemoteDriver {
         let link = Link::connect(&target.socket, deadline)?;
         let (socket, stall) = (link.fd(), Timer::new()?);
         let timer_fd = stall.fd();
-        let mut session = Session { link, states: DomainStates::default(), callbacks: Vec::new(), stall, watching_room: false, ended: None };
+        let mut session = Session {
+            link,
+            events: Registry::default(),
+            refused: Vec::new(),
+            stall,
+            watching_room: false,
+            ended: None,
+        };
         session.open_sequence(&target.name, &hub).map_err(|e| session.opening_error(e))?;
         hub.work().add(socket, Interest::READ)?;
         hub.work().add(timer_fd, Interest::READ)?;
@@ -151,6 +162,48 @@ impl Source for RemoteDriver {
     fn descriptors_after_fork(&self, out: &mut Vec<RawFd>) {
         out.extend([self.socket, self.timer_fd]);
     }
+
+    fn refused_event_types(&self) -> Vec<(String, String)> {
+        self.session.lock().refused.iter().map(|(kind, why)| (kind.to_string(), why.clone())).collect()
+    }
+}
+
+/// What turns the daemon's event messages into events.
+#[derive(Default)]
+struct Registry {
+    routes: Routes,
+    states: DomainStates,
+    /// Whether the daemon's connection-close callback is registered.
+    close_callback: bool,
+}
+
+/// Why an event message ends the link.
+enum Stop {
+    /// Its body does not decode.
+    Bad(String),
+    /// The daemon's connection-close callback: its reason number.
+    DaemonClosed(i32),
+}
+
+impl Stop {
+    fn loss(self, link: &Link) -> Loss {
+        match self {
+            Stop::Bad(what) => link.failure(what),
+            Stop::DaemonClosed(reason) => {
+                let reason = match word(&crate::words::CLOSE_REASON, reason) {
+                    std::borrow::Cow::Borrowed(word) => word,
+                    std::borrow::Cow::Owned(_) => "error",
+                };
+                Loss {
+                    ending: Ending::Reported(reason),
+                    error: Error::new(
+                        ErrorCode::NoConnect,
+                        format!("the libvirt daemon at '{}' closed its connection to the hypervisor ({reason})", link.path()),
+                    ),
+                }
+            }
+        }
+    }
 }
 
 impl Session {
@@ -192,21 +245,29 @@ impl Session {
         }
     }
 
-    /// Registers for every event of [`EVENTS`], for all domains. Only the
-    /// lifecycle registration must succeed: an older daemon may lack the others.
+    /// Registers for every kind of [`KINDS`], for all objects, one
+    /// registration each, then for the daemon's connection-close callback.
+    /// Only the domain lifecycle must succeed: a daemon older than a kind
+    /// refuses it, and that refusal is recorded, not fatal.
     fn register(&mut self, hub: &Hub) -> Result<()> {
-        for (event_id, _) in EVENTS {
+        for kind in &KINDS {
             let mut e = Encoder::new();
-            e.i32(event_id).u32(0);
-            match self.call(proc::EVENT_REGISTER_ANY, &e.into_bytes(), hub) {
+            e.i32(kind.event_id).u32(0);
+            match self.call_raw(kind.object.procedures().0, &e.into_bytes(), hub) {
                 Ok(body) => {
                     let id = Decoder::new(&body).i32().map_err(|e| self.bad_reply("event registration", e))?;
-                    self.callbacks.push(id);
+                    self.events.routes.add(kind, id);
                 }
-                // "unsupported event ID": skip it.
-                Err(e) if event_id != 0 && e.code == ErrorCode::InternalError => {}
-                Err(e) => return Err(e),
+                Err(CallError::Daemon(refusal)) if kind.procedure != KINDS[0].procedure => {
+                    self.refused.push((kind.type_name, refusal.message));
+                }
+                Err(e) => return Err(call_error(self.link.path(), e)),
             }
+        }
+        match self.call_raw(CLOSE_CALLBACK_REGISTER, &[], hub) {
+            Ok(_) => self.events.close_callback = true,
+            Err(CallError::Daemon(_)) => {}
+            Err(e) => return Err(call_error(self.link.path(), e)),
         }
         Ok(())
     }
@@ -225,7 +286,7 @@ impl Session {
             match self.call(proc::DOMAIN_GET_STATE, &e.into_bytes(), hub) {
                 Ok(body) => {
                     let state = decode_state(&body).map_err(|e| self.bad_reply("DOMAIN_GET_STATE", e))?;
-                    self.states.learn(domain.uuid, DomainState::from_number(state));
+                    self.events.states.learn(domain.uuid, DomainState::from_number(state));
                 }
                 Err(e) if e.code == ErrorCode::NoDomain => {}
                 Err(e) => return Err(e),
@@ -290,8 +351,8 @@ impl Session {
     /// Emits the events of the whole packets already read.
     fn dispatch_read(&mut self, hub: &Hub) -> std::result::Result<(), Loss> {
         while let Some(packet) = self.link.next_packet()? {
-            if let Err(e) = dispatch(&mut self.states, hub, &packet) {
-                return Err(self.link.failure(e));
+            if let Err(stop) = dispatch(&mut self.events, hub, &packet) {
+                return Err(stop.loss(&self.link));
             }
         }
         Ok(())
@@ -303,10 +364,15 @@ impl Session {
     /// whole sequence.
     fn say_goodbye(&mut self, hub: &Hub) -> std::result::Result<(), Loss> {
         self.link.set_deadline(Instant::now() + CLOSE_TIMEOUT);
-        for id in std::mem::take(&mut self.callbacks) {
+        for (kind, id) in self.events.routes.take() {
             let mut e = Encoder::new();
             e.i32(id);
-            if let Err(CallError::Lost(loss)) = self.call_raw(proc::EVENT_DEREGISTER_ANY, &e.into_bytes(), hub) {
+            if let Err(CallError::Lost(loss)) = self.call_raw(kind.object.procedures().1, &e.into_bytes(), hub) {
+                return Err(loss);
+            }
+        }
+        if std::mem::take(&mut self.events.close_callback) {
+            if let Err(CallError::Lost(loss)) = self.call_raw(CLOSE_CALLBACK_UNREGISTER, &[], hub) {
                 return Err(loss);
             }
         }
@@ -326,15 +392,15 @@ impl Session {
     /// with the reply but after it wait in the link for the next call, or for
     /// [`Session::drain`].
     fn call_raw(&mut self, procedure: i32, body: &[u8], hub: &Hub) -> std::result::Result<Vec<u8>, CallError> {
-        let Session { link, states, .. } = self;
-        let mut bad_event = None;
+        let Session { link, events, .. } = self;
+        let mut stop = None;
         let reply = link.call(procedure, body, |packet| {
-            if bad_event.is_none() {
-                bad_event = dispatch(states, hub, &packet).err();
+            if stop.is_none() {
+                stop = dispatch(events, hub, &packet).err();
             }
         });
-        match bad_event {
-            Some(e) => Err(CallError::Lost(link.failure(e))),
+        match stop {
+            Some(stop) => Err(CallError::Lost(stop.loss(link))),
             None => reply,
         }
     }
@@ -344,22 +410,28 @@ impl Session {
     }
 }
 
-/// Decodes and emits one packet's event; an error for an event body that does
-/// not decode. Replies nobody waits for and other programs' messages are skipped.
-fn dispatch(states: &mut DomainStates, hub: &Hub, packet: &Packet<'_>) -> std::result::Result<(), String> {
+/// Decodes and emits one packet's event. Replies nobody waits for, other
+/// programs' messages and events of a registration this connection did not
+/// make are skipped; a body that does not decode, or the daemon's word that
+/// it closed its hypervisor connection, ends the link.
+fn dispatch(events: &mut Registry, hub: &Hub, packet: &Packet<'_>) -> std::result::Result<(), Stop> {
     let h = packet.header;
     if h.program != PROGRAM_REMOTE || h.kind != Kind::Message {
         return Ok(());
     }
-    match decode_event(h.procedure, packet.body) {
-        Ok(Some(event)) => {
-            // A closed hub takes nothing, harmlessly.
-            let _ = hub.emit(states.event(&event));
-            Ok(())
-        }
-        Ok(None) => Ok(()),
-        Err(e) => Err(format!("it sent a bad body for event procedure {}: {e}", h.procedure)),
+    let mut body = Decoder::new(packet.body);
+    let bad = |e: crate::rpc::xdr::DecodeError| Stop::Bad(format!("it sent a bad body for event procedure {}: {e}", h.procedure));
+    if h.procedure == CONNECTION_CLOSED && events.close_callback {
+        return Err(Stop::DaemonClosed(body.i32().map_err(bad)?));
     }
+    let Some((callback_id, kind)) = events.routes.get(h.procedure) else { return Ok(()) };
+    if body.i32().map_err(bad)? != callback_id {
+        return Ok(());
+    }
+    let event = kind.event(body, &mut events.states).map_err(bad)?;
+    // A closed hub takes nothing, harmlessly.
+    let _ = hub.emit(event);
+    Ok(())
 }
 
 /// Emits `connection-closed` with `reason`.

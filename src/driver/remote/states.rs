@@ -1,45 +1,25 @@
-//! A daemon's domain events as the XML events of docs/api.md section 6. Lifecycle
-//! events become `domain-state-transition`, whose `old-state` comes from the
-//! connection's own record of each domain's state: listed at connect time,
-//! then kept from the events themselves. Unknown numbers read `unknown-N`.
+//! The connection's record of each domain's state, and the
+//! `domain-state-transition` events a daemon's lifecycle events become: the
+//! new state follows from the event, the old one from the record (listed at
+//! connect time, then kept from the events). docs/events.md writes the rules
+//! down with the orderings real daemons send.
 
-use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::protocol::{DaemonEvent, WireDomain};
-use crate::domain::{domain_event, transition, DomainState};
-use crate::event::{Builder, Draft};
-use crate::tag;
+use super::kinds::word;
+use super::protocol::WireDomain;
+use crate::domain::{transition, DomainState};
+use crate::event::Draft;
+use crate::words;
 
-/// `virDomainEventType` names, each with its detail names, in libvirt's order.
-const LIFECYCLE: [(&str, &[&str]); 9] = [
-    ("defined", &["added", "updated", "renamed", "from-snapshot"]),
-    ("undefined", &["removed", "renamed"]),
-    ("started", &["booted", "migrated", "restored", "from-snapshot", "wakeup"]),
-    (
-        "suspended",
-        &["paused", "migrated", "ioerror", "watchdog", "restored", "from-snapshot", "api-error", "postcopy", "postcopy-failed"],
-    ),
-    ("resumed", &["unpaused", "migrated", "from-snapshot", "postcopy", "postcopy-failed"]),
-    ("stopped", &["shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from-snapshot"]),
-    ("shutdown", &["finished", "guest", "host"]),
-    ("pmsuspended", &["memory", "disk"]),
-    ("crashed", &["panicked", "crashloaded"]),
-];
-
-const WATCHDOG_ACTIONS: [&str; 7] = ["none", "pause", "reset", "poweroff", "shutdown", "debug", "inject-nmi"];
-const IO_ERROR_ACTIONS: [&str; 3] = ["none", "pause", "report"];
-const METADATA_TYPES: [&str; 3] = ["description", "title", "element"];
-
-/// The name numbered `n` in `names`, or `unknown-N`.
-fn name_of(names: &[&'static str], n: i32) -> Cow<'static, str> {
-    match usize::try_from(n).ok().and_then(|i| names.get(i)) {
-        Some(name) => Cow::Borrowed(name),
-        None => Cow::Owned(format!("unknown-{n}")),
-    }
-}
+/// libvirt's `virDomainEventType` numbers this module reasons about.
+const DEFINED: i32 = 0;
+const UNDEFINED: i32 = 1;
+const STARTED: i32 = 2;
+const RESUMED: i32 = 4;
+const STOPPED: i32 = 5;
 
 /// Hashes UUID keys by folding their two halves: UUIDs are random already, so
 /// nothing is gained by mixing every byte (SipHash or FNV cost more than the
@@ -61,83 +41,81 @@ impl Hasher for UuidHasher {
     }
 }
 
+/// What the connection knows of one domain.
+#[derive(Clone, Copy)]
+struct Record {
+    state: DomainState,
+    /// The inactive state a start left, when a `resumed-*` event came before
+    /// the start's own `started-*` (libvirt resumes a new QEMU process's CPUs
+    /// before it reports the start): the `started-*` event's old state.
+    starting_from: Option<DomainState>,
+    /// Whether the last event was a `started-*`: a `resumed-*` right after
+    /// one completes a start from a saved image or a snapshot.
+    just_started: bool,
+}
+
+/// Whether a domain in `state` is one a start takes it out of: shut off,
+/// crashed (kept by `on_crash=preserve`), suspended by the guest (woken by
+/// `started-wakeup`), or not known at all (a domain created without a definition).
+fn starts_from(state: DomainState) -> bool {
+    matches!(state, DomainState::Shutoff | DomainState::Crashed | DomainState::PmSuspended | DomainState::NoState)
+}
+
 /// The connection's record of each domain's state, by UUID (which a rename keeps).
 #[derive(Default)]
 pub struct DomainStates {
-    states: HashMap<[u8; 16], DomainState, BuildHasherDefault<UuidHasher>>,
+    states: HashMap<[u8; 16], Record, BuildHasherDefault<UuidHasher>>,
 }
 
 impl DomainStates {
     /// Records what the daemon reported for a domain.
     pub fn learn(&mut self, uuid: [u8; 16], state: DomainState) {
-        self.states.insert(uuid, state);
+        self.states.insert(uuid, Record { state, starting_from: None, just_started: false });
     }
 
-    /// The event `event` becomes, recording the state a lifecycle event leaves
-    /// its domain in.
-    pub fn event(&mut self, event: &DaemonEvent) -> Draft {
-        match event {
-            DaemonEvent::Lifecycle { domain, event, detail } => self.lifecycle(domain, *event, *detail),
-            DaemonEvent::Reboot { domain } => builder("domain-reboot", domain).finish(),
-            DaemonEvent::RtcChange { domain, offset } => {
-                let mut b = builder("domain-rtc-change", domain);
-                b.number(tag!("offset"), *offset);
-                b.finish()
-            }
-            DaemonEvent::Watchdog { domain, action } => {
-                let mut b = builder("domain-watchdog", domain);
-                b.known(tag!("action"), &[&name_of(&WATCHDOG_ACTIONS, *action)]);
-                b.finish()
-            }
-            DaemonEvent::IoError { domain, src_path, dev_alias, action } => {
-                let mut b = builder("domain-io-error", domain);
-                b.text(tag!("src-path"), src_path).text(tag!("dev-alias"), dev_alias);
-                b.known(tag!("action"), &[&name_of(&IO_ERROR_ACTIONS, *action)]);
-                b.finish()
-            }
-            DaemonEvent::MetadataChange { domain, kind, nsuri } => {
-                let mut b = builder("domain-metadata-change", domain);
-                b.known(tag!("type"), &[&name_of(&METADATA_TYPES, *kind)]);
-                if let Some(nsuri) = nsuri {
-                    b.text(tag!("nsuri"), nsuri);
-                }
-                b.finish()
-            }
-        }
-    }
-
-    fn lifecycle(&mut self, domain: &WireDomain, event: i32, detail: i32) -> Draft {
+    /// The `domain-state-transition` event of a lifecycle event, recording
+    /// the state it leaves its domain in.
+    pub fn lifecycle(&mut self, domain: &WireDomain, event: i32, detail: i32) -> Draft {
         // One lookup reads and then updates the record.
-        let record = self.states.entry(domain.uuid);
-        let recorded = match &record {
-            Entry::Occupied(state) => *state.get(),
-            Entry::Vacant(_) => DomainState::NoState,
+        let entry = self.states.entry(domain.uuid);
+        let recorded = match &entry {
+            Entry::Occupied(record) => *record.get(),
+            Entry::Vacant(_) => Record { state: DomainState::NoState, starting_from: None, just_started: false },
         };
-        let new = new_state(recorded, domain.id, event);
+        let new = new_state(recorded.state, domain.id, event);
+        let (old, starting_from) = match event {
+            // The start's own event: from the state the domain was started
+            // from, even when the start's resume came first. A start the
+            // record already shows (listed after it) has no known old state.
+            STARTED => match recorded.starting_from {
+                Some(from) => (from, None),
+                None if starts_from(recorded.state) => (recorded.state, None),
+                None => (DomainState::NoState, None),
+            },
+            // The resume of a start (libvirt's QEMU driver sends it before
+            // `started-*`): remember what the start began from.
+            RESUMED if starts_from(recorded.state) => (recorded.state, Some(recorded.state)),
+            RESUMED if recorded.just_started => (recorded.state, None),
+            // Any other change the record already shows was in the states
+            // listed at connect time (the daemon may answer the listing
+            // before it sends the events of changes the answer includes): the
+            // state before it is unknown.
+            3..=8 if recorded.state == new => (DomainState::NoState, None),
+            STOPPED => (recorded.state, None),
+            _ => (recorded.state, recorded.starting_from),
+        };
         // A domain undefined while inactive is gone: forget it.
-        match record {
-            Entry::Occupied(state) if event == 1 && !new.is_active() => drop(state.remove()),
-            Entry::Vacant(_) if event == 1 && !new.is_active() => {}
-            record => *record.or_insert(new) = new,
+        match entry {
+            Entry::Occupied(record) if event == UNDEFINED && !new.is_active() => drop(record.remove()),
+            Entry::Vacant(_) if event == UNDEFINED && !new.is_active() => {}
+            entry => *entry.or_insert(recorded) = Record { state: new, starting_from, just_started: event == STARTED },
         }
-        // A state change the record already shows was in the states listed at
-        // connect time, which the daemon may answer before sending the events
-        // of changes it includes: the state before it is unknown.
-        let changes_state = (2..=8).contains(&event);
-        let old = if changes_state && recorded == new { DomainState::NoState } else { recorded };
-        let unknown;
-        let detail_name;
-        let reason: [&str; 3] = match usize::try_from(event).ok().and_then(|i| LIFECYCLE.get(i)) {
-            Some((name, details)) => {
-                detail_name = name_of(details, detail);
-                [name, "-", &detail_name]
-            }
-            None => {
-                unknown = format!("unknown-{event}-unknown-{detail}");
-                [&unknown, "", ""]
-            }
+        let event_word = word(&words::DOMAIN_EVENT, event);
+        let detail_word = match usize::try_from(event).ok().and_then(|i| words::DOMAIN_EVENT_DETAIL.get(i)) {
+            Some(details) => word(details, detail),
+            None => format!("unknown-{detail}").into(),
         };
-        transition(domain.id, &domain.name, domain.uuid_text().as_str(), old, new, &reason)
+        transition(domain.id, &domain.name, domain.uuid_text().as_str(), old, new, &[&event_word, "-", &detail_word])
     }
 }
 
@@ -147,22 +125,17 @@ impl DomainStates {
 /// unknown.
 fn new_state(old: DomainState, id: i32, event: i32) -> DomainState {
     match event {
-        0 | 1 if old != DomainState::NoState => old,
-        0 | 1 if id >= 0 => DomainState::Running,
-        0 | 1 => DomainState::Shutoff,
-        2 | 4 => DomainState::Running,
+        DEFINED | UNDEFINED if old != DomainState::NoState => old,
+        DEFINED | UNDEFINED if id >= 0 => DomainState::Running,
+        DEFINED | UNDEFINED => DomainState::Shutoff,
+        STARTED | RESUMED => DomainState::Running,
         3 => DomainState::Paused,
-        5 => DomainState::Shutoff,
+        STOPPED => DomainState::Shutoff,
         6 => DomainState::Shutdown,
         7 => DomainState::PmSuspended,
         8 => DomainState::Crashed,
         _ => DomainState::NoState,
     }
-}
-
-/// A builder of a `kind` event with the domain's id, name and uuid.
-fn builder(kind: &str, domain: &WireDomain) -> Builder {
-    domain_event(kind, domain.id, &domain.name, domain.uuid_text().as_str())
 }
 
 #[cfg(test)]
@@ -184,7 +157,22 @@ mod tests {
     }
 
     fn lifecycle(states: &mut DomainStates, id: i32, event: i32, detail: i32) -> String {
-        xml(states.event(&DaemonEvent::Lifecycle { domain: test_domain(id), event, detail }))
+        xml(states.lifecycle(&test_domain(id), event, detail))
+    }
+
+    /// `OLD -> NEW (REASON)` of each event of a sequence of `(id, event, detail)`.
+    fn run(states: &mut DomainStates, events: &[(i32, i32, i32)]) -> Vec<String> {
+        let field = |xml: &str, name: &str| {
+            let (_, rest) = xml.split_once(&format!("<{name}>")).unwrap();
+            rest.split_once('<').unwrap().0.to_string()
+        };
+        events
+            .iter()
+            .map(|&(id, event, detail)| {
+                let xml = lifecycle(states, id, event, detail);
+                format!("{} -> {} ({})", field(&xml, "old-state"), field(&xml, "new-state"), field(&xml, "reason"))
+            })
+            .collect()
     }
 
     #[test]
@@ -197,54 +185,111 @@ mod tests {
              <domain-uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</domain-uuid><old-state>running</old-state>\
              <new-state>paused</new-state><reason>suspended-paused</reason></event>"
         );
-        assert!(lifecycle(&mut states, 1, 4, 0).contains("<old-state>paused</old-state><new-state>running</new-state><reason>resumed-unpaused</reason>"));
-        assert!(lifecycle(&mut states, -1, 5, 1).contains("<domain-id>-1</domain-id>"));
-        assert!(lifecycle(&mut states, 2, 2, 0).contains("<old-state>shutoff</old-state><new-state>running</new-state><reason>started-booted</reason>"));
-        assert!(lifecycle(&mut states, 2, 3, 5).contains("<reason>suspended-from-snapshot</reason>"));
+        assert_eq!(
+            run(&mut states, &[(1, 4, 0), (-1, 5, 1), (2, 2, 0), (2, 3, 5)]),
+            [
+                "paused -> running (resumed-unpaused)",
+                "running -> shutoff (stopped-destroyed)",
+                "shutoff -> running (started-booted)",
+                "running -> paused (suspended-from-snapshot)",
+            ]
+        );
     }
 
+    /// The orderings libvirt 9.0's QEMU driver sends (docs/events.md), each
+    /// from a domain listed as shut off or running.
     #[test]
-    fn a_change_the_listed_state_already_shows_has_no_old_state() {
+    fn real_orderings_give_the_state_each_change_came_from() {
+        let from = |state, events: &[(i32, i32, i32)]| {
+            let mut states = DomainStates::default();
+            states.learn(test_domain(1).uuid, state);
+            run(&mut states, events)
+        };
+        // virsh start: the new process's CPUs are resumed before the start is told.
+        assert_eq!(
+            from(DomainState::Shutoff, &[(1, 4, 0), (1, 2, 0)]),
+            ["shutoff -> running (resumed-unpaused)", "shutoff -> running (started-booted)"]
+        );
+        // virsh start --paused.
+        assert_eq!(
+            from(DomainState::Shutoff, &[(1, 2, 0), (1, 3, 0)]),
+            ["shutoff -> running (started-booted)", "running -> paused (suspended-paused)"]
+        );
+        // managedsave, then start: the restore is told, then its resume.
+        assert_eq!(
+            from(DomainState::Running, &[(1, 3, 0), (-1, 5, 4), (2, 2, 2), (2, 4, 0)]),
+            [
+                "running -> paused (suspended-paused)",
+                "paused -> shutoff (stopped-saved)",
+                "shutoff -> running (started-restored)",
+                "running -> running (resumed-unpaused)",
+            ]
+        );
+        // The same with the resume first.
+        assert_eq!(
+            from(DomainState::Shutoff, &[(2, 4, 0), (2, 2, 2)]),
+            ["shutoff -> running (resumed-unpaused)", "shutoff -> running (started-restored)"]
+        );
+        // destroy; guest power-off; a panic with on_crash=destroy and =preserve.
+        assert_eq!(from(DomainState::Running, &[(-1, 5, 1)]), ["running -> shutoff (stopped-destroyed)"]);
+        assert_eq!(
+            from(DomainState::Running, &[(1, 6, 1), (-1, 5, 0)]),
+            ["running -> shutdown (shutdown-guest)", "shutdown -> shutoff (stopped-shutdown)"]
+        );
+        assert_eq!(
+            from(DomainState::Running, &[(1, 8, 0), (-1, 5, 2)]),
+            ["running -> crashed (crashed-panicked)", "crashed -> shutoff (stopped-crashed)"]
+        );
+        assert_eq!(
+            from(DomainState::Running, &[(1, 8, 0), (1, 4, 0), (1, 2, 0)]),
+            ["running -> crashed (crashed-panicked)", "crashed -> running (resumed-unpaused)", "crashed -> running (started-booted)"]
+        );
+        // S3, then dompmwakeup.
+        assert_eq!(
+            from(DomainState::Running, &[(1, 7, 0), (1, 2, 4)]),
+            ["running -> pmsuspended (pmsuspended-memory)", "pmsuspended -> running (started-wakeup)"]
+        );
+        // Changes that came before the listing: what they came from is not known.
+        assert_eq!(from(DomainState::Running, &[(1, 2, 0)]), ["nostate -> running (started-booted)"]);
+        assert_eq!(from(DomainState::Paused, &[(1, 3, 0), (1, 4, 0)]), ["nostate -> paused (suspended-paused)", "paused -> running (resumed-unpaused)"]);
+        assert_eq!(from(DomainState::Running, &[(1, 4, 0)]), ["nostate -> running (resumed-unpaused)"]);
+        // A domain created without a definition.
         let mut states = DomainStates::default();
-        // Listed as paused, then the event of that very suspension arrives.
-        states.learn(test_domain(1).uuid, DomainState::Paused);
-        assert!(lifecycle(&mut states, 1, 3, 0).contains("<old-state>nostate</old-state><new-state>paused</new-state>"));
-        assert!(lifecycle(&mut states, 1, 4, 0).contains("<old-state>paused</old-state><new-state>running</new-state>"));
-        // Defining changes no state: old and new stay equal.
-        assert!(lifecycle(&mut states, 1, 0, 1).contains("<old-state>running</old-state><new-state>running</new-state>"));
+        assert_eq!(
+            run(&mut states, &[(3, 4, 0), (3, 2, 0), (-1, 5, 1)]),
+            ["nostate -> running (resumed-unpaused)", "nostate -> running (started-booted)", "running -> shutoff (stopped-destroyed)"]
+        );
     }
 
     #[test]
     fn defining_and_undefining_keep_the_state_and_undefining_forgets() {
         let mut states = DomainStates::default();
-        assert!(lifecycle(&mut states, -1, 0, 0).contains("<old-state>nostate</old-state><new-state>shutoff</new-state><reason>defined-added</reason>"));
-        assert!(lifecycle(&mut states, -1, 1, 0).contains("<old-state>shutoff</old-state><new-state>shutoff</new-state><reason>undefined-removed</reason>"));
-        assert!(lifecycle(&mut states, -1, 0, 0).contains("<old-state>nostate</old-state>"));
+        assert_eq!(
+            run(&mut states, &[(-1, 0, 0), (-1, 1, 0), (-1, 0, 0), (1, 2, 0), (1, 0, 1), (1, 1, 0), (-1, 5, 1)]),
+            [
+                "nostate -> shutoff (defined-added)",
+                "shutoff -> shutoff (undefined-removed)",
+                "nostate -> shutoff (defined-added)",
+                "shutoff -> running (started-booted)",
+                "running -> running (defined-updated)",
+                "running -> running (undefined-removed)",
+                "running -> shutoff (stopped-destroyed)",
+            ]
+        );
     }
 
     #[test]
     fn unknown_numbers_are_named_never_refused() {
         let mut states = DomainStates::default();
-        assert!(lifecycle(&mut states, 1, 3, 42).contains("<new-state>paused</new-state><reason>suspended-unknown-42</reason>"));
-        assert!(lifecycle(&mut states, 1, 9, 1).contains("<old-state>paused</old-state><new-state>nostate</new-state><reason>unknown-9-unknown-1</reason>"));
-        assert!(lifecycle(&mut states, 1, -1, -1).contains("<reason>unknown--1-unknown--1</reason>"));
-        let w = xml(states.event(&DaemonEvent::Watchdog { domain: test_domain(1), action: 77 }));
-        assert!(w.contains("<action>unknown-77</action>"), "{w}");
+        states.learn(test_domain(1).uuid, DomainState::Running);
+        assert_eq!(
+            run(&mut states, &[(1, 3, 42), (1, 9, 1), (1, -1, -1)]),
+            [
+                "running -> paused (suspended-unknown-42)",
+                "paused -> nostate (unknown-9-unknown-1)",
+                "nostate -> nostate (unknown--1-unknown--1)",
+            ]
+        );
         assert_eq!(DomainState::from_number(12).name(), "unknown-12");
-    }
-
-    #[test]
-    fn other_events_carry_their_fields() {
-        let mut states = DomainStates::default();
-        let io = DaemonEvent::IoError { domain: test_domain(1), src_path: "/a<b".into(), dev_alias: "vda".into(), action: 1 };
-        assert!(xml(states.event(&io)).ends_with("<src-path>/a&lt;b</src-path><dev-alias>vda</dev-alias><action>pause</action></event>"));
-        let rtc = DaemonEvent::RtcChange { domain: test_domain(1), offset: -3600 };
-        assert!(xml(states.event(&rtc)).starts_with("<event type=\"domain-rtc-change\"><domain-id>1</domain-id>"));
-        let meta = DaemonEvent::MetadataChange { domain: test_domain(1), kind: 2, nsuri: Some("http://example.org/x".into()) };
-        assert!(xml(states.event(&meta)).ends_with("<type>element</type><nsuri>http://example.org/x</nsuri></event>"));
-        let meta = DaemonEvent::MetadataChange { domain: test_domain(1), kind: 0, nsuri: None };
-        assert!(xml(states.event(&meta)).ends_with("</domain-uuid><type>description</type></event>"));
-        let reboot = xml(states.event(&DaemonEvent::Reboot { domain: test_domain(1) }));
-        assert!(reboot.starts_with("<event type=\"domain-reboot\">") && reboot.ends_with("</domain-uuid></event>"));
     }
 }

@@ -1,0 +1,70 @@
+//! Which registration each event message belongs to: an event is taken only
+//! when its procedure and its callback ID are those of a registration this
+//! connection made (network and secret callbacks are numbered by other driver
+//! connections inside the daemon, so the ID alone does not say).
+
+use super::kinds::Kind;
+
+/// The lowest and highest event procedures of [`super::kinds::KINDS`].
+const FIRST: i32 = 315;
+const LAST: i32 = 453;
+
+/// The registrations made, by procedure, and in the order made (the order
+/// closing deregisters them in).
+pub struct Routes {
+    by_procedure: Box<[Option<(i32, &'static Kind)>; (LAST - FIRST + 1) as usize]>,
+    made: Vec<(&'static Kind, i32)>,
+}
+
+impl Default for Routes {
+    fn default() -> Routes {
+        Routes { by_procedure: Box::new([None; (LAST - FIRST + 1) as usize]), made: Vec::new() }
+    }
+}
+
+impl Routes {
+    /// Records that `kind`'s events come with `callback_id`.
+    pub fn add(&mut self, kind: &'static Kind, callback_id: i32) {
+        self.by_procedure[slot(kind.procedure).expect("every kind's procedure has a slot")] = Some((callback_id, kind));
+        self.made.push((kind, callback_id));
+    }
+
+    /// The registration for events on `procedure`, if this connection made
+    /// one: its callback ID and kind.
+    pub fn get(&self, procedure: i32) -> Option<(i32, &'static Kind)> {
+        self.by_procedure[slot(procedure)?]
+    }
+
+    /// Every registration in the order made, for deregistering: the kind and
+    /// its callback ID. No event is taken afterwards.
+    pub fn take(&mut self) -> Vec<(&'static Kind, i32)> {
+        self.by_procedure.fill(None);
+        std::mem::take(&mut self.made)
+    }
+}
+
+fn slot(procedure: i32) -> Option<usize> {
+    (FIRST..=LAST).contains(&procedure).then(|| (procedure - FIRST) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::kinds::KINDS;
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_slot() {
+        let mut routes = Routes::default();
+        for (n, kind) in KINDS.iter().enumerate() {
+            routes.add(kind, n as i32 % 3);
+        }
+        for (n, kind) in KINDS.iter().enumerate() {
+            let (id, found) = routes.get(kind.procedure).unwrap();
+            assert_eq!((id, found.type_name), (n as i32 % 3, kind.type_name));
+        }
+        assert!(routes.get(FIRST - 1).is_none() && routes.get(LAST + 1).is_none() && routes.get(i32::MIN).is_none());
+        let made: Vec<&str> = routes.take().iter().map(|(kind, _)| kind.type_name).collect();
+        assert_eq!(made, KINDS.iter().map(|kind| kind.type_name).collect::<Vec<_>>());
+        assert!(routes.get(318).is_none());
+    }
+}
