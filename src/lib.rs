@@ -35,3 +35,6 @@ pub use error::{Error, ErrorCode, Result};
 pub use event::Event;
 pub use filter::Filter;
 pub use handlers::HandlerId;
+
+#[doc(hidden)]
+pub use driver::remote::fuzz_daemon_bytes;

@@ -106,8 +106,7 @@ impl Framer {
         Framer::default()
     }
 
-    /// Adds bytes read from the socket.
-    #[cfg(test)]
+    /// Adds bytes (as read from the socket): for tests and the fuzz target.
     pub fn push(&mut self, bytes: &[u8]) {
         self.fill(bytes.len(), |room, _| {
             // SAFETY: `fill` hands over room for at least `bytes.len()` bytes.
