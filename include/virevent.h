@@ -169,9 +169,12 @@ extern "C" {
  * The daemon is sent the plain driver URI ("test:///default",
  * "qemu:///system?other=params"), never the transport URI, and opened
  * read-only: the connection only receives events. Opening authenticates with
- * AUTH_LIST (and polkit when the daemon asks for it), registers for the
- * lifecycle, reboot, rtc-change, watchdog, io-error and metadata-change events
- * of every domain, and lists every domain's state, so that the first
+ * AUTH_LIST (and polkit when the daemon asks for it), registers for every
+ * kind of event libvirt sends (the 28 domain event IDs, network, storage
+ * pool, node device and secret events, one registration each, and the
+ * daemon's connection-close callback; a kind an older daemon refuses is left
+ * out, and only the domain lifecycle must be accepted: docs/events.md), and
+ * lists every domain's state, so that the first
  * `domain-state-transition` of each has the right `old-state`. It blocks until
  * the daemon has answered, but never past one deadline of 30 s for the whole
  * sequence: connecting (a daemon whose listen backlog is full never accepts)
@@ -179,9 +182,13 @@ extern "C" {
  * record but reach no handler: none can exist yet.
  *
  * `old-state` is the connection's record of the domain, kept from the events;
- * it is `nostate` for a domain it never heard of, and for a state change the
- * listing already showed (the daemon may answer the listing before it sends
- * the events of changes the listing includes).
+ * a `started-*` event comes from the inactive state the start left even when
+ * libvirt sent the start's `resumed-*` first; it is `nostate` for a domain it
+ * never heard of, and for a state change the listing already showed (the
+ * daemon may answer the listing before it sends the events of changes the
+ * listing includes). When the daemon reports that its own hypervisor
+ * connection closed, the link ends with `connection-closed` carrying the
+ * daemon's reason (`eof`, `keepalive`, `error`, `client`).
  *
  * Errors: NULL with VIR_ERR_NO_CONNECT for any other URI (naming it), for a
  * socket that is missing or where nothing listens (naming the path and the

@@ -496,6 +496,33 @@ mod tests {
         }
     }
 
+    /// The lifecycle event (after its callbackID) of `hex`, decoded from a
+    /// domain recorded `running`.
+    fn lifecycle_of(hex: &str) -> String {
+        let body = crate::rpc::packet::tests::hex(hex);
+        let mut states = DomainStates::default();
+        states.learn(UUID, crate::domain::DomainState::Running);
+        let event = KINDS[0].event(Decoder::new(&body), &mut states).unwrap().seal(1);
+        event.xml().split_once(" seq=\"1\">").unwrap().1.to_string()
+    }
+
+    /// The bodies of docs/protocol.md section 5.2, byte for byte as libvirtd
+    /// 9.0 sent them: `virsh suspend test`, and a name that needs padding.
+    #[test]
+    fn decodes_the_reference_lifecycle_bodies() {
+        assert_eq!(
+            lifecycle_of("00000004 74657374 6695eb01f6a4830479aa97f2502e193f 00000001 00000003 00000000"),
+            format!(
+                "<domain-id>1</domain-id><domain-name>test</domain-name><domain-uuid>{UUID_TEXT}</domain-uuid>\
+                 <old-state>running</old-state><new-state>paused</new-state><reason>suspended-paused</reason></event>"
+            )
+        );
+        let defined = lifecycle_of("00000005 7465737432 000000 11111111222233334444555555555555 ffffffff 00000000 00000000");
+        assert!(defined.starts_with("<domain-id>-1</domain-id><domain-name>test2</domain-name>\
+            <domain-uuid>11111111-2222-3333-4444-555555555555</domain-uuid><old-state>nostate</old-state>\
+            <new-state>shutoff</new-state><reason>defined-added</reason>"), "{defined}");
+    }
+
     #[test]
     fn the_table_has_every_domain_event_id_and_no_duplicate() {
         let domain_ids: Vec<i32> = KINDS.iter().filter(|k| k.object == Object::Domain).map(|k| k.event_id).collect();
