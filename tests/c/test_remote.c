@@ -288,6 +288,38 @@ static void metadata(void)
     case_close(&d, "desc and metadata");
 }
 
+/* ---- networks and storage pools ------------------------------------------------ */
+
+/* The test driver's network `default` and pool `default-pool` (it has no
+ * secrets and no node device events: the fake daemon's tests cover those):
+ * each object's events arrive with its names. */
+static void other_objects(void)
+{
+    Daemon d;
+    virConnectPtr conn = case_open(&d);
+    Seen seen = {0};
+    add_seen(conn, NULL, &seen);
+    step(&d, conn, &seen, "net-destroy default");
+    step(&d, conn, &seen, "net-start default");
+    step(&d, conn, &seen, "pool-refresh default-pool");
+    step(&d, conn, &seen, "pool-destroy default-pool");
+    CHECK_INT(deliver_for(conn, 200), 0);
+    CHECK_INT(seen.count, 4);
+    if (seen.count == 4) {
+        CHECK(is_type(seen.xml[0], "network-lifecycle"));
+        CHECK_CONTAINS(seen.xml[0], "><network-name>default</network-name><network-uuid>");
+        CHECK_CONTAINS(seen.xml[0], "</network-uuid><lifecycle>stopped</lifecycle><detail>0</detail></event>");
+        CHECK_CONTAINS(seen.xml[1], "<lifecycle>started</lifecycle>");
+        CHECK(is_type(seen.xml[2], "storage-pool-refresh"));
+        CHECK_CONTAINS(seen.xml[2], "><pool-name>default-pool</pool-name><pool-uuid>");
+        CHECK(is_type(seen.xml[3], "storage-pool-lifecycle"));
+        CHECK_CONTAINS(seen.xml[3], "<lifecycle>stopped</lifecycle>");
+    }
+    CHECK_INT(virConnectClose(conn), 0);
+    seen_clear(&seen);
+    case_close(&d, "network and storage pool events");
+}
+
 /* ---- two connections to one daemon ---------------------------------------------------- */
 
 static void two_connections(void)
@@ -884,6 +916,7 @@ int main(void)
     RUN(no_thread());
     RUN(lifecycle_sequence());
     RUN(metadata());
+    RUN(other_objects());
     RUN(two_connections());
     RUN(filters());
     RUN(streams());
