@@ -15,8 +15,10 @@
 //! their class (with SSE2, which every x86-64 processor has; elsewhere eight
 //! bytes at a time in a `u64`), the chunk that holds a start tag's name also
 //! gives the end of the text after it, an end tag is compared in one go with
-//! the start tag it closes (whose bytes were already checked), and a root
-//! already in canonical order is copied as it is, with the rest, in one copy.
+//! the start tag it closes (whose bytes were already checked; a leaf's end
+//! tag, right after its text, with the start tag's bytes still in a register,
+//! so that the leaf never goes on the stack), and a root already in canonical
+//! order is copied as it is, with the rest, in one copy.
 
 use super::{push_now, Draft};
 
@@ -190,7 +192,7 @@ fn children_then_end(xml: &[u8], mut at: usize) -> bool {
                 return false;
             }
             at += 2 + len;
-        } else if next.is_ascii_alphabetic() || next == b'_' {
+        } else if starts_name(next) {
             let name = at + 1;
             // One look at the bytes after `<` finds the end of the name
             // and, when a `>` follows, of the text after it.
@@ -209,6 +211,13 @@ fn children_then_end(xml: &[u8], mut at: usize) -> bool {
             return false;
         }
     }
+}
+
+/// Whether `b` can start a name on the fast path: an ASCII letter or `_`.
+#[inline(always)]
+fn starts_name(b: u8) -> bool {
+    // Setting 0x20 makes upper case lower case, and nothing else lower case.
+    (b | 0x20).wrapping_sub(b'a') < 26 || b == b'_'
 }
 
 /// The byte classes that [`scan`] skips over.
@@ -446,16 +455,15 @@ mod sse2 {
             }
             let x = load_slice(&window[1..17]);
             // SAFETY: SSE2 arithmetic on a register (see the module's note).
-            let (outside, start, text) = unsafe { (outside_name::<false>(x), name_start(x), outside_text(x)) };
+            let (outside, text) = unsafe { (outside_name::<false>(x), outside_text(x)) };
             let len = (outside | 1 << 16).trailing_zeros() as usize;
-            if len >= 16 || start & 1 == 0 {
+            if len >= 16 || !super::starts_name(window[1]) {
                 // A long name, or no name: the careful loop decides.
                 break;
             }
             match window[1 + len] {
                 b'>' if *depth < MAX_DEPTH => {
-                    open[*depth] = (((at + 1) as u32) << NAME_BITS) | (len as u32 + 1);
-                    *depth += 1;
+                    let packed = (((at + 1) as u32) << NAME_BITS) | (len as u32 + 1);
                     // The text after the `>`: where it ends, when in these 16
                     // bytes, or else in the 16 that follow them.
                     let text = ((text | 1 << 16) >> (len + 1)).trailing_zeros() as usize;
@@ -467,6 +475,20 @@ mod sse2 {
                             at += (text | 1 << 16).trailing_zeros() as usize;
                         }
                     }
+                    // A leaf, closed right after its text, is closed here: its
+                    // name is still in `x`, and it never goes on the stack.
+                    if xml.get(at..at + 2) == Some(b"</") {
+                        match closes(xml, at, packed, x) {
+                            Some(true) => {
+                                at += 2 + len + 1;
+                                continue;
+                            }
+                            Some(false) => {}
+                            None => return None,
+                        }
+                    }
+                    open[*depth] = packed;
+                    *depth += 1;
                 }
                 b'/' if window[2 + len] == b'>' => at += len + 3,
                 b'>' => break,
@@ -482,6 +504,20 @@ mod sse2 {
             return Some(COMPLETE);
         }
         Some(at)
+    }
+
+    /// Whether the end tag at `at` closes the element `packed`, whose name
+    /// and `>` are the first bytes of `name`: [`end_tag`]'s answers. The
+    /// bytes after `</` are compared with `name` when 16 of them are there,
+    /// else as [`end_tag`] compares them.
+    #[inline(always)]
+    fn closes(xml: &[u8], at: usize, packed: u32, name: __m128i) -> Option<bool> {
+        let len = (packed & ((1 << super::NAME_BITS) - 1)) as usize;
+        let Some(here) = xml.get(at + 2..at + 18) else { return end_tag(xml, at, packed) };
+        // SAFETY: SSE2 arithmetic on registers (see the module's note).
+        let equal = unsafe { equal_bytes(name, load_slice(here)) };
+        let wanted = (1u32 << len) - 1;
+        (equal & wanted == wanted).then_some(true)
     }
 
     /// What [`children`] returns for content that ends with the root's end tag.
@@ -506,13 +542,6 @@ mod sse2 {
         let equal = unsafe { equal_bytes(load_slice(earlier), load_slice(here)) };
         let wanted = 0xffff_u32 << (16 - len) & 0xffff;
         (equal & wanted == wanted).then_some(true)
-    }
-
-    /// One bit for each byte that can start a name: an ASCII letter or `_`.
-    #[inline(always)]
-    unsafe fn name_start(x: __m128i) -> u32 {
-        let letters = in_range(_mm_or_si128(x, splat(0x20)), b'a', b'z');
-        _mm_movemask_epi8(_mm_or_si128(letters, _mm_cmpeq_epi8(x, splat(b'_')))) as u32
     }
 
     /// One bit for each byte that `x` and `y` have in common.
