@@ -529,7 +529,7 @@ fn arguments_are_checked() {
         (&["--count"], "option '--count' needs a value"),
         (&["--timeout", "soon"], "--timeout wants decimal seconds"),
         (&["--timeout", "1e3"], "--timeout wants decimal seconds"),
-        (&["--format", "yaml"], "--format wants xml, line or json, not 'yaml'"),
+        (&["--format", "yaml"], "--format wants xml, line, json or virsh, not 'yaml'"),
         (&["--filter", "/event[x="], "bad --filter: filter[0] \"/event[x=\": XPath error"),
         (&["--filter", "domain-*", "--filter", ""], "bad --filter: filter[1] is empty"),
         (&["--demo=1"], "option '--demo' takes no value"),
@@ -782,7 +782,7 @@ fn the_man_page_says_what_help_says() {
         .filter_map(|l| l.split_once("  ").map(|(w, _)| w.to_string()))
         .filter(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
         .collect();
-    assert_eq!(formats, ["xml", "line", "json"]);
+    assert_eq!(formats, ["xml", "line", "json", "virsh"]);
     assert_eq!(man_tags(&page, "FORMATS"), formats);
 
     // The version, in the header line and in what --version prints.
@@ -790,8 +790,9 @@ fn the_man_page_says_what_help_says() {
     assert!(th.contains(&format!("\"virevent {VERSION}\"")), "{th}");
     assert!(page.contains(&format!("(virevent\\-watch {VERSION})")), "--version's words in the page");
     // Every option the page names anywhere is one of --help's, or one of
-    // `virsh event --all --loop`, which the page compares the program with.
-    let known: Vec<&str> = options.iter().flat_map(|o| o.split([' ', ','])).chain(["--all", "--loop"]).collect();
+    // `virsh event --all --loop --timestamp`, which the page compares the program with.
+    let known: Vec<&str> =
+        options.iter().flat_map(|o| o.split([' ', ','])).chain(["--all", "--loop", "--timestamp"]).collect();
     let roff = page.replace("\\-", "-");
     for word in roff.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).filter(|w| w.starts_with("--")) {
         assert!(known.contains(&word), "docs/virevent-watch.1 names {word}, which --help does not have");
@@ -908,6 +909,111 @@ fn reports_the_same_events_as_virsh() {
     ]
     .map(|(e, d, x)| (e.to_string(), d.to_string(), x.to_string()));
     assert_eq!(from_virsh, expected);
+}
+
+/// A line of virsh or of `--format virsh` after its timestamp
+/// (`2026-12-02 20:59:26.281+0000: `), checked to be there.
+fn after_timestamp(line: &str) -> String {
+    let (stamp, rest) = line.split_at(line.find("+0000: ").map_or(0, |at| at + 7));
+    assert!(stamp.len() == 30 && stamp.as_bytes()[10] == b' ', "no timestamp: {line:?}");
+    rest.to_string()
+}
+
+#[test]
+fn virsh_format_is_byte_for_byte_virshs() {
+    let Some(daemon) = Daemon::start("virevent-watch: --format virsh prints what virsh prints") else { return };
+    let virsh = |args: &[&str]| {
+        let mut command = Command::new("virsh");
+        command.args(["-q", "-c", &daemon.uri]).args(args).args(["--loop", "--timestamp"]);
+        Process::spawn(&mut command, None)
+    };
+    let mut domains = virsh(&["event", "--all"]);
+    let mut networks = virsh(&["net-event", "--event", "lifecycle"]);
+    let mut pools = virsh(&["pool-event", "--event", "lifecycle"]);
+    let mut refreshes = virsh(&["pool-event", "--event", "refresh"]);
+    let mut watcher = Process::watch(&["--uri", &daemon.uri, "--format", "virsh"], None);
+    watcher.wait_ready();
+    // virsh shows no sign of being ready: make each one's kind of event until it
+    // reports one, then compare what follows.
+    let probes: [(&mut Process, &[&[&str]]); 4] = [
+        (&mut domains, &[&["desc", "test", "--live", "probe"]]),
+        (&mut networks, &[&["net-destroy", "default"], &["net-start", "default"]]),
+        (&mut pools, &[&["pool-destroy", "default-pool"], &["pool-start", "default-pool"]]),
+        (&mut refreshes, &[&["pool-refresh", "default-pool"]]),
+    ];
+    for (process, commands) in probes {
+        let start = Instant::now();
+        while process.collect() == 0 {
+            assert!(start.elapsed() < PATIENCE, "virsh reported no probe event");
+            for command in commands {
+                daemon.virsh(command);
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    thread::sleep(Duration::from_millis(300));
+    let mut all = [domains, networks, pools, refreshes, watcher];
+    let from: Vec<usize> = all.iter_mut().map(Process::collect).collect();
+
+    let ops: [&[&str]; 11] = [
+        &["suspend", "test"],
+        &["resume", "test"],
+        &["net-destroy", "default"],
+        &["destroy", "test"],
+        &["pool-refresh", "default-pool"],
+        &["start", "test"],
+        &["desc", "test", "--live", "--title", "a title"],
+        &["metadata", "test", "http://example.org/x", "--key", "x", "--set", "<a/>", "--live"],
+        &["pool-destroy", "default-pool"],
+        &["net-start", "default"],
+        &["pool-start", "default-pool"],
+    ];
+    for op in ops {
+        daemon.virsh(op);
+    }
+    let want = [6, 2, 2, 1];
+    let start = Instant::now();
+    loop {
+        let counts: Vec<usize> = all.iter_mut().zip(&from).map(|(p, from)| p.collect() - from).collect();
+        if counts[..4] == want && counts[4] == want.iter().sum::<usize>() {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "events missing: {counts:?}, want {want:?}");
+        thread::sleep(Duration::from_millis(10));
+    }
+    thread::sleep(Duration::from_millis(200)); // anything extra shows up now
+    for process in &mut all {
+        process.stop();
+        process.collect();
+    }
+    let lines: Vec<Vec<String>> =
+        all.iter().zip(&from).map(|(p, from)| p.seen[*from..].iter().map(|l| after_timestamp(l)).collect()).collect();
+    let printed = &lines[4];
+    let of = |prefix: &str, object: &str| -> Vec<String> {
+        printed.iter().filter(|l| l.starts_with(prefix) && l.contains(object)).cloned().collect()
+    };
+    assert_eq!(of("event ", "for domain '"), lines[0]);
+    assert_eq!(of("event 'lifecycle'", " for network "), lines[1]);
+    assert_eq!(of("event 'lifecycle'", " for storage pool "), lines[2]);
+    assert_eq!(of("event 'refresh'", " for storage pool "), lines[3]);
+    assert_eq!(printed.len(), 11, "{printed:?}");
+    assert_eq!(
+        lines[0],
+        [
+            "event 'lifecycle' for domain 'test': Suspended Paused",
+            "event 'lifecycle' for domain 'test': Resumed Unpaused",
+            "event 'lifecycle' for domain 'test': Stopped Destroyed",
+            "event 'lifecycle' for domain 'test': Started Booted",
+            "event 'metadata-change' for domain 'test': type title, uri <null>",
+            "event 'metadata-change' for domain 'test': type element, uri http://example.org/x",
+        ]
+    );
+    assert_eq!(lines[1], ["event 'lifecycle' for network default: Stopped", "event 'lifecycle' for network default: Started"]);
+    assert_eq!(
+        lines[2],
+        ["event 'lifecycle' for storage pool default-pool: Stopped", "event 'lifecycle' for storage pool default-pool: Started"]
+    );
+    assert_eq!(lines[3], ["event 'refresh' for storage pool default-pool"]);
 }
 
 #[test]

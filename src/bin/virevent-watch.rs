@@ -15,6 +15,8 @@ use virevent::{Connection, Domain, Event, Filter};
 
 #[path = "virevent-watch/format.rs"]
 mod format;
+#[path = "virevent-watch/virsh.rs"]
+mod virsh;
 
 use format::Format;
 
@@ -73,12 +75,20 @@ Options:
                            other events: time, type, then the event's attributes
                            and child elements as NAME=VALUE (a value that is empty
                            or holds spaces, quotes or controls is written as a
-                           JSON string)
+                           JSON string; the texts of nested elements are joined
+                           by spaces; a typed parameter reads param:NAME=VALUE)
                      json  one JSON object per line: \"type\", \"timestamp\" (a
                            number, seconds since the epoch), \"seq\" (a number),
                            then each attribute and child element of the event as
                            a string field; one named type, timestamp or seq is
                            written with a leading '_' (\"_type\")
+                     virsh  what `virsh event --all --loop --timestamp` (and
+                            net-event, pool-event, nodedev-event, secret-event)
+                            print for the same event, byte for byte; virevent's
+                            own events read in the same style:
+                              ... event 'connection-closed' for connection: eof
+                            and an emitted event of another type prints its
+                            type and its children as NAME=VALUE
   -h, --help         print this help and exit
   --version          print the name and version (virevent-watch ",
     env!("CARGO_PKG_VERSION"),
@@ -195,7 +205,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
             },
             _ => {
                 options.format = Format::parse(&value)
-                    .ok_or_else(|| Failure::usage(format!("--format wants xml, line or json, not '{value}'")))?
+                    .ok_or_else(|| Failure::usage(format!("--format wants xml, line, json or virsh, not '{value}'")))?
             }
         }
     }

@@ -1,5 +1,5 @@
-//! The three ways virevent-watch prints an event: its XML, a readable line, a
-//! JSON object.
+//! The ways virevent-watch prints an event: its XML, a readable line, a JSON
+//! object, or virsh's words (`virsh.rs`).
 
 use std::fmt::Write as _;
 
@@ -13,6 +13,7 @@ pub enum Format {
     Xml,
     Line,
     Json,
+    Virsh,
 }
 
 impl Format {
@@ -21,15 +22,18 @@ impl Format {
             "xml" => Some(Format::Xml),
             "line" => Some(Format::Line),
             "json" => Some(Format::Json),
+            "virsh" => Some(Format::Virsh),
             _ => None,
         }
     }
 }
 
-/// The event in `format`, on one line without its line feed.
+/// The event in `format`, without its last line feed (on one line but in
+/// virsh's format, which gives some kinds several, as virsh does).
 pub fn render(format: Format, event: &Event) -> String {
     let fields = match format {
         Format::Xml => None,
+        Format::Virsh => return super::virsh::render(event.xml()).unwrap_or_else(|| event.xml().to_string()),
         Format::Line | Format::Json => Fields::read(event.xml()),
     };
     // The library validated the XML: a failure to read it is a bug here, and the
@@ -73,7 +77,18 @@ impl Fields {
                             }
                         }
                     } else if depth == 1 {
-                        fields.fields.push((start.name().as_ref().to_string(), String::new()));
+                        // A typed parameter is named by its attribute.
+                        let name = match start.name().as_ref() {
+                            "param" => {
+                                let named = start.attributes().flatten().find(|a| a.key.as_ref() == "name");
+                                format!("param:{}", named.map_or(String::new(), |a| a.value.into_owned()))
+                            }
+                            name => name.to_string(),
+                        };
+                        fields.fields.push((name, String::new()));
+                    } else if fields.fields.last().is_some_and(|(_, value)| !value.is_empty()) {
+                        // Nested elements' texts (a graphics event's address) are words.
+                        fields.push_text(" ");
                     }
                     depth += usize::from(!empty);
                 }
@@ -146,7 +161,7 @@ fn push_word(out: &mut String, value: &str) {
 
 /// The timestamp (decimal seconds since the epoch) as `YYYY-MM-DD HH:MM:SS.mmm`
 /// in UTC; as given when it is out of range.
-fn utc_time(timestamp: &str) -> String {
+pub fn utc_time(timestamp: &str) -> String {
     let (whole, fraction) = timestamp.split_once('.').unwrap_or((timestamp, ""));
     let Ok(secs) = whole.parse::<i64>() else { return timestamp.to_string() };
     if secs > 253_402_300_799 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
@@ -276,10 +291,22 @@ mod tests {
         let odd = "<event type=\"x\" timestamp=\"1\" seq=\"2\"><type>t</type><a>&lt;&#10;\"<b>in</b>\\</a><e/>\
                    <n>two words</n></event>";
         let fields = Fields::read(odd).unwrap();
-        assert_eq!(line(&fields), "1970-01-01 00:00:01.000 x type=t a=\"<\\n\\\"in\\\\\" e=\"\" n=\"two words\"");
+        assert_eq!(line(&fields), "1970-01-01 00:00:01.000 x type=t a=\"<\\n\\\" in\\\\\" e=\"\" n=\"two words\"");
         assert_eq!(
             json(&fields, 2),
-            "{\"type\":\"x\",\"timestamp\":1,\"seq\":2,\"_type\":\"t\",\"a\":\"<\\n\\\"in\\\\\",\"e\":\"\",\"n\":\"two words\"}"
+            "{\"type\":\"x\",\"timestamp\":1,\"seq\":2,\"_type\":\"t\",\"a\":\"<\\n\\\" in\\\\\",\"e\":\"\",\"n\":\"two words\"}"
+        );
+    }
+
+    #[test]
+    fn parameters_are_named_and_nested_texts_are_words() {
+        let tunable = "<event type=\"domain-tunable\" timestamp=\"1\" seq=\"2\"><domain-name>t</domain-name>\
+                       <param name=\"cputune.cpu_shares\" type=\"ullong\">512</param>\
+                       <local><family>ipv4</family><node>127.0.0.1</node><service>5900</service></local></event>";
+        let fields = Fields::read(tunable).unwrap();
+        assert_eq!(
+            line(&fields),
+            "1970-01-01 00:00:01.000 domain-tunable domain-name=t param:cputune.cpu_shares=512 local=\"ipv4 127.0.0.1 5900\""
         );
     }
 
