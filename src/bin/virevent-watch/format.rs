@@ -96,19 +96,7 @@ impl Fields {
                 XmlEvent::Text(text) if depth >= 2 => fields.push_text(&text),
                 XmlEvent::CData(text) if depth >= 2 => fields.push_text(&text),
                 XmlEvent::GeneralRef(reference) if depth >= 2 => {
-                    let name: &str = &reference;
-                    let c = match reference.resolve_char_ref().ok()? {
-                        Some(c) => c,
-                        None => match name {
-                            "lt" => '<',
-                            "gt" => '>',
-                            "amp" => '&',
-                            "quot" => '"',
-                            "apos" => '\'',
-                            _ => return None,
-                        },
-                    };
-                    fields.push_text(c.encode_utf8(&mut [0; 4]));
+                    fields.push_text(resolve(&reference)?.encode_utf8(&mut [0; 4]));
                 }
                 XmlEvent::Eof => return Some(fields),
                 _ => {}
@@ -124,6 +112,23 @@ impl Fields {
 
     fn get(&self, name: &str) -> Option<&str> {
         self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The character a reference in text stands for: a character reference or one
+/// of XML's five entities (the only ones an event may use).
+pub fn resolve(reference: &quick_xml::events::BytesRef<'_>) -> Option<char> {
+    let name: &str = reference;
+    match reference.resolve_char_ref().ok()? {
+        Some(c) => Some(c),
+        None => match name {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => None,
+        },
     }
 }
 

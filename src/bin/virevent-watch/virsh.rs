@@ -54,21 +54,7 @@ impl Element {
                 }
                 XmlEvent::Text(text) => open.last_mut()?.text.push_str(&text),
                 XmlEvent::CData(text) => open.last_mut()?.text.push_str(&text),
-                XmlEvent::GeneralRef(reference) => {
-                    let name: &str = &reference;
-                    let c = match reference.resolve_char_ref().ok()? {
-                        Some(c) => c,
-                        None => match name {
-                            "lt" => '<',
-                            "gt" => '>',
-                            "amp" => '&',
-                            "quot" => '"',
-                            "apos" => '\'',
-                            _ => return None,
-                        },
-                    };
-                    open.last_mut()?.text.push(c);
-                }
+                XmlEvent::GeneralRef(reference) => open.last_mut()?.text.push(super::format::resolve(&reference)?),
                 XmlEvent::Eof => return None,
                 _ => {}
             }
