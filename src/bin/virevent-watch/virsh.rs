@@ -113,7 +113,7 @@ fn text(e: &Element) -> String {
         "watchdog" => format!("{head}: {}", e.word("action", &words::WATCHDOG_ACTION)),
         "io-error" | "io-error-reason" => {
             let mut out = format!(
-                "event 'io-error' for domain '{dom}': {} ({}) {}",
+                "{head}: {} ({}) {}",
                 e.get("src-path"),
                 e.get("dev-alias"),
                 e.word("action", &words::IO_ERROR_ACTION)
@@ -324,7 +324,7 @@ mod tests {
             (
                 "domain-io-error-reason",
                 "<src-path>/a.img</src-path><dev-alias>vda</dev-alias><action>report</action><reason>enospc</reason>",
-                "event 'io-error' for domain 'test': /a.img (vda) report due to enospc",
+                "event 'io-error-reason' for domain 'test': /a.img (vda) report due to enospc",
             ),
             (
                 "domain-graphics",
