@@ -382,6 +382,25 @@ int virConnectEmitEvent(virConnectPtr conn, const char *eventXML);
 int virDeliverEvents(virConnectPtr conn);
 
 /**
+ * The event types that the connection's daemon refused to register. Opening
+ * registers every kind itself, and a daemon older than a kind refuses its
+ * event ID; the connection goes on without it (libvirt's own client would
+ * fail the one registration a program asked for), so a program learns here
+ * which types will never come. Returns how many; when `types` is not NULL,
+ * `*types` is set to a NULL-terminated array of that many type names
+ * ("domain-memory-device-size-change", ...), in registration order, which the
+ * caller frees with free(3), each name and then the array (as libvirt's
+ * virConnectGetCPUModelNames). 0, and an array holding only NULL, for the
+ * embedded driver and for a daemon that takes every kind. `flags`: 0, else -1
+ * with VIR_ERR_INVALID_ARG. The list stays readable after the link ends.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed; `types` is NULL or points to writable room for one pointer.
+ */
+int virConnectListRefusedEventTypes(virConnectPtr conn, char ***types, unsigned int flags);
+
+/**
  * Sets how many events each queue of the connection holds (default 65536):
  * the handler queue, and the queue of each event stream, present and future.
  * No emitter ever blocks: an event that finds a queue full is dropped for that

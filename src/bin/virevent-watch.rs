@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use virevent::{Connection, Domain, Event, Filter};
 
+#[path = "virevent-watch/element.rs"]
+mod element;
 #[path = "virevent-watch/format.rs"]
 mod format;
 #[path = "virevent-watch/virsh.rs"]
@@ -326,6 +328,12 @@ fn watch(options: &Options) -> Result<(), Failure> {
     conn.add_handler(filter, move |event| sink.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone()))
         .map_err(|e| Failure::runtime(format!("cannot watch '{}': {}", options.uri, e.message)))?;
     let fd = conn.event_fd().map_err(|e| Failure::runtime(format!("cannot watch '{}': {}", options.uri, e.message)))?;
+    // An older daemon lacks some kinds: say once which will never come.
+    let refused: Vec<String> =
+        conn.refused_event_types().unwrap_or_default().into_iter().map(|(kind, _)| kind).collect();
+    if !refused.is_empty() {
+        let _ = writeln!(io::stderr(), "{NAME}: the daemon does not send these event types: {}", refused.join(", "));
+    }
     let mut demo = match options.demo {
         Some(interval) => {
             let domain = conn

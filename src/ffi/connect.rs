@@ -282,6 +282,74 @@ pub unsafe extern "C" fn virDeliverEvents(conn: virConnectPtr) -> c_int {
     })
 }
 
+/// The event types that the connection's daemon refused to register. Opening
+/// registers every kind itself, and a daemon older than a kind refuses its
+/// event ID; the connection goes on without it (libvirt's own client would
+/// fail the one registration a program asked for), so a program learns here
+/// which types will never come. Returns how many; when `types` is not NULL,
+/// `*types` is set to a NULL-terminated array of that many type names
+/// ("domain-memory-device-size-change", ...), in registration order, which the
+/// caller frees with free(3), each name and then the array (as libvirt's
+/// virConnectGetCPUModelNames). 0, and an array holding only NULL, for the
+/// embedded driver and for a daemon that takes every kind. `flags`: 0, else -1
+/// with VIR_ERR_INVALID_ARG. The list stays readable after the link ends.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed; `types` is NULL or points to writable room for one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectListRefusedEventTypes(
+    conn: virConnectPtr,
+    types: *mut *mut *mut c_char,
+    flags: c_uint,
+) -> c_int {
+    guard(|| {
+        let connection = unsafe { connection(conn) }?;
+        if flags != 0 {
+            return Err(Error::new(ErrorCode::InvalidArg, format!("flags must be 0, not {flags}")));
+        }
+        let refused = connection.refused_event_types()?;
+        if !types.is_null() {
+            let names: Vec<&str> = refused.iter().map(|(kind, _)| kind.as_str()).collect();
+            // SAFETY: `types` is writable (the caller's contract).
+            unsafe { *types = malloc_strings(&names)? };
+        }
+        Ok(c_int::try_from(refused.len()).unwrap_or(c_int::MAX))
+    })
+}
+
+/// `names` as a NULL-terminated array of C strings, array and strings from
+/// malloc(3), so that the caller frees them with free(3).
+fn malloc_strings(names: &[&str]) -> crate::error::Result<*mut *mut c_char> {
+    let no_memory = || Error::new(ErrorCode::NoMemory, "out of memory for the list of event types");
+    // SAFETY: malloc of a computed size; NULL is checked.
+    let array = unsafe { libc::malloc((names.len() + 1) * std::mem::size_of::<*mut c_char>()) }.cast::<*mut c_char>();
+    if array.is_null() {
+        return Err(no_memory());
+    }
+    for (i, name) in names.iter().enumerate() {
+        // SAFETY: room for len + 1 bytes; the copy stays inside both.
+        let copy = unsafe { libc::malloc(name.len() + 1) }.cast::<c_char>();
+        if copy.is_null() {
+            // SAFETY: the names copied so far and the array came from malloc.
+            unsafe {
+                (0..i).for_each(|j| libc::free((*array.add(j)).cast()));
+                libc::free(array.cast());
+            }
+            return Err(no_memory());
+        }
+        // SAFETY: `copy` has room for the name and its NUL; `array` for names.len() + 1 pointers.
+        unsafe {
+            std::ptr::copy_nonoverlapping(name.as_ptr().cast::<c_char>(), copy, name.len());
+            *copy.add(name.len()) = 0;
+            *array.add(i) = copy;
+        }
+    }
+    // SAFETY: the last slot of the array.
+    unsafe { *array.add(names.len()) = std::ptr::null_mut() };
+    Ok(array)
+}
+
 /// Sets how many events each queue of the connection holds (default 65536):
 /// the handler queue, and the queue of each event stream, present and future.
 /// No emitter ever blocks: an event that finds a queue full is dropped for that

@@ -62,6 +62,15 @@ int main(void)
     CHECK_ERROR(VIR_ERR_INVALID_CONN, "NULL");
     CHECK(virDomainLookupByName(NULL, "test") == NULL);
     CHECK_ERROR(VIR_ERR_INVALID_CONN, "NULL");
+    char **refused = NULL;
+    CHECK_INT(virConnectListRefusedEventTypes(NULL, &refused, 0), -1);
+    CHECK_ERROR(VIR_ERR_INVALID_CONN, "NULL");
+    CHECK(refused == NULL);
+
+    /* The embedded driver refuses no event type: an empty list. */
+    CHECK_INT(virConnectListRefusedEventTypes(conn, &refused, 0), 0);
+    CHECK(refused != NULL && refused[0] == NULL);
+    free(refused);
 
     /* Connections are independent: seqs, handlers and domains are their own. */
     virConnectPtr other = virConnectOpen("test:///default");

@@ -654,9 +654,32 @@ static void older_daemon(void)
         strcat(dereg, "317 ");
     char want[1024];
     snprintf(want, sizeof want, "66 1 " REGISTER_SEQ " 273 212 %s2 CLOSE", dereg);
-    CHECK_STR(open_close(&f, &s), want);
+    virConnectPtr conn = fake_open(&f, &s, NULL);
+    if (conn) {
+        /* The refused types, in registration order, for the program to see. */
+        char **types = NULL;
+        int n = virConnectListRefusedEventTypes(conn, &types, 0);
+        CHECK_INT(n, 9);
+        char joined[1024] = "";
+        for (int i = 0; types && types[i]; i++) {
+            strcat(joined, i ? " " : "");
+            strcat(joined, types[i]);
+            free(types[i]);
+        }
+        CHECK(types && types[n < 0 ? 0 : n] == NULL);
+        free(types);
+        CHECK_STR(joined, "domain-nic-mac-change network-lifecycle network-metadata-change "
+                          "storage-pool-lifecycle storage-pool-refresh node-device-lifecycle "
+                          "node-device-update secret-lifecycle secret-value-changed");
+        /* Counting only; and the flags no version knows. */
+        CHECK_INT(virConnectListRefusedEventTypes(conn, NULL, 0), 9);
+        CHECK_INT(virConnectListRefusedEventTypes(conn, &types, 1), -1);
+        CHECK_INT(virGetLastErrorCode(), VIR_ERR_INVALID_ARG);
+        CHECK_CONTAINS(virGetLastErrorMessage(), "flags");
+    }
+    CHECK_STR(fake_close(&f, conn), want);
     check_calls(&f);
-    case_end("an older daemon's refusals are not fatal");
+    case_end("an older daemon's refusals are not fatal, and are listed");
 }
 
 /* The daemon's connection-close callback ends the link with its reason; the

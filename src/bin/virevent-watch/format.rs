@@ -3,8 +3,7 @@
 
 use std::fmt::Write as _;
 
-use quick_xml::events::Event as XmlEvent;
-use quick_xml::Reader;
+use super::element::Element;
 use virevent::Event;
 
 /// How each event is printed.
@@ -57,78 +56,19 @@ struct Fields {
 
 impl Fields {
     fn read(xml: &str) -> Option<Fields> {
-        let mut reader = Reader::from_str(xml);
-        let mut fields = Fields::default();
-        let mut depth = 0usize;
-        loop {
-            let event = reader.read_event().ok()?;
-            let empty = matches!(event, XmlEvent::Empty(_));
-            match event {
-                XmlEvent::Start(start) | XmlEvent::Empty(start) => {
-                    if depth == 0 {
-                        for attr in start.attributes() {
-                            let attr = attr.ok()?;
-                            let value = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok()?.into_owned();
-                            match attr.key.as_ref() {
-                                "type" => fields.kind = value,
-                                "timestamp" => fields.timestamp = value,
-                                "seq" => {}
-                                key => fields.fields.push((key.to_string(), value)),
-                            }
-                        }
-                    } else if depth == 1 {
-                        // A typed parameter is named by its attribute.
-                        let name = match start.name().as_ref() {
-                            "param" => {
-                                let named = start.attributes().flatten().find(|a| a.key.as_ref() == "name");
-                                format!("param:{}", named.map_or(String::new(), |a| a.value.into_owned()))
-                            }
-                            name => name.to_string(),
-                        };
-                        fields.fields.push((name, String::new()));
-                    } else if fields.fields.last().is_some_and(|(_, value)| !value.is_empty()) {
-                        // Nested elements' texts (a graphics event's address) are words.
-                        fields.push_text(" ");
-                    }
-                    depth += usize::from(!empty);
-                }
-                XmlEvent::End(_) => depth -= 1,
-                XmlEvent::Text(text) if depth >= 2 => fields.push_text(&text),
-                XmlEvent::CData(text) if depth >= 2 => fields.push_text(&text),
-                XmlEvent::GeneralRef(reference) if depth >= 2 => {
-                    fields.push_text(resolve(&reference)?.encode_utf8(&mut [0; 4]));
-                }
-                XmlEvent::Eof => return Some(fields),
-                _ => {}
-            }
-        }
-    }
-
-    fn push_text(&mut self, text: &str) {
-        if let Some((_, value)) = self.fields.last_mut() {
-            value.push_str(text);
-        }
+        let root = Element::read(xml)?;
+        let (kind, timestamp) = (root.attribute("type").to_string(), root.attribute("timestamp").to_string());
+        let attributes = root.attributes.iter().filter(|(key, _)| !matches!(key.as_str(), "type" | "timestamp" | "seq"));
+        // A typed parameter is named by its attribute.
+        let children = root.children.iter().map(|child| match child.name.as_str() {
+            "param" => (format!("param:{}", child.attribute("name")), child.words.clone()),
+            name => (name.to_string(), child.words.clone()),
+        });
+        Some(Fields { kind, timestamp, fields: attributes.cloned().chain(children).collect() })
     }
 
     fn get(&self, name: &str) -> Option<&str> {
         self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-}
-
-/// The character a reference in text stands for: a character reference or one
-/// of XML's five entities (the only ones an event may use).
-pub fn resolve(reference: &quick_xml::events::BytesRef<'_>) -> Option<char> {
-    let name: &str = reference;
-    match reference.resolve_char_ref().ok()? {
-        Some(c) => Some(c),
-        None => match name {
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "amp" => Some('&'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => None,
-        },
     }
 }
 

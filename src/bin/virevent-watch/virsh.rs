@@ -6,85 +6,8 @@
 //! virevent's own events, which virsh never prints, read in the same style:
 //! `event 'connection-closed' for connection: eof`.
 
-use quick_xml::events::Event as XmlEvent;
-use quick_xml::Reader;
+use super::element::Element;
 use virevent::words::{self, Words};
-
-/// An element of the event: its attributes, text and children.
-#[derive(Debug, Default)]
-struct Element {
-    name: String,
-    attributes: Vec<(String, String)>,
-    text: String,
-    children: Vec<Element>,
-}
-
-impl Element {
-    /// The event's root, or `None` if the XML does not read (never for an
-    /// event the library made).
-    fn read(xml: &str) -> Option<Element> {
-        let mut reader = Reader::from_str(xml);
-        let mut open: Vec<Element> = Vec::new();
-        loop {
-            match reader.read_event().ok()? {
-                event @ (XmlEvent::Start(_) | XmlEvent::Empty(_)) => {
-                    let (XmlEvent::Start(start) | XmlEvent::Empty(start)) = &event else { unreachable!() };
-                    let mut element = Element { name: start.name().as_ref().to_string(), ..Element::default() };
-                    for attr in start.attributes() {
-                        let attr = attr.ok()?;
-                        let key = attr.key.as_ref().to_string();
-                        let value = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok()?.into_owned();
-                        element.attributes.push((key, value));
-                    }
-                    if matches!(event, XmlEvent::Empty(_)) {
-                        match open.last_mut() {
-                            Some(parent) => parent.children.push(element),
-                            None => return Some(element),
-                        }
-                    } else {
-                        open.push(element);
-                    }
-                }
-                XmlEvent::End(_) => {
-                    let element = open.pop()?;
-                    match open.last_mut() {
-                        Some(parent) => parent.children.push(element),
-                        None => return Some(element),
-                    }
-                }
-                XmlEvent::Text(text) => open.last_mut()?.text.push_str(&text),
-                XmlEvent::CData(text) => open.last_mut()?.text.push_str(&text),
-                XmlEvent::GeneralRef(reference) => open.last_mut()?.text.push(super::format::resolve(&reference)?),
-                XmlEvent::Eof => return None,
-                _ => {}
-            }
-        }
-    }
-
-    fn attribute(&self, name: &str) -> &str {
-        self.attributes.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v)
-    }
-
-    fn child(&self, name: &str) -> Option<&Element> {
-        self.children.iter().find(|c| c.name == name)
-    }
-
-    /// A child's text; "" when it is absent.
-    fn get(&self, name: &str) -> &str {
-        self.child(name).map_or("", |c| c.text.as_str())
-    }
-
-    /// A child's text, or virsh's `<null>` when it is absent (an optional
-    /// string the daemon did not send).
-    fn or_null(&self, name: &str) -> &str {
-        self.child(name).map_or("<null>", |c| c.text.as_str())
-    }
-
-    /// What virsh prints for the enum word of child `name`.
-    fn word(&self, name: &str, words: &Words) -> &'static str {
-        words.virsh_word(self.get(name))
-    }
-}
 
 /// The event as virsh prints it: the timestamp prefix, then its text (several
 /// lines for some kinds), without the last line feed.

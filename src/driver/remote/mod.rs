@@ -27,7 +27,7 @@ use crate::rpc::error::RemoteError;
 use crate::rpc::link::{CallError, Ending, Link, Loss, DAEMON_TIMEOUT};
 use crate::rpc::packet::{Kind, Packet, PROGRAM_REMOTE};
 use crate::rpc::xdr::{Decoder, Encoder};
-use kinds::{word, CLOSE_CALLBACK_REGISTER, CLOSE_CALLBACK_UNREGISTER, CONNECTION_CLOSED, KINDS};
+use kinds::{CLOSE_CALLBACK_REGISTER, CLOSE_CALLBACK_UNREGISTER, CONNECTION_CLOSED, KINDS};
 use protocol::{decode_domain_list, decode_state, proc, AUTH_NONE, AUTH_POLKIT_TYPE, AUTH_SASL, CONNECT_READ_ONLY};
 use routes::Routes;
 use states::DomainStates;
@@ -190,10 +190,8 @@ impl Stop {
         match self {
             Stop::Bad(what) => link.failure(what),
             Stop::DaemonClosed(reason) => {
-                let reason = match word(&crate::words::CLOSE_REASON, reason) {
-                    std::borrow::Cow::Borrowed(word) => word,
-                    std::borrow::Cow::Owned(_) => "error",
-                };
+                // A reason this library does not know reads as an error.
+                let reason = crate::words::CLOSE_REASON.event_word(reason).unwrap_or("error");
                 Loss {
                     ending: Ending::Reported(reason),
                     error: Error::new(
