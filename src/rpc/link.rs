@@ -7,10 +7,11 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::error::RemoteError;
+use super::tcp;
 use super::packet::{self, Framer, Kind, Packet, KEEPALIVE_PING, KEEPALIVE_PONG, PROGRAM_KEEPALIVE, PROGRAM_REMOTE};
 use crate::error::{Error, ErrorCode};
 
@@ -65,6 +66,15 @@ pub enum CallError {
     Lost(Loss),
 }
 
+/// How a daemon is reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Its Unix socket on this host.
+    Unix(PathBuf),
+    /// TCP, to a host name or an IPv4 or IPv6 literal.
+    Tcp { host: String, port: u16 },
+}
+
 /// A connected socket, what has been read from it and what waits to be sent.
 pub struct Link {
     socket: OwnedFd,
@@ -81,21 +91,20 @@ pub struct Link {
 }
 
 impl Link {
-    /// Connects to the daemon's socket at `path`, giving up at `deadline`
-    /// (a daemon whose listen backlog is full never accepts us). Calls then
-    /// give up at `deadline` too, until [`Link::set_deadline`].
-    pub fn connect(path: &Path, deadline: Instant) -> Result<Link, Error> {
-        let shown = path.display().to_string();
-        let fail = |why: String| Error::new(ErrorCode::NoConnect, format!("cannot connect to the libvirt daemon's socket '{shown}': {why}"));
-        let socket = unix_socket().map_err(|e| fail(e.to_string()))?;
-        let address = unix_address(path).map_err(fail)?;
-        connect_until(&socket, &address, deadline).map_err(|e| match e.kind() {
-            io::ErrorKind::TimedOut => fail(format!(
-                "timed out after {} s (the daemon does not accept connections)",
-                DAEMON_TIMEOUT.as_secs()
-            )),
-            _ => fail(e.to_string()),
-        })?;
+    /// Connects to the daemon at `endpoint`, giving up at `deadline` (a
+    /// daemon whose listen backlog is full never accepts us). Calls then give
+    /// up at `deadline` too, until [`Link::set_deadline`].
+    pub fn connect(endpoint: &Endpoint, deadline: Instant) -> Result<Link, Error> {
+        let (socket, shown) = match endpoint {
+            Endpoint::Unix(path) => (connect_unix(path, deadline)?, path.display().to_string()),
+            Endpoint::Tcp { host, port } => {
+                let shown = tcp::shown(host, *port);
+                let socket = tcp::connect(host, *port, deadline).map_err(|why| {
+                    Error::new(ErrorCode::NoConnect, format!("cannot connect to the libvirt daemon at '{shown}': {why}"))
+                })?;
+                (socket, shown)
+            }
+        };
         Ok(Link {
             socket,
             path: shown,
@@ -118,7 +127,7 @@ impl Link {
         self.socket.as_raw_fd()
     }
 
-    /// The socket's path, for messages.
+    /// The daemon's socket path, or host and port, for messages.
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -311,6 +320,21 @@ impl Link {
     pub fn failure(&self, what: String) -> Loss {
         Loss { ending: Ending::Error, error: Error::new(ErrorCode::Rpc, format!("connection to the libvirt daemon at '{}' lost: {what}", self.path)) }
     }
+}
+
+/// A connected, non-blocking socket to the daemon's Unix socket at `path`.
+fn connect_unix(path: &Path, deadline: Instant) -> Result<OwnedFd, Error> {
+    let shown = path.display().to_string();
+    let fail = |why: String| Error::new(ErrorCode::NoConnect, format!("cannot connect to the libvirt daemon's socket '{shown}': {why}"));
+    let socket = unix_socket().map_err(|e| fail(e.to_string()))?;
+    let address = unix_address(path).map_err(fail)?;
+    connect_until(&socket, &address, deadline).map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut => {
+            fail(format!("timed out after {} s (the daemon does not accept connections)", DAEMON_TIMEOUT.as_secs()))
+        }
+        _ => fail(e.to_string()),
+    })?;
+    Ok(socket)
 }
 
 /// A Unix stream socket (close-on-exec).

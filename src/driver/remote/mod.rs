@@ -81,7 +81,7 @@ impl RemoteDriver {
     /// [`DAEMON_TIMEOUT`]; events emitted from now on go to `hub`.
     pub fn open(target: &Target, hub: Arc<Hub>) -> Result<RemoteDriver> {
         let deadline = Instant::now() + DAEMON_TIMEOUT;
-        let link = Link::connect(&target.socket, deadline)?;
+        let link = Link::connect(&target.endpoint, deadline)?;
         let (socket, stall) = (link.fd(), Timer::new()?);
         let timer_fd = stall.fd();
         let mut session = Session {

@@ -6,15 +6,19 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorCode, Result};
+pub use crate::rpc::link::Endpoint;
 
 /// Where to connect and what to open there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
-    /// The daemon's Unix socket.
-    pub socket: PathBuf,
+    /// How to reach the daemon.
+    pub endpoint: Endpoint,
     /// The URI sent in CONNECT_OPEN (`test:///default`, `qemu:///system?foo=bar`).
     pub name: String,
 }
+
+/// libvirtd's TCP port (`tcp_port`), where a `+tcp` URI gives none.
+const TCP_PORT: u16 = 16509;
 
 /// Query parameters only the client's remote driver reads; the rest go to the
 /// daemon with the driver URI.
@@ -27,8 +31,8 @@ const CLIENT_ONLY: [&str; 17] = [
 const SYSTEM_SOCKET_DIR: &str = "/run/libvirt";
 
 /// The target of `uri` if it names a daemon over a Unix socket (`DRIVER+unix://...`
-/// or `qemu:///system`, `qemu:///session`); `None` for any other URI. A `+ssh`,
-/// `+tls` or `+tcp` URI is an error: only local sockets are reached.
+/// or `qemu:///system`, `qemu:///session`) or over TCP (`DRIVER+tcp://HOST[:PORT]/PATH`);
+/// `None` for any other URI. Another transport (`+ssh`, `+tls`) is an error.
 pub fn target(uri: &str) -> Option<Result<Target>> {
     let (scheme, rest) = uri.split_once("://")?;
     let (driver, transport) = match scheme.split_once('+') {
@@ -36,14 +40,21 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
         None if scheme == "qemu" => (scheme, None),
         None => return None,
     };
-    if let Some(transport) = transport.filter(|t| *t != "unix") {
+    if let Some(transport) = transport.filter(|t| !matches!(*t, "unix" | "tcp")) {
         return Some(Err(Error::new(
             ErrorCode::NoConnect,
-            format!("cannot open '{uri}': transport '{transport}' is not supported (only local Unix sockets are)"),
+            format!("cannot open '{uri}': transport '{transport}' is not supported (unix and tcp are)"),
         )));
     }
-    // user@host:port is dropped: a Unix socket is always local.
-    let rest = rest.find('/').map_or("", |slash| &rest[slash..]);
+    // [user@]host[:port]; the daemon is never told it.
+    let (authority, rest) = rest.find('/').map_or((rest, ""), |slash| (&rest[..slash], &rest[slash..]));
+    let tcp = match transport {
+        Some("tcp") => match host_and_port(authority) {
+            Ok(host_port) => Some(host_port),
+            Err(why) => return Some(Err(Error::new(ErrorCode::NoConnect, format!("cannot open '{uri}': {why}")))),
+        },
+        _ => None,
+    };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if transport.is_none() && path != "/system" && path != "/session" {
         return None;
@@ -71,8 +82,34 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
         }
         name
     });
-    let socket = socket.unwrap_or_else(|| default_socket(driver, path == "/session"));
-    Some(Ok(Target { socket, name }))
+    let endpoint = match tcp {
+        Some((host, port)) => Endpoint::Tcp { host, port },
+        None => Endpoint::Unix(socket.unwrap_or_else(|| default_socket(driver, path == "/session"))),
+    };
+    Some(Ok(Target { endpoint, name }))
+}
+
+/// The host and port of `[user@]host[:port]` (a user is libvirt's for ssh
+/// only); libvirt's defaults where they are missing: localhost and 16509. An
+/// IPv6 literal is written in brackets (`[::1]:16509`).
+fn host_and_port(authority: &str) -> std::result::Result<(String, u16), String> {
+    let server = authority.rsplit_once('@').map_or(authority, |(_, server)| server);
+    let (host, port) = match server.strip_prefix('[') {
+        Some(bracketed) => {
+            let (host, after) = bracketed.split_once(']').ok_or(format!("the IPv6 address in '{server}' has no ']'"))?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match server.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (server, None),
+        },
+    };
+    let port = match port {
+        None | Some("") => TCP_PORT,
+        Some(port) => port.parse().ok().filter(|p| *p > 0).ok_or(format!("'{port}' is not a port number"))?,
+    };
+    let host = if host.is_empty() { "localhost" } else { host };
+    Ok((percent_decode(host), port))
 }
 
 /// The socket libvirt's own client would pick: the modular QEMU daemon's if it
@@ -124,10 +161,43 @@ mod tests {
         target(uri).unwrap().unwrap()
     }
 
+    fn socket(target: Target) -> PathBuf {
+        match target.endpoint {
+            Endpoint::Unix(path) => path,
+            other => panic!("not a Unix socket: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tcp_uris_name_host_and_port_as_libvirt_does() {
+        let tcp = |uri: &str| ok(uri).endpoint;
+        let at = |host: &str, port| Endpoint::Tcp { host: host.into(), port };
+        assert_eq!(tcp("qemu+tcp://example.org/system"), at("example.org", 16509));
+        assert_eq!(tcp("qemu+tcp://example.org:1234/system"), at("example.org", 1234));
+        assert_eq!(tcp("qemu+tcp://root@127.0.0.1:7/system"), at("127.0.0.1", 7));
+        assert_eq!(tcp("qemu+tcp://[::1]:16600/system"), at("::1", 16600));
+        assert_eq!(tcp("qemu+tcp://[fe80::1]/system"), at("fe80::1", 16509));
+        assert_eq!(tcp("test+tcp:///default"), at("localhost", 16509));
+        assert_eq!(tcp("test+tcp://host:/default"), at("host", 16509));
+        // The daemon is sent the plain driver URI, without the socket= a Unix URI takes.
+        let t = ok("qemu+tcp://user@host:1/system?socket=/s&foo=bar&no_verify=1");
+        assert_eq!(t.name, "qemu:///system?foo=bar");
+        for (uri, why) in [
+            ("qemu+tcp://host:port/system", "'port' is not a port number"),
+            ("qemu+tcp://host:0/system", "'0' is not a port number"),
+            ("qemu+tcp://host:65536/system", "'65536' is not a port number"),
+            ("qemu+tcp://[::1/system", "the IPv6 address in '[::1' has no ']'"),
+        ] {
+            let error = target(uri).unwrap().unwrap_err();
+            assert_eq!(error.code, ErrorCode::NoConnect, "{uri}");
+            assert_eq!(error.message, format!("cannot open '{uri}': {why}"));
+        }
+    }
+
     #[test]
     fn sends_the_plain_driver_uri_never_the_transport_one() {
         let t = ok("test+unix:///default?socket=/tmp/d/libvirt-sock");
-        assert_eq!(t, Target { socket: "/tmp/d/libvirt-sock".into(), name: "test:///default".into() });
+        assert_eq!(t, Target { endpoint: Endpoint::Unix("/tmp/d/libvirt-sock".into()), name: "test:///default".into() });
         let t = ok("qemu+unix:///system?socket=/tmp/d/libvirt-sock&foo=bar");
         assert_eq!(t.name, "qemu:///system?foo=bar");
         assert_eq!(ok("qemu+unix://host.example/system?socket=/s&mode=direct&no_tty=1").name, "qemu:///system");
@@ -136,8 +206,8 @@ mod tests {
 
     #[test]
     fn socket_paths_are_percent_decoded() {
-        assert_eq!(ok("test+unix:///default?socket=/tmp/a%20b/sock").socket, Path::new("/tmp/a b/sock"));
-        assert_eq!(ok("test+unix:///default?socket=/tmp/100%/x").socket, Path::new("/tmp/100%/x"));
+        assert_eq!(socket(ok("test+unix:///default?socket=/tmp/a%20b/sock")), Path::new("/tmp/a b/sock"));
+        assert_eq!(socket(ok("test+unix:///default?socket=/tmp/100%/x")), Path::new("/tmp/100%/x"));
     }
 
     #[test]
@@ -146,11 +216,12 @@ mod tests {
         assert_eq!(system.name, "qemu:///system");
         let modular = Path::new("/run/libvirt/virtqemud-sock");
         let expected = if modular.exists() { modular } else { Path::new("/run/libvirt/libvirt-sock") };
-        assert_eq!(system.socket, expected);
-        assert_eq!(ok("test+unix:///default").socket, Path::new("/run/libvirt/libvirt-sock"));
+        assert_eq!(socket(system), expected);
+        assert_eq!(socket(ok("test+unix:///default")), Path::new("/run/libvirt/libvirt-sock"));
         let session = ok("qemu:///session");
         assert_eq!(session.name, "qemu:///session");
-        assert!(session.socket.ends_with("libvirt/libvirt-sock") || session.socket.ends_with("libvirt/virtqemud-sock"));
+        let session = socket(session);
+        assert!(session.ends_with("libvirt/libvirt-sock") || session.ends_with("libvirt/virtqemud-sock"));
     }
 
     #[test]
@@ -158,7 +229,7 @@ mod tests {
         for uri in ["test:///default", "test:///empty", "qemu:///embed", "xen:///system", "nonsense", ""] {
             assert_eq!(target(uri), None, "{uri}");
         }
-        for uri in ["qemu+ssh://host/system", "qemu+tls://host/system", "+unix:///system"] {
+        for uri in ["qemu+ssh://host/system", "qemu+tls://host/system", "qemu+libssh2://host/system", "+unix:///system"] {
             let error = target(uri).unwrap().unwrap_err();
             assert_eq!(error.code, ErrorCode::NoConnect, "{uri}");
             assert!(error.message.contains(uri), "{}", error.message);
