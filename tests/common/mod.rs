@@ -51,4 +51,5 @@ pub fn run_python(script: &str, args: &[&str], what: &str, modules: &[tools::Too
     assert!(output.status.success(), "{} failed ({}):\n{stdout}{stderr}", script.display(), output.status);
 }
 
+pub mod schema;
 pub mod tools;

@@ -1,0 +1,200 @@
+//! docs/events.rng against the events the tests receive: each line of a type
+//! the library produces is validated with `xmllint --relaxng`, and a line that
+//! fails fails the test. The lines of other types are a program's own (emitted
+//! with `virConnectEmitEvent`, any type and content): the schema does not
+//! describe them, so they are counted and left alone.
+//!
+//! One xmllint run takes a whole batch: the lines go into one document,
+//! `<events>` and a line per event, checked by a grammar that includes
+//! docs/events.rng with its start replaced by that wrapper. xmllint names the
+//! line of each error, which is the event's. Without xmllint (a bare machine)
+//! the check is skipped with the tools rule's SKIPPED line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::root;
+use super::tools::{self, XMLLINT};
+
+/// The types of the kinds table (src/driver/remote/kinds.rs): the third
+/// argument of each `kind(` row.
+pub fn table_types() -> Vec<String> {
+    let source = std::fs::read_to_string(root().join("src/driver/remote/kinds.rs")).unwrap();
+    let types: Vec<String> = source
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("kind("))
+        .filter_map(|l| l.split('"').nth(1))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(types.len(), 36, "{types:?}");
+    types
+}
+
+/// The library's own types, beside the kinds table's (the embedded test
+/// driver's events are `domain-state-transition`, one of the table's).
+pub const OWN_TYPES: [&str; 2] = ["connection-closed", "events-lost"];
+
+/// Every type the library produces.
+pub fn library_types() -> Vec<String> {
+    let mut types = table_types();
+    types.extend(OWN_TYPES.map(str::to_string));
+    types
+}
+
+/// The `type` of an event line (its root's first attribute, as the canonical
+/// form writes it).
+pub fn type_of(line: &str) -> Option<&str> {
+    line.strip_prefix("<event type=\"")?.split('"').next()
+}
+
+/// What [`validate`] found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// Lines of a type the library produces, each valid.
+    pub validated: usize,
+    /// Lines of other types, left alone.
+    pub others: usize,
+}
+
+/// Validates every line of `lines` whose type the library produces against
+/// docs/events.rng, in one xmllint run; panics naming each line that fails.
+/// `None` (with the SKIPPED line naming `what`) without xmllint.
+pub fn validate<S: AsRef<str>>(what: &str, lines: &[S]) -> Option<Checked> {
+    if !tools::needs(&format!("{what}: events against docs/events.rng"), &[XMLLINT]) {
+        return None;
+    }
+    let types = library_types();
+    let (ours, others): (Vec<&str>, Vec<&str>) =
+        lines.iter().map(AsRef::as_ref).partition(|l| type_of(l).is_some_and(|t| types.iter().any(|k| k == t)));
+    let checked = Checked { validated: ours.len(), others: others.len() };
+    if !ours.is_empty() {
+        check(what, &ours);
+    }
+    tools::note(&format!("VALIDATED {} {what}", checked.validated));
+    Some(checked)
+}
+
+/// [`validate`] of what a C program received, as tests/c/seen_log.h logs it:
+/// records `R PID CONN XML` of the events it received, and `E PID CONN SEQ`
+/// of those it emitted itself. A received event whose process, connection
+/// and seq are those of an emitted one is the program's own, whatever its
+/// type. A missing log has no records.
+pub fn validate_log(what: &str, path: &Path) -> Option<Checked> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|e| panic!("{} is not UTF-8: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => panic!("cannot read {}: {e}", path.display()),
+    };
+    let record = |line: &'_ str| -> (char, String, String) {
+        let mut parts = line.splitn(4, ' ');
+        let kind = parts.next().and_then(|k| k.chars().next());
+        match (kind, parts.next(), parts.next(), parts.next()) {
+            (Some(kind @ ('R' | 'E')), Some(pid), Some(conn), Some(rest)) => (kind, format!("{pid} {conn}"), rest.to_string()),
+            _ => panic!("{}: not a record of tests/c/seen_log.h: {line:?}", path.display()),
+        }
+    };
+    let records: Vec<(char, String, String)> = text.lines().map(record).collect();
+    let emitted: std::collections::HashSet<(&str, &str)> =
+        records.iter().filter(|r| r.0 == 'E').map(|r| (r.1.as_str(), r.2.as_str())).collect();
+    let mut own = 0;
+    let mut received = Vec::new();
+    for (_, key, xml) in records.iter().filter(|r| r.0 == 'R') {
+        let seq = xml.split_once(" seq=\"").and_then(|(_, rest)| rest.split('"').next()).unwrap_or("");
+        if emitted.contains(&(key.as_str(), seq)) {
+            own += 1;
+        } else {
+            received.push(xml.as_str());
+        }
+    }
+    let mut checked = validate(what, &received)?;
+    checked.others += own;
+    Some(checked)
+}
+
+/// Where one batch is checked: a new folder under the test's temporary folder.
+fn batch_dir() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("schema-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Validates `lines`, each an event of a type the schema defines; panics
+/// naming those that fail.
+fn check(what: &str, lines: &[&str]) {
+    if let Err(failure) = xmllint(lines) {
+        let shown: Vec<String> = failure.lines.iter().take(10).map(|&i| format!("  {}", lines[i])).collect();
+        panic!(
+            "{what}: {} of {} events fail docs/events.rng (kept in {}):\n{}\nxmllint says:\n{}",
+            failure.lines.len(),
+            lines.len(),
+            failure.dir.display(),
+            shown.join("\n"),
+            failure.messages.lines().take(30).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+/// Why a batch failed.
+#[derive(Debug)]
+pub struct Failure {
+    /// The indexes of the lines xmllint names (the first bad one at least:
+    /// after an error it may not go on).
+    pub lines: Vec<usize>,
+    /// What xmllint said.
+    pub messages: String,
+    /// The batch's folder, kept: its wrapper grammar and document.
+    pub dir: PathBuf,
+}
+
+/// Runs xmllint on `lines` as one batch (needs xmllint: see [`validate`]).
+pub fn xmllint(lines: &[&str]) -> Result<(), Failure> {
+    let dir = batch_dir();
+    let wrapper = dir.join("wrapper.rng");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "<grammar xmlns=\"http://relaxng.org/ns/structure/1.0\">\n\
+             <include href=\"{}\"><start><element name=\"events\"><zeroOrMore><ref name=\"event\"/>\
+             </zeroOrMore></element></start></include>\n</grammar>\n",
+            root().join("docs/events.rng").display()
+        ),
+    )
+    .unwrap();
+    let document = dir.join("events.xml");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&document).unwrap());
+    writeln!(file, "<events>").unwrap();
+    for line in lines {
+        writeln!(file, "{line}").unwrap();
+    }
+    writeln!(file, "</events>").unwrap();
+    file.flush().unwrap();
+    drop(file);
+    let output = Command::new("xmllint")
+        .args(["--noout", "--relaxng"])
+        .arg(&wrapper)
+        .arg(&document)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run xmllint: {e}"));
+    if output.status.success() {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
+    }
+    // "PATH:LINE: element NAME: Relax-NG validity error : ..." names the line,
+    // and line 1 is the wrapper's.
+    let messages = String::from_utf8_lossy(&output.stderr).into_owned();
+    let prefix = format!("{}:", document.display());
+    let mut failed: Vec<usize> = messages
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix)?.split(':').next()?.parse::<usize>().ok())
+        .filter(|n| (2..lines.len() + 2).contains(n))
+        .map(|n| n - 2)
+        .collect();
+    failed.sort_unstable();
+    failed.dedup();
+    Err(Failure { lines: failed, messages, dir })
+}
