@@ -1,8 +1,9 @@
-//! docs/events.rng against the events the tests receive: each line of a type
-//! the library produces is validated with `xmllint --relaxng`, and a line that
-//! fails fails the test. The lines of other types are a program's own (emitted
-//! with `virConnectEmitEvent`, any type and content): the schema does not
-//! describe them, so they are counted and left alone.
+//! docs/events.rng against the events the tests receive: each event the
+//! library made is validated with `xmllint --relaxng`, and one that fails, or
+//! is of a type the library is not known to produce, fails the test. The
+//! events a C program emits itself (`virConnectEmitEvent`, any type and
+//! content) are its own: tests/c/seen_log.h tells them apart, and they are
+//! counted and left alone.
 //!
 //! One xmllint run takes a whole batch: the lines go into one document,
 //! `<events>` and a line per event, checked by a grammar that includes
@@ -14,6 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use super::root;
 use super::tools::{self, XMLLINT};
@@ -49,31 +51,41 @@ pub fn type_of(line: &str) -> Option<&str> {
     line.strip_prefix("<event type=\"")?.split('"').next()
 }
 
-/// What [`validate`] found.
+/// What [`validate_log`] found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Checked {
-    /// Lines of a type the library produces, each valid.
+    /// Events the library made, each valid.
     pub validated: usize,
-    /// Lines of other types, left alone.
-    pub others: usize,
+    /// Events the program emitted itself, left alone.
+    pub own: usize,
 }
 
-/// Validates every line of `lines` whose type the library produces against
-/// docs/events.rng, in one xmllint run; panics naming each line that fails.
-/// `None` (with the SKIPPED line naming `what`) without xmllint.
-pub fn validate<S: AsRef<str>>(what: &str, lines: &[S]) -> Option<Checked> {
-    if !tools::needs(&format!("{what}: events against docs/events.rng"), &[XMLLINT]) {
+/// Whether xmllint is there: asked once per test binary, so that a bare
+/// machine gets one SKIPPED line for all its batches.
+fn xmllint_present() -> bool {
+    static PRESENT: OnceLock<bool> = OnceLock::new();
+    *PRESENT.get_or_init(|| tools::needs("validating the events tests receive against docs/events.rng", &[XMLLINT]))
+}
+
+/// Validates `lines`, events the library made, against docs/events.rng in
+/// one xmllint run; panics naming each line that fails, and any line that is
+/// not an event of a type the library produces (`what` names them). Returns
+/// how many there were; `None` without xmllint (see [`xmllint_present`]).
+pub fn validate<S: AsRef<str>>(what: &str, lines: &[S]) -> Option<usize> {
+    if !xmllint_present() {
         return None;
     }
     let types = library_types();
-    let (ours, others): (Vec<&str>, Vec<&str>) =
-        lines.iter().map(AsRef::as_ref).partition(|l| type_of(l).is_some_and(|t| types.iter().any(|k| k == t)));
-    let checked = Checked { validated: ours.len(), others: others.len() };
-    if !ours.is_empty() {
-        check(what, &ours);
+    let lines: Vec<&str> = lines.iter().map(AsRef::as_ref).collect();
+    for line in &lines {
+        let known = type_of(line).is_some_and(|t| types.iter().any(|k| k == t));
+        assert!(known, "{what}: an event of a type the library is not known to produce (nor docs/events.rng to define): {line}");
     }
-    tools::note(&format!("VALIDATED {} {what}", checked.validated));
-    Some(checked)
+    if !lines.is_empty() {
+        check(what, &lines);
+    }
+    tools::note(&format!("VALIDATED {} {what}", lines.len()));
+    Some(lines.len())
 }
 
 /// [`validate`] of what a C program received, as tests/c/seen_log.h logs it:
@@ -108,9 +120,8 @@ pub fn validate_log(what: &str, path: &Path) -> Option<Checked> {
             received.push(xml.as_str());
         }
     }
-    let mut checked = validate(what, &received)?;
-    checked.others += own;
-    Some(checked)
+    let validated = validate(what, &received)?;
+    Some(Checked { validated, own })
 }
 
 /// Where one batch is checked: a new folder under the test's temporary folder.
