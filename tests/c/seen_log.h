@@ -2,18 +2,21 @@
  * validate against docs/events.rng: when VIREVENT_SEEN_LOG names a file, each
  * event a handler of the program is called with, and each line it reads from
  * an event stream through lines.h, is appended to that file as one record
- * `R PID CONN XML`; and each event the program emits itself as `E PID CONN
- * SEQ`. The events a program emits are its own, of any type and content (a
- * test may emit a `domain-state-transition` of its own making): the
- * connection and seq of each tell them apart from what the library made.
+ * `R PID CONN XML`; each event the program emits itself as `E PID CONN SEQ`;
+ * and each connection opened as `O PID CONN -`. The events a program emits
+ * are its own, of any type and content (a test may emit a
+ * `domain-state-transition` of its own making): the connection and seq of
+ * each tell them apart from what the library made, and the `O` records which
+ * connection a reused address stands for.
  *
- * Every handler is wrapped at registration: check.h includes this header, whose
- * macros route virConnectAddEventHandler and virConnectAddEventHandlerFull
- * through seen_log_add, which registers (with the Full form) a small record of
- * the test's handler, arg and freecb. The record's own freecb runs the test's,
- * then frees it, so a handler costs nothing once it is gone (valgrind sees no
- * leak). Without VIREVENT_SEEN_LOG, or with a NULL handler (which the library
- * refuses), the calls go to the library unchanged.
+ * check.h includes this header, whose macros route virConnectOpen,
+ * virConnectEmitEvent, virConnectOpenEventStream and both forms of
+ * virConnectAddEventHandler through the functions below. Every handler is
+ * wrapped at registration: seen_log_add registers (with the Full form) a small
+ * record of the test's handler, arg and freecb, whose own freecb runs the
+ * test's, then frees it, so a handler costs nothing once it is gone (valgrind
+ * sees no leak). Without VIREVENT_SEEN_LOG, or with a NULL handler (which the
+ * library refuses), handlers go to the library unchanged.
  *
  * The file is opened before main, so that tests counting their descriptors
  * count it in every snapshot; close-on-exec, so that virsh and libvirtd do not
@@ -138,6 +141,17 @@ static inline int seen_log_open_stream(virConnectPtr conn, const char *const *fi
     return fd;
 }
 
+/* virConnectOpen, recording the connection: an address freed by a close
+ * may come back for the next one, whose seqs start again from 1. */
+static inline virConnectPtr seen_log_open_conn(const char *uri)
+{
+    virConnectPtr conn = virConnectOpen(uri);
+    if (conn)
+        seen_log_record('O', conn, "-");
+    return conn;
+}
+
+#define virConnectOpen(uri) seen_log_open_conn((uri))
 #define virConnectEmitEvent(conn, eventXML) seen_log_emit((conn), (eventXML))
 #define virConnectOpenEventStream(conn, filter, flags) seen_log_open_stream((conn), (filter), (flags))
 #define virConnectAddEventHandlerFull(conn, filter, handler, arg, freecb, flags) \

@@ -11,6 +11,7 @@
 //! line of each error, which is the event's. Without xmllint (a bare machine)
 //! the check is skipped with the tools rule's SKIPPED line.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -89,35 +90,45 @@ pub fn validate<S: AsRef<str>>(what: &str, lines: &[S]) -> Option<usize> {
 }
 
 /// [`validate`] of what a C program received, as tests/c/seen_log.h logs it:
-/// records `R PID CONN XML` of the events it received, and `E PID CONN SEQ`
-/// of those it emitted itself. A received event whose process, connection
-/// and seq are those of an emitted one is the program's own, whatever its
-/// type. A missing log has no records.
+/// records `R PID CONN XML` of the events it received, `E PID CONN SEQ` of
+/// those it emitted itself, and `O PID CONN -` of each connection opened. A
+/// received event whose process, connection and seq are those of an emitted
+/// one is the program's own, whatever its type; a connection is its address
+/// since the last `O` of it (an address comes back once freed). A missing log
+/// has no records.
 pub fn validate_log(what: &str, path: &Path) -> Option<Checked> {
     let text = match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|e| panic!("{} is not UTF-8: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => panic!("cannot read {}: {e}", path.display()),
     };
-    let record = |line: &'_ str| -> (char, String, String) {
+    // Each record as its kind, its connection (process, address and how many
+    // opens of that address came before) and the rest.
+    let mut opens: HashMap<&str, usize> = HashMap::new();
+    let mut records = Vec::new();
+    for line in text.lines() {
         let mut parts = line.splitn(4, ' ');
-        let kind = parts.next().and_then(|k| k.chars().next());
-        match (kind, parts.next(), parts.next(), parts.next()) {
-            (Some(kind @ ('R' | 'E')), Some(pid), Some(conn), Some(rest)) => (kind, format!("{pid} {conn}"), rest.to_string()),
+        let (Some(kind), Some(pid), Some(conn), Some(rest)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            panic!("{}: not a record of tests/c/seen_log.h: {line:?}", path.display())
+        };
+        // "PID CONN", as one key.
+        let start = kind.len() + 1;
+        let address = &line[start..start + pid.len() + 1 + conn.len()];
+        match kind {
+            "O" => *opens.entry(address).or_default() += 1,
+            "R" | "E" => records.push((kind, (address, opens.get(address).copied().unwrap_or(0)), rest)),
             _ => panic!("{}: not a record of tests/c/seen_log.h: {line:?}", path.display()),
         }
-    };
-    let records: Vec<(char, String, String)> = text.lines().map(record).collect();
-    let emitted: std::collections::HashSet<(&str, &str)> =
-        records.iter().filter(|r| r.0 == 'E').map(|r| (r.1.as_str(), r.2.as_str())).collect();
+    }
+    let emitted: HashSet<((&str, usize), &str)> = records.iter().filter(|r| r.0 == "E").map(|r| (r.1, r.2)).collect();
     let mut own = 0;
     let mut received = Vec::new();
-    for (_, key, xml) in records.iter().filter(|r| r.0 == 'R') {
+    for &(_, conn, xml) in records.iter().filter(|r| r.0 == "R") {
         let seq = xml.split_once(" seq=\"").and_then(|(_, rest)| rest.split('"').next()).unwrap_or("");
-        if emitted.contains(&(key.as_str(), seq)) {
+        if emitted.contains(&(conn, seq)) {
             own += 1;
         } else {
-            received.push(xml.as_str());
+            received.push(xml);
         }
     }
     let validated = validate(what, &received)?;
