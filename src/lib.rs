@@ -37,4 +37,4 @@ pub use filter::Filter;
 pub use handlers::HandlerId;
 
 #[doc(hidden)]
-pub use driver::remote::fuzz_daemon_bytes;
+pub use driver::remote::{daemon_bytes_events, fuzz_daemon_bytes};

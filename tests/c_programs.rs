@@ -1,7 +1,8 @@
 //! Builds each C program in tests/c/ against include/virevent.h with
 //! `-Wall -Wextra -Werror`, links it to the built libvirevent.so, and runs it.
 //! With VIREVENT_VALGRIND=1 each runs under valgrind's memcheck, and any leak or
-//! invalid access fails the test.
+//! invalid access fails the test. Every event a program receives (tests/c/seen_log.h
+//! logs each one) is then validated against docs/events.rng.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +10,7 @@ use std::process::Command;
 mod common;
 
 use common::tools::{self, needs, Tool};
-use common::{library_dir, root};
+use common::{library_dir, root, schema};
 
 /// Programs load the library by its SONAME, libvirevent.so.0: link it to the
 /// build's libvirevent.so, as an installation would.
@@ -59,7 +60,8 @@ fn run(name: &str, tools: &[Tool]) {
     run_program(build(name), name);
 }
 
-/// Runs a built C program (under valgrind when asked); it must exit 0.
+/// Runs a built C program (under valgrind when asked); it must exit 0, and
+/// every event it received must be valid (tests/common/schema.rs).
 fn run_program(program: PathBuf, name: &str) {
     let valgrind = std::env::var_os("VIREVENT_VALGRIND").is_some();
     if valgrind && !needs(&format!("{name} under valgrind"), &[tools::VALGRIND]) {
@@ -72,14 +74,25 @@ fn run_program(program: PathBuf, name: &str) {
     } else {
         Command::new(&program)
     };
+    // Each program's own log of the events it receives (tests/c/seen_log.h).
+    let seen = library_dir().join(format!("c-{name}.seen"));
+    let _ = std::fs::remove_file(&seen);
     // cargo's LD_LIBRARY_PATH names target/debug too, where another build's
     // library may stand: load this build's, whatever the environment says.
-    let output = command.env("LD_LIBRARY_PATH", library_dir()).output().expect("run the C program");
+    let output = command
+        .env("LD_LIBRARY_PATH", library_dir())
+        .env("VIREVENT_SEEN_LOG", &seen)
+        .output()
+        .expect("run the C program");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     print!("{stdout}");
     eprint!("{stderr}");
     assert!(output.status.success(), "{name} failed ({}):\n{stdout}{stderr}", output.status);
+    if let Some(checked) = schema::validate_log(name, &seen) {
+        println!("{name}: {} events valid against docs/events.rng, {} the program's own", checked.validated, checked.own);
+    }
+    let _ = std::fs::remove_file(&seen);
 }
 
 /// What the programs that drive a private libvirt daemon (tests/c/daemon.h) need.

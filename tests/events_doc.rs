@@ -5,27 +5,18 @@
 
 use std::path::Path;
 
+mod common;
+
+use common::schema::{table_types, OWN_TYPES};
+
 fn read(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
-}
-
-/// The types of the kinds table: the third argument of each `kind(` row.
-fn table_types() -> Vec<String> {
-    let source = read("src/driver/remote/kinds.rs");
-    let types: Vec<String> = source
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("kind("))
-        .filter_map(|l| l.split('"').nth(1))
-        .map(str::to_string)
-        .collect();
-    assert_eq!(types.len(), 36, "{types:?}");
-    types
 }
 
 #[test]
 fn every_type_produced_is_documented() {
     let doc = read("docs/events.md");
-    for kind in table_types().iter().map(String::as_str).chain(["connection-closed", "events-lost"]) {
+    for kind in table_types().iter().map(String::as_str).chain(OWN_TYPES) {
         assert!(doc.contains(&format!("`{kind}`")) || doc.contains(&format!("## {kind} ")), "docs/events.md lacks {kind}");
     }
 }

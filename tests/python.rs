@@ -2,13 +2,25 @@
 //! tests/python/test_ctypes.py, the C ABI driven from Python through ctypes,
 //! tests/python/test_bindings.py, the Python module bindings/python/virevent.py,
 //! and tests/python/test_package.py, the package `pip install bindings/python`
-//! installs into a fresh venv. And the package's version is the crate's.
+//! installs into a fresh venv. And the package's version is the crate's. The
+//! events the ctypes test's handlers receive are validated against
+//! docs/events.rng.
 
 mod common;
 
+/// Every event its handlers receive from the library must be valid against
+/// docs/events.rng: the script logs them as tests/c/seen_log.h does.
 #[test]
 fn ctypes() {
-    common::run_python("tests/python/test_ctypes.py", &["-v"], "the C API through ctypes", &[]);
+    let seen = common::library_dir().join("python-ctypes.seen");
+    let _ = std::fs::remove_file(&seen);
+    let what = "the C API through ctypes";
+    if common::run_python_with("tests/python/test_ctypes.py", &["-v"], what, &[], &[("VIREVENT_SEEN_LOG", &seen)]) {
+        if let Some(checked) = common::schema::validate_log(what, &seen) {
+            println!("{what}: {} events valid against docs/events.rng, {} its own", checked.validated, checked.own);
+        }
+    }
+    let _ = std::fs::remove_file(&seen);
 }
 
 #[test]

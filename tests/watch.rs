@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -162,6 +163,24 @@ struct Process {
     stderr: Option<JoinHandle<String>>,
     /// Whether it watches a daemon, whose refusals start its stderr.
     daemon: bool,
+    /// Every line the program printed, as the reader took it.
+    printed: Arc<Mutex<Vec<String>>>,
+    /// A watcher printing XML: its arguments, and its lines are validated
+    /// against docs/events.rng on drop.
+    xml: Option<String>,
+}
+
+/// Whether virevent-watch with `args` prints events as XML lines (its default).
+fn prints_xml(args: &[&str]) -> bool {
+    let mut format = "xml";
+    for (n, arg) in args.iter().enumerate() {
+        match (arg.strip_prefix("--format="), *arg == "--format") {
+            (Some(value), _) => format = value,
+            (None, true) => format = args.get(n + 1).copied().unwrap_or(""),
+            (None, false) => {}
+        }
+    }
+    format == "xml" && !args.iter().any(|a| matches!(*a, "-h" | "--help" | "--version"))
 }
 
 /// What virevent-watch says first of libvirt 9.0's test driver: the kinds it
@@ -175,6 +194,7 @@ impl Process {
     fn watch(args: &[&str], keep: Option<usize>) -> Process {
         let mut process = Process::spawn(Command::new(BIN).args(args), keep);
         process.daemon = args.iter().any(|a| a.contains("+unix://"));
+        process.xml = prints_xml(args).then(|| args.join(" "));
         process
     }
 
@@ -188,10 +208,13 @@ impl Process {
         let stdout = child.stdout.take().unwrap();
         let mut stderr = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let copy = printed.clone();
         thread::spawn(move || {
             // Dropping the reader at the end closes the pipe.
             for (n, line) in BufReader::new(stdout).lines().enumerate() {
                 let Ok(line) = line else { break };
+                copy.lock().unwrap().push(line.clone());
                 if tx.send(line).is_err() || keep == Some(n + 1) {
                     break;
                 }
@@ -202,7 +225,7 @@ impl Process {
             let _ = stderr.read_to_string(&mut text);
             text
         });
-        Process { child, lines, seen: Vec::new(), stderr: Some(stderr), daemon: false }
+        Process { child, lines, seen: Vec::new(), stderr: Some(stderr), daemon: false, printed, xml: None }
     }
 
     /// Waits until the watcher has connected and registered: the library adds
@@ -297,14 +320,24 @@ impl Drop for Process {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        if let (Some(args), false) = (&self.xml, thread::panicking()) {
+            let printed = self.printed.lock().unwrap().clone();
+            common::schema::validate(&format!("virevent-watch {args}"), &printed);
+        }
     }
 }
 
-/// Runs virevent-watch with `args` to its end: exit code, stdout, stderr.
+/// Runs virevent-watch with `args` to its end: exit code, stdout, stderr. Its
+/// XML lines, if it prints those, must be valid against docs/events.rng.
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let output = Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("virevent-watch runs");
     let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8 output");
-    (output.status.code(), text(output.stdout), text(output.stderr))
+    let stdout = text(output.stdout);
+    if prints_xml(args) && output.status.success() {
+        let lines: Vec<&str> = stdout.lines().collect();
+        common::schema::validate(&format!("virevent-watch {}", args.join(" ")), &lines);
+    }
+    (output.status.code(), stdout, text(output.stderr))
 }
 
 /// An event's XML without its timestamp and seq, and its seq.
@@ -959,6 +992,9 @@ fn virsh_format_is_byte_for_byte_virshs() {
     let mut refreshes = virsh(&["pool-event", "--event", "refresh"]);
     let mut watcher = Process::watch(&["--uri", &daemon.uri, "--format", "virsh"], None);
     watcher.wait_ready();
+    // The same events as XML, for docs/events.rng (validated on drop).
+    let mut xml = Process::watch(&["--uri", &daemon.uri], None);
+    xml.wait_ready();
     // virsh shows no sign of being ready: make each one's kind of event until it
     // reports one, then compare what follows.
     let probes: [(&mut Process, &[&[&str]]); 4] = [
@@ -1014,6 +1050,14 @@ fn virsh_format_is_byte_for_byte_virshs() {
     }
     let lines: Vec<Vec<String>> =
         all.iter().zip(&from).map(|(p, from)| p.seen[*from..].iter().map(|l| after_timestamp(l)).collect()).collect();
+    // The XML watcher printed every event the virsh-format one did.
+    let start = Instant::now();
+    while xml.collect() < all[4].seen.len() {
+        assert!(start.elapsed() < PATIENCE, "the XML watcher printed {:?}", xml.seen);
+        thread::sleep(Duration::from_millis(10));
+    }
+    xml.stop();
+    assert_eq!(xml.collect(), all[4].seen.len(), "{:?}", xml.seen);
     let printed = &lines[4];
     let of = |prefix: &str, object: &str| -> Vec<String> {
         printed.iter().filter(|l| l.starts_with(prefix) && l.contains(object)).cloned().collect()

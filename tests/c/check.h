@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "virevent.h"
+/* Every event received is logged when VIREVENT_SEEN_LOG is set. */
+#include "seen_log.h"
 
 static _Atomic int check_passed, check_failed;
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "seen_log.h"
+
 typedef struct {
     int fd;
     char *buf;
@@ -61,7 +63,8 @@ static inline int lines_fill(Lines *l, int timeout_ms)
 }
 
 /* The next complete line without its "\n", NUL-terminated in place and valid
- * until the next lines_fill; NULL when no complete line is buffered. */
+ * until the next lines_fill; NULL when no complete line is buffered. Each line
+ * handed out goes to the log of seen_log.h. */
 static inline char *lines_next(Lines *l)
 {
     char *s = l->buf + l->start;
@@ -70,6 +73,7 @@ static inline char *lines_next(Lines *l)
         return NULL;
     *nl = '\0';
     l->start = (size_t)(nl + 1 - l->buf);
+    seen_log_received(seen_log_stream_conn(l->fd), s);
     return s;
 }
 

@@ -23,10 +23,15 @@ pub fn root() -> &'static Path {
 /// (see [`tools::needs`]) when python3 or one of `modules` is missing. `what`
 /// names the test for that line.
 pub fn run_python(script: &str, args: &[&str], what: &str, modules: &[tools::Tool]) {
+    run_python_with(script, args, what, modules, &[]);
+}
+
+/// [`run_python`] with `env` set for the script too; returns whether it ran.
+pub fn run_python_with(script: &str, args: &[&str], what: &str, modules: &[tools::Tool], env: &[(&str, &Path)]) -> bool {
     let mut needed = vec![tools::PYTHON3];
     needed.extend_from_slice(modules);
     if !tools::needs(what, &needed) {
-        return;
+        return false;
     }
     let dir = library_dir();
     let lib = dir.join("libvirevent.so");
@@ -42,6 +47,7 @@ pub fn run_python(script: &str, args: &[&str], what: &str, modules: &[tools::Too
         .env("LD_LIBRARY_PATH", &dir)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1")
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cannot run python3: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -49,6 +55,8 @@ pub fn run_python(script: &str, args: &[&str], what: &str, modules: &[tools::Too
     print!("{stdout}");
     eprint!("{stderr}");
     assert!(output.status.success(), "{} failed ({}):\n{stdout}{stderr}", script.display(), output.status);
+    true
 }
 
+pub mod schema;
 pub mod tools;

@@ -42,6 +42,8 @@ pub const GROFF: Tool = command("groff", "groff-base");
 pub const LEXGROG: Tool = command("lexgrog", "man-db");
 pub const MAN: Tool = command("man", "man-db");
 pub const GIT: Tool = command("git", "git");
+/// libxml2's command line, which validates events against docs/events.rng.
+pub const XMLLINT: Tool = command("xmllint", "libxml2-utils");
 
 /// Whether every tool in `tools` is there. For each one missing: with
 /// VIREVENT_REQUIRE_ALL=1, a panic; else one SKIPPED line naming `what`, and
@@ -97,6 +99,12 @@ pub fn skips_dir() -> PathBuf {
     // SAFETY: plain system call.
     let cargo = unsafe { libc::getppid() };
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("skips-{cargo}"))
+}
+
+/// Records `line` for the run's last lines (tests/zz_skips.rs) without saying
+/// it: how many events were validated against docs/events.rng, say.
+pub fn note(line: &str) {
+    record(&format!("{line}\n"));
 }
 
 fn record(line: &str) {

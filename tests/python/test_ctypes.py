@@ -30,6 +30,19 @@ from virevent import EventStream, c_filter  # noqa: E402
 # missing end of file fails the test instead of hanging it.
 TIMEOUT = 10.0
 
+# With VIREVENT_SEEN_LOG set (tests/python.rs sets it), each event a Recorder
+# receives is logged as tests/c/seen_log.h logs them, "R PID CONN XML", each
+# one Base.emit emits as "E PID CONN SEQ", and each connection Base.open opens
+# as "O PID CONN -": tests/python.rs validates every event the library made
+# against docs/events.rng.
+SEEN_LOG = os.environ.get("VIREVENT_SEEN_LOG")
+
+
+def seen_log(kind, conn, text):
+    if SEEN_LOG:
+        with open(SEEN_LOG, "ab") as log:
+            log.write(b"%s %d 0x%x %s\n" % (kind, os.getpid(), conn or 0, text))
+
 
 class Recorder:
     """A handler that copies each eventXML it is given (valid only during the call)."""
@@ -39,6 +52,7 @@ class Recorder:
         self.callback = EventHandler(self._call)  # keep a reference while registered
 
     def _call(self, conn, event_xml, arg):
+        seen_log(b"R", conn, event_xml)
         self.events.append(event_xml)
 
 
@@ -54,11 +68,13 @@ class Base(unittest.TestCase):
     def open(self, uri=None):
         conn = lib.virConnectOpen(uri)
         self.assertIsNotNone(conn, f"virConnectOpen({uri!r}) failed: {last_error()}")
+        seen_log(b"O", conn, b"-")
         return conn
 
     def emit(self, xml):
         seq = lib.virConnectEmitEvent(self.conn, xml)
         self.assertGreater(seq, 0, f"emit {xml!r}: {last_error()}")
+        seen_log(b"E", self.conn, b"%d" % seq)
         return seq
 
 

@@ -446,13 +446,20 @@ fn decode(events: &mut Registry, packet: &Packet<'_>) -> std::result::Result<Opt
 /// it): the fuzz target `daemon` runs it on untrusted bytes.
 #[doc(hidden)]
 pub fn fuzz_daemon_bytes(data: &[u8]) -> usize {
+    daemon_bytes_events(data).len()
+}
+
+/// The events [`fuzz_daemon_bytes`] makes of `data`, each sealed with seq 1:
+/// tests/events_schema.rs validates them against docs/events.rng.
+#[doc(hidden)]
+pub fn daemon_bytes_events(data: &[u8]) -> Vec<String> {
     let mut framer = crate::rpc::packet::Framer::new();
     framer.push(data);
     let mut events = Registry { close_callback: true, ..Registry::default() };
     for kind in &KINDS {
         events.routes.add(kind, kind.event_id);
     }
-    let mut made = 0;
+    let mut made = Vec::new();
     while let Ok(Some((header, range))) = framer.next_packet() {
         let packet = Packet { header, body: framer.body(range) };
         match decode(&mut events, &packet) {
@@ -461,7 +468,7 @@ pub fn fuzz_daemon_bytes(data: &[u8]) -> usize {
                 let unsealed = event.xml().replacen(" seq=\"1\"", "", 1);
                 let again = crate::event::parse(&unsealed).unwrap_or_else(|e| panic!("{unsealed}: {}", e.message));
                 assert_eq!(again.seal(1).xml(), event.xml());
-                made += 1;
+                made.push(event.xml().to_string());
             }
             Ok(None) => {}
             Err(_) => break,
