@@ -28,7 +28,10 @@ const UUID: &str = "6695eb01-f6a4-8304-79aa-97f2502e193f";
 /// (on panic too).
 struct Daemon {
     dir: PathBuf,
+    /// Its Unix socket's URI.
     uri: String,
+    /// The same daemon over TCP on 127.0.0.1 (auth none).
+    tcp_uri: String,
     child: Option<Child>,
 }
 
@@ -53,25 +56,30 @@ impl Daemon {
                 Err(e) => panic!("cannot create {}: {e}", dir.display()),
             }
         };
-        let mut daemon = Daemon { uri: String::new(), child: None, dir };
+        let mut daemon = Daemon { uri: String::new(), tcp_uri: String::new(), child: None, dir };
         let dir = &daemon.dir;
         // An empty driver folder keeps the QEMU driver from loading; the test
         // driver is built in.
         std::fs::create_dir(dir.join("drivers")).unwrap();
         let conf = dir.join("libvirtd.conf");
+        // A port nothing listens on now, the kernel's pick.
+        let tcp_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         std::fs::write(
             &conf,
             format!(
-                "unix_sock_dir = \"{}\"\nunix_sock_rw_perms = \"0770\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n",
+                "unix_sock_dir = \"{}\"\nunix_sock_rw_perms = \"0770\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n\
+                 listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{tcp_port}\"\nauth_tcp = \"none\"\n",
                 dir.display()
             ),
         )
         .unwrap();
         let sock = dir.join("libvirt-sock");
         daemon.uri = format!("test+unix:///default?socket={}", sock.display());
+        daemon.tcp_uri = format!("test+tcp://127.0.0.1:{tcp_port}/default");
         let log = std::fs::File::create(dir.join("log")).unwrap();
         let spawn = |program: &str| {
             Command::new(program)
+                .arg("--listen")
                 .arg("--config")
                 .arg(&conf)
                 .arg("--pid-file")
@@ -86,7 +94,7 @@ impl Daemon {
         daemon.child = Some(child);
         // The socket file appears when it is bound, a moment before it listens.
         let start = Instant::now();
-        while UnixStream::connect(&sock).is_err() {
+        while UnixStream::connect(&sock).is_err() || std::net::TcpStream::connect(("127.0.0.1", tcp_port)).is_err() {
             if let Ok(Some(status)) = daemon.child.as_mut().unwrap().try_wait() {
                 daemon.child = None;
                 panic!("libvirtd ended at start ({status}); see {}", daemon.log());
@@ -193,7 +201,7 @@ impl Process {
     /// before its stdout is closed (as `| head -N` does).
     fn watch(args: &[&str], keep: Option<usize>) -> Process {
         let mut process = Process::spawn(Command::new(BIN).args(args), keep);
-        process.daemon = args.iter().any(|a| a.contains("+unix://"));
+        process.daemon = args.iter().any(|a| a.contains("+unix://") || a.contains("+tcp://"));
         process.xml = prints_xml(args).then(|| args.join(" "));
         process
     }
@@ -909,9 +917,20 @@ fn watcher_words(line: &str) -> (String, String, String) {
 #[test]
 fn reports_the_same_events_as_virsh() {
     let Some(daemon) = Daemon::start("virevent-watch: reports the same events as virsh") else { return };
-    let mut virsh =
-        Process::spawn(Command::new("virsh").args(["-q", "-c", &daemon.uri, "event", "--all", "--loop"]), None);
-    let mut watcher = Process::watch(&["--uri", &daemon.uri, "--format", "line"], None);
+    same_events_as_virsh(&daemon, &daemon.uri);
+}
+
+#[test]
+fn reports_the_same_events_as_virsh_over_tcp() {
+    let Some(daemon) = Daemon::start("virevent-watch: reports the same events as virsh over tcp") else { return };
+    same_events_as_virsh(&daemon, &daemon.tcp_uri);
+}
+
+/// `virsh -c URI event --all --loop` and `virevent-watch --uri URI` side by
+/// side, while the daemon's domains change.
+fn same_events_as_virsh(daemon: &Daemon, uri: &str) {
+    let mut virsh = Process::spawn(Command::new("virsh").args(["-q", "-c", uri, "event", "--all", "--loop"]), None);
+    let mut watcher = Process::watch(&["--uri", uri, "--format", "line"], None);
     // virsh shows no sign of being ready: change the description until both
     // report it, let late reports come, and compare what follows.
     let start = Instant::now();

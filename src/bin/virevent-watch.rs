@@ -55,7 +55,8 @@ Options:
                      so nothing happens there unless the program acts (--demo);
                      or a libvirt daemon: test+unix:///default?socket=PATH,
                      qemu:///system, qemu:///session,
-                     DRIVER+unix:///PATH?socket=PATH
+                     DRIVER+unix:///PATH?socket=PATH,
+                     DRIVER+tcp://HOST[:PORT]/PATH
   --demo             drive the domain 'test' of test:///default through suspend,
                      resume, destroy and create, over and over (the first step at
                      once, then one every --interval), so that events arrive

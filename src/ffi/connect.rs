@@ -20,6 +20,9 @@ use crate::event::Event;
 /// A libvirt daemon, over its Unix socket and libvirt's remote protocol:
 /// - "DRIVER+unix:///PATH?socket=SOCKET" ("test+unix:///default?socket=...",
 ///   "qemu+unix:///system?socket=..."); without socket=, the default socket;
+/// - "DRIVER+tcp://[USER@]HOST[:PORT]/PATH" ("qemu+tcp://host.example/system"):
+///   a daemon on another host over plain TCP, port 16509 by default; the host's
+///   addresses are tried in getaddrinfo's order within the open deadline;
 /// - "qemu:///system": /run/libvirt/virtqemud-sock if it exists, else
 ///   /run/libvirt/libvirt-sock (as libvirt's own client picks);
 /// - "qemu:///session": the same names in $XDG_RUNTIME_DIR/libvirt (or

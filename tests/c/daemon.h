@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,8 +24,24 @@ typedef struct {
     char dir[128];  /* the daemon's folder: config, sockets, log */
     char sock[192]; /* its read-write socket */
     char uri[256];  /* test+unix:///default?socket=SOCK */
+    int tcp_port;   /* where it also listens on 127.0.0.1 for TCP (auth none), or 0 */
     pid_t pid;      /* 0 once it has ended */
 } Daemon;
+
+/* A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick). */
+static inline int free_tcp_port(void)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
+        port = ntohs(addr.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
 
 /* Whether a connection to the Unix socket at `path` goes through. */
 static inline int socket_accepts(const char *path)
@@ -34,6 +52,17 @@ static inline int socket_accepts(const char *path)
         return 0;
     memcpy(addr.sun_path, path, len + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Whether a TCP connection to 127.0.0.1 at `port` goes through. */
+static inline int tcp_accepts(int port)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int ok = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
     if (fd >= 0)
         close(fd);
@@ -88,8 +117,9 @@ static inline void daemon_show_log(const Daemon *d)
 }
 
 /* Starts a daemon in a new folder and waits (up to 10 s) for its socket; exits
- * the test when it cannot, saying why, with its folder removed. */
-static inline void daemon_start(Daemon *d)
+ * the test when it cannot, saying why, with its folder removed. With `tcp`, it
+ * also listens for TCP on 127.0.0.1 at a free port (d->tcp_port). */
+static inline void daemon_start_listening(Daemon *d, int tcp)
 {
     need_command("libvirtd", "libvirt-daemon");
     need_command("virsh", "libvirt-clients");
@@ -109,6 +139,10 @@ static inline void daemon_start(Daemon *d)
     }
     fprintf(conf, "unix_sock_dir = \"%s\"\nunix_sock_rw_perms = \"0770\"\n"
                   "auth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n", d->dir);
+    d->tcp_port = tcp ? free_tcp_port() : 0;
+    if (d->tcp_port)
+        fprintf(conf, "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"%d\"\n"
+                      "auth_tcp = \"none\"\n", d->tcp_port);
     fclose(conf);
     snprintf(d->sock, sizeof d->sock, "%s/libvirt-sock", d->dir);
     snprintf(d->uri, sizeof d->uri, "test+unix:///default?socket=%s", d->sock);
@@ -125,13 +159,16 @@ static inline void daemon_start(Daemon *d)
         /* An empty driver folder keeps the QEMU driver from loading; the test
          * driver is built in. */
         setenv("LIBVIRT_DRIVER_DIR", drivers, 1);
-        execlp("libvirtd", "libvirtd", "--config", path, "--pid-file", pidfile, (char *)NULL);
+        if (tcp)
+            execlp("libvirtd", "libvirtd", "--listen", "--config", path, "--pid-file", pidfile, (char *)NULL);
+        else
+            execlp("libvirtd", "libvirtd", "--config", path, "--pid-file", pidfile, (char *)NULL);
         _exit(127);
     }
     /* The socket file appears when it is bound, a moment before it listens:
      * wait until a connection goes through. */
     for (int i = 0; i < 1000; i++) {
-        if (socket_accepts(d->sock))
+        if (socket_accepts(d->sock) && (!d->tcp_port || tcp_accepts(d->tcp_port)))
             return;
         int status;
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
@@ -152,6 +189,12 @@ static inline void daemon_start(Daemon *d)
     waitpid(d->pid, NULL, 0);
     daemon_remove_dir(d);
     exit(2);
+}
+
+/* Starts a daemon on its Unix socket only (daemon_start_listening). */
+static inline void daemon_start(Daemon *d)
+{
+    daemon_start_listening(d, 0);
 }
 
 /* Sends `sig` to the daemon and reaps it. */

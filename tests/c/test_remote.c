@@ -28,7 +28,7 @@ static int daemon_clients(const Daemon *d)
     char line[256];
     int n = 0;
     while (fgets(line, sizeof line, p))
-        if (strstr(line, " unix "))
+        if (strstr(line, " unix ") || strstr(line, " tcp "))
             n++;
     return pclose(p) == 0 ? n : -1;
 }
@@ -329,6 +329,62 @@ static void other_objects(void)
     CHECK_INT(virConnectClose(conn), 0);
     seen_clear(&seen);
     case_close(&d, "network and storage pool events; the kinds the daemon lacks");
+}
+
+/* ---- TCP ---------------------------------------------------------------------------- */
+
+/* The daemon over TCP on 127.0.0.1, by address and by name ("localhost" may
+ * resolve to ::1 first, where nothing listens: the next address is tried):
+ * the same events as over its Unix socket, no thread, nothing leaked. */
+static void tcp_transport(void)
+{
+    case_begin();
+    Daemon d;
+    daemon_start_listening(&d, 1);
+    int threads = count_threads(), fds = count_fds();
+    const char *hosts[] = {"127.0.0.1", "localhost"};
+    for (int h = 0; h < 2; h++) {
+        char uri[256];
+        snprintf(uri, sizeof uri, "test+tcp://%s:%d/default", hosts[h], d.tcp_port);
+        virConnectPtr conn = virConnectOpen(uri);
+        CHECK(conn != NULL);
+        if (!conn) {
+            fprintf(stderr, "  cannot open %s: %d %s\n", uri, virGetLastErrorCode(), virGetLastErrorMessage());
+            continue;
+        }
+        CHECK_INT(count_threads(), threads);
+        CHECK_INT(wait_clients(&d, 1), 1);
+        Seen seen = {0};
+        add_seen(conn, NULL, &seen);
+        /* The test driver's default state lives while a connection is open:
+         * each round starts from a running domain. */
+        step(&d, conn, &seen, "suspend test");
+        step(&d, conn, &seen, "resume test");
+        if (seen.count == 2) {
+            EXPECT_TRANSITION(seen.xml[0], 1, 1, "test", TEST_UUID, "running", "paused", "suspended-paused");
+            EXPECT_TRANSITION(seen.xml[1], 2, 1, "test", TEST_UUID, "paused", "running", "resumed-unpaused");
+        }
+        CHECK_INT(count_threads(), threads);
+        CHECK_INT(virConnectClose(conn), 0);
+        CHECK_INT(count_fds(), fds);
+        CHECK_INT(wait_clients(&d, 0), 0);
+        seen_clear(&seen);
+    }
+    /* Nothing listens there any more: refused, naming the address. */
+    int port = d.tcp_port;
+    daemon_stop(&d);
+    char uri[256], want[256];
+    snprintf(uri, sizeof uri, "test+tcp://127.0.0.1:%d/default", port);
+    CHECK(virConnectOpen(uri) == NULL);
+    snprintf(want, sizeof want, "cannot connect to the libvirt daemon at '127.0.0.1:%d': 127.0.0.1:%d: Connection refused",
+             port, port);
+    CHECK_ERROR(VIR_ERR_NO_CONNECT, want);
+    CHECK(virConnectOpen("test+tcp://127.0.0.1:99999/default") == NULL);
+    CHECK_ERROR(VIR_ERR_NO_CONNECT, "'99999' is not a port number");
+    CHECK(virConnectOpen("test+tcp://no-such-host.invalid/default") == NULL);
+    CHECK_ERROR(VIR_ERR_NO_CONNECT, "cannot resolve 'no-such-host.invalid'");
+    CHECK_INT(count_fds(), fds);
+    case_end("tcp: by address and by name, same events, no thread, nothing leaked; refusals named");
 }
 
 /* ---- two connections to one daemon ---------------------------------------------------- */
@@ -927,6 +983,7 @@ int main(void)
     long long t0 = now_ms();
     RUN(bad_socket_paths());
     RUN(no_thread());
+    RUN(tcp_transport());
     RUN(lifecycle_sequence());
     RUN(metadata());
     RUN(other_objects());
