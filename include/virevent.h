@@ -161,6 +161,9 @@ extern "C" {
  * A libvirt daemon, over its Unix socket and libvirt's remote protocol:
  * - "DRIVER+unix:///PATH?socket=SOCKET" ("test+unix:///default?socket=...",
  *   "qemu+unix:///system?socket=..."); without socket=, the default socket;
+ * - "DRIVER+tcp://[USER@]HOST[:PORT]/PATH" ("qemu+tcp://host.example/system"):
+ *   a daemon on another host over plain TCP, port 16509 by default; the host's
+ *   addresses are tried in getaddrinfo's order within the open deadline;
  * - "qemu:///system": /run/libvirt/virtqemud-sock if it exists, else
  *   /run/libvirt/libvirt-sock (as libvirt's own client picks);
  * - "qemu:///session": the same names in $XDG_RUNTIME_DIR/libvirt (or
@@ -399,6 +402,27 @@ int virDeliverEvents(virConnectPtr conn);
  * freed; `types` is NULL or points to writable room for one pointer.
  */
 int virConnectListRefusedEventTypes(virConnectPtr conn, char ***types, unsigned int flags);
+
+/**
+ * Keepalive, as libvirt's virConnectSetKeepAlive: on a connection to a
+ * daemon, a PING after each `interval` seconds in which nothing came from
+ * it, and once `count` PINGs in a row went unanswered (about
+ * interval * (count + 1) seconds of silence) the link ends with one
+ * `connection-closed` event (reason `keepalive`), after which calls fail with
+ * VIR_ERR_RPC. `interval` <= 0 turns it off. It is on from the open with
+ * libvirt's client defaults, interval 5 and count 5. No thread is involved:
+ * the PINGs and the countdown are driven by the connection's timer, which is
+ * part of virConnectGetEventFD, so a loop that polls that descriptor and calls
+ * virDeliverEvents keeps the connection alive, as does the event thread.
+ * PINGs from the daemon are always answered. Returns 0; 1 when the daemon does
+ * not offer keepalive (nothing is then sent, as libvirt does); -1 with
+ * VIR_ERR_NO_SUPPORT on the embedded driver.
+ *
+ * # Safety
+ * `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+ * freed.
+ */
+int virConnectSetKeepAlive(virConnectPtr conn, int interval, unsigned int count);
 
 /**
  * Sets how many events each queue of the connection holds (default 65536):

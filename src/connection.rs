@@ -226,6 +226,18 @@ impl Connection {
         self.hub().set_queue_limit(limit)
     }
 
+    /// Keepalive for a remote connection, as libvirt's client does it: a PING
+    /// after each `interval` of silence from the daemon, and after `count`
+    /// unanswered ones the link ends (`connection-closed`, reason
+    /// `keepalive`). A zero `interval` turns it off. It is on from the open
+    /// with interval 5 s and count 5. Returns whether the daemon offers
+    /// keepalive; when it does not, nothing is sent.
+    /// [`ErrorCode::NoSupport`] on the embedded driver.
+    pub fn set_keepalive(&self, interval: std::time::Duration, count: u32) -> Result<bool> {
+        self.check(false)?;
+        self.core.source().set_keepalive(interval, count)
+    }
+
     /// A handle on the domain named `name` (test driver only: a remote
     /// connection answers [`ErrorCode::NoSupport`]).
     pub fn lookup_domain(&self, name: &str) -> Result<Domain> {

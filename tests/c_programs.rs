@@ -134,6 +134,7 @@ c_tests!(
     test_remote_faults: DAEMON,
     test_remote_protocol: &[],
     test_remote_stalls: &[],
+    test_keepalive: DAEMON,
 );
 
 /// The C example in README.md compiles as shown and runs.

@@ -2,8 +2,9 @@
 //! connection asks of each.
 
 use std::os::fd::RawFd;
+use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 
 pub mod remote;
 pub mod test;
@@ -36,5 +37,13 @@ pub trait Source: Send + Sync {
     /// (a daemon older than the kind refuses its registration).
     fn refused_event_types(&self) -> Vec<(String, String)> {
         Vec::new()
+    }
+
+    /// Keepalive: a PING after each `interval` of silence, the peer given up
+    /// after `count` unanswered ones (a zero interval turns it off); returns
+    /// whether the peer offers keepalive at all. A source with no peer has
+    /// none to keep alive.
+    fn set_keepalive(&self, _interval: Duration, _count: u32) -> Result<bool> {
+        Err(Error::new(ErrorCode::NoSupport, "keepalive needs a connection to a libvirt daemon; this one is embedded"))
     }
 }

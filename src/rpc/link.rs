@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::error::RemoteError;
+use super::keepalive::{Due, Keepalive};
 use super::tcp;
 use super::packet::{self, Framer, Kind, Packet, KEEPALIVE_PING, KEEPALIVE_PONG, PROGRAM_KEEPALIVE, PROGRAM_REMOTE};
 use crate::error::{Error, ErrorCode};
@@ -35,6 +36,8 @@ pub enum Ending {
     /// The daemon said its own connection to the hypervisor closed, for the
     /// reason given (`virConnectCloseReason`'s word).
     Reported(&'static str),
+    /// The daemon answered none of our keepalive PINGs.
+    Keepalive,
 }
 
 impl Ending {
@@ -44,6 +47,7 @@ impl Ending {
             Ending::Eof => "eof",
             Ending::Error | Ending::TimedOut => "error",
             Ending::Reported(reason) => reason,
+            Ending::Keepalive => "keepalive",
         }
     }
 }
@@ -88,6 +92,9 @@ pub struct Link {
     sent: usize,
     /// When the daemon last took some of the outbox, while it has bytes.
     last_taken: Option<Instant>,
+    /// Our keepalive countdown, once the daemon offers keepalive and while
+    /// the program wants it.
+    keepalive: Option<Keepalive>,
 }
 
 impl Link {
@@ -114,6 +121,7 @@ impl Link {
             outbox: Vec::new(),
             sent: 0,
             last_taken: None,
+            keepalive: None,
         })
     }
 
@@ -143,6 +151,11 @@ impl Link {
             let n = self.framer.fill(READ_ROOM, |buffer, room| unsafe {
                 libc::recv(fd, buffer.cast(), room, libc::MSG_DONTWAIT)
             });
+            if n > 0 {
+                if let Some(keepalive) = &mut self.keepalive {
+                    keepalive.heard(Instant::now());
+                }
+            }
             match n {
                 0 => return Err(self.eof()),
                 // A short read took all there was: a further recv would only
@@ -177,6 +190,44 @@ impl Link {
                 self.queue(&packet::keepalive(KEEPALIVE_PONG));
                 self.send_available()?;
             }
+        }
+    }
+
+    /// Starts our keepalive countdown anew, or stops it (`None`).
+    pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
+        self.keepalive = keepalive;
+    }
+
+    /// Sends a keepalive PING if one is due (unless output already waits for
+    /// the daemon, which the stall timeout watches); fails once the daemon
+    /// has answered none of them.
+    pub fn check_keepalive(&mut self, now: Instant) -> Result<(), Loss> {
+        let Some(keepalive) = &mut self.keepalive else { return Ok(()) };
+        let (due, silent) = (keepalive.due(now), keepalive.silent_for(now).as_secs_f64());
+        match due {
+            Due::Nothing => Ok(()),
+            Due::Ping if self.output_waits() => Ok(()),
+            Due::Ping => {
+                self.queue(&packet::keepalive(KEEPALIVE_PING));
+                self.send_available()
+            }
+            Due::Dead => {
+                let mut loss = self.failure(format!(
+                    "connection closed due to keepalive timeout (nothing heard from the daemon for {silent:.1} s)"
+                ));
+                loss.ending = Ending::Keepalive;
+                Err(loss)
+            }
+        }
+    }
+
+    /// When the link next has something to do on its own: give up a daemon
+    /// that stopped reading, or send a PING (or give the daemon up) for keepalive.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let keepalive = self.keepalive.as_ref().map(Keepalive::deadline);
+        match (self.stall_deadline(), keepalive) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 

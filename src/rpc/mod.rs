@@ -4,6 +4,7 @@
 //! mean to an events client is the remote driver's (crate::driver::remote).
 
 pub(crate) mod error;
+pub(crate) mod keepalive;
 pub(crate) mod link;
 pub(crate) mod packet;
 pub(crate) mod tcp;

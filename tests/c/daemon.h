@@ -118,8 +118,9 @@ static inline void daemon_show_log(const Daemon *d)
 
 /* Starts a daemon in a new folder and waits (up to 10 s) for its socket; exits
  * the test when it cannot, saying why, with its folder removed. With `tcp`, it
- * also listens for TCP on 127.0.0.1 at a free port (d->tcp_port). */
-static inline void daemon_start_listening(Daemon *d, int tcp)
+ * also listens for TCP on 127.0.0.1 at a free port (d->tcp_port); `extra`
+ * (or NULL) is more of its libvirtd.conf. */
+static inline void daemon_start_with(Daemon *d, int tcp, const char *extra)
 {
     need_command("libvirtd", "libvirt-daemon");
     need_command("virsh", "libvirt-clients");
@@ -139,6 +140,8 @@ static inline void daemon_start_listening(Daemon *d, int tcp)
     }
     fprintf(conf, "unix_sock_dir = \"%s\"\nunix_sock_rw_perms = \"0770\"\n"
                   "auth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n", d->dir);
+    if (extra)
+        fputs(extra, conf);
     d->tcp_port = tcp ? free_tcp_port() : 0;
     if (d->tcp_port)
         fprintf(conf, "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"%d\"\n"
@@ -191,10 +194,10 @@ static inline void daemon_start_listening(Daemon *d, int tcp)
     exit(2);
 }
 
-/* Starts a daemon on its Unix socket only (daemon_start_listening). */
+/* Starts a daemon on its Unix socket only (daemon_start_with). */
 static inline void daemon_start(Daemon *d)
 {
-    daemon_start_listening(d, 0);
+    daemon_start_with(d, 0, NULL);
 }
 
 /* Sends `sig` to the daemon and reaps it. */

@@ -44,6 +44,7 @@
 #define T_STREAM 3
 
 #define P_OPEN 1
+#define P_SUPPORTS_FEATURE 60
 #define P_CLOSE 2
 #define P_AUTH_LIST 66
 #define P_AUTH_POLKIT 70
@@ -322,6 +323,7 @@ typedef struct {
     int open_error;           /* CONNECT_OPEN fails with this code and message */
     const char *open_message;
     int register_error[28];   /* by event id: REGISTER fails with this code */
+    int no_keepalive;         /* SUPPORTS_FEATURE(10) answers 0 (else 1) */
     int objects_error;        /* the other objects' registrations fail with it */
     int close_callback_error; /* the connection-close callback's fails with it */
     int deregister_error_first; /* the first DEREGISTER fails */
@@ -586,6 +588,9 @@ static inline int child_reply_body(Child *ch, int proc, const unsigned char *bod
         return 0;
     case P_OPEN:
         return s->open_error ? put_error(r, s->open_error, "%s", s->open_message) : 0;
+    case P_SUPPORTS_FEATURE:
+        put_i32(r, arg == 10 && !s->no_keepalive);
+        return 0;
     case P_REGISTER:
         if (arg >= 0 && arg < 28 && s->register_error[arg])
             return put_error(r, s->register_error[arg], "internal error: unsupported event ID %d", arg);
@@ -959,6 +964,9 @@ static inline void check_open_bodies(const Fake *f, const char *name)
         CHECK(open->bodylen == want.len && memcmp(open->body, want.data, want.len) == 0);
         CHECK_INT(open->serial, first_call(f, P_AUTH_LIST) ? 1 : 0);
     }
+    /* SUPPORTS_FEATURE asks for feature 10, keepalive, alone. */
+    const WireRec *feature = first_call(f, P_SUPPORTS_FEATURE);
+    CHECK(feature && feature->bodylen == 4 && be32(feature->body) == 10);
     /* Each registration: the event id, then 0 = no domain filter. */
     int bad = 0;
     for (int i = 0; i < f->nrecs; i++) {
@@ -991,7 +999,7 @@ static inline void check_open_bodies(const Fake *f, const char *name)
  * the connection-close callback; deregistered in the same order. */
 #define REGISTER_SEQ "316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 316 313 313 368 368 374 374 380 380 360"
 #define DEREGISTER_SEQ "317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 317 314 314 369 369 375 375 381 381 361"
-#define OPEN_SEQ "66 1 " REGISTER_SEQ " 273 212"
+#define OPEN_SEQ "66 1 60 " REGISTER_SEQ " 273 212"
 #define CLOSE_SEQ DEREGISTER_SEQ " 2 CLOSE"
 #define ALL_CALLBACKS "100 107 114 121 128 135 142 149 156 163 170 177 184 191 198 205 212 219 226 233 240 247 254 261 268 275 282 289"
 

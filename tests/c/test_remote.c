@@ -340,7 +340,7 @@ static void tcp_transport(void)
 {
     case_begin();
     Daemon d;
-    daemon_start_listening(&d, 1);
+    daemon_start_with(&d, 1, NULL);
     int threads = count_threads(), fds = count_fds();
     const char *hosts[] = {"127.0.0.1", "localhost"};
     for (int h = 0; h < 2; h++) {

@@ -39,9 +39,9 @@ static void open_close_sequence(void)
             close(stream);
     }
     CHECK_STR(fake_close(&f, NULL), OPEN_SEQ " " CLOSE_SEQ);
-    /* AUTH_LIST, CONNECT_OPEN, 37 registrations, the listing, one state;
-     * 37 deregistrations and CONNECT_CLOSE. */
-    CHECK_INT(check_calls(&f), 79);
+    /* AUTH_LIST, CONNECT_OPEN, SUPPORTS_FEATURE(keepalive), 37 registrations,
+     * the listing, one state; 37 deregistrations and CONNECT_CLOSE. */
+    CHECK_INT(check_calls(&f), 80);
     check_open_bodies(&f, "test:///default");
     /* Deregistered in the order registered, with the daemon's ids. */
     CHECK_STR(int_args(&f, P_DEREGISTER), ALL_CALLBACKS);
@@ -77,8 +77,8 @@ static void open_with_polkit(void)
     script_init(&s);
     s.auth[0] = 2;
     Fake f;
-    CHECK_STR(open_close(&f, &s), "66 70 1 " REGISTER_SEQ " 273 212 " CLOSE_SEQ);
-    CHECK_INT(check_calls(&f), 80);
+    CHECK_STR(open_close(&f, &s), "66 70 1 60 " REGISTER_SEQ " 273 212 " CLOSE_SEQ);
+    CHECK_INT(check_calls(&f), 81);
     const WireRec *polkit = first_call(&f, P_AUTH_POLKIT);
     CHECK(polkit && polkit->bodylen == 0);
     case_end("open through AUTH_POLKIT");
@@ -126,7 +126,7 @@ static void open_skips_vanished_domain(void)
         CHECK_CONTAINS(seen.xml[1], STATES("pmsuspended", "running") "<reason>resumed-unpaused</reason>");
         CHECK_CONTAINS(seen.xml[2], STATES("running", "paused"));
     }
-    CHECK_STR(fake_close(&f, conn), "66 1 " REGISTER_SEQ " 273 212 212 212 " CLOSE_SEQ);
+    CHECK_STR(fake_close(&f, conn), "66 1 60 " REGISTER_SEQ " 273 212 212 212 " CLOSE_SEQ);
     check_calls(&f);
     seen_clear(&seen);
     case_end("GET_STATE error 42 skips the domain");
@@ -178,7 +178,7 @@ static void open_with_interleaved_packets(void)
         CHECK_STR(children(seen.xml[1]), TEST_TRANSITION("paused", "running", "resumed-unpaused"));
     }
     /* The PING of AUTH_LIST's wait is answered before the next call. */
-    CHECK_STR(fake_close(&f, conn), "66 K2 1 " REGISTER_SEQ " 273 212 " CLOSE_SEQ);
+    CHECK_STR(fake_close(&f, conn), "66 K2 1 60 " REGISTER_SEQ " 273 212 " CLOSE_SEQ);
     check_calls(&f);
     seen_clear(&seen);
     case_end("packets interleaved with the open sequence");
@@ -326,7 +326,7 @@ static void open_failures(void)
     script_init(&s);
     s.register_error[0] = 1;
     open_fails(&s, &(OpenFault){"lifecycle registration refused", VIR_ERR_INTERNAL_ERROR, 0,
-                                "unsupported event ID 0", "66 1 316 EOF"});
+                                "unsupported event ID 0", "66 1 60 316 EOF"});
 
     script_init(&s);
     s.hangup_on_accept = 1;
@@ -357,7 +357,7 @@ static void open_failures(void)
     put_dom(&bad, &DOM_TEST);
     hook(&s, P_LIST_ALL, H_INSTEAD, &bad, 0);
     open_fails(&s, &(OpenFault){"domain list that does not decode", VIR_ERR_RPC, 0, "CONNECT_LIST_ALL_DOMAINS",
-                                "66 1 " REGISTER_SEQ " 273 EOF"});
+                                "66 1 60 " REGISTER_SEQ " 273 EOF"});
 
     /* A truncated lifecycle event while waiting for a reply. */
     script_init(&s);
@@ -365,7 +365,7 @@ static void open_failures(void)
     ev_lifecycle_cut(&bad);
     hook(&s, P_LIST_ALL, H_BEFORE, &bad, 0);
     open_fails(&s, &(OpenFault){"bad event body during open", VIR_ERR_RPC, 0, "bad body for event procedure 318",
-                                "66 1 " REGISTER_SEQ " 273 EOF"});
+                                "66 1 60 " REGISTER_SEQ " 273 EOF"});
 
     /* A bad length word while waiting for a reply. */
     script_init(&s);
@@ -653,7 +653,7 @@ static void older_daemon(void)
     for (int i = 0; i < 27; i++)
         strcat(dereg, "317 ");
     char want[1024];
-    snprintf(want, sizeof want, "66 1 " REGISTER_SEQ " 273 212 %s2 CLOSE", dereg);
+    snprintf(want, sizeof want, "66 1 60 " REGISTER_SEQ " 273 212 %s2 CLOSE", dereg);
     virConnectPtr conn = fake_open(&f, &s, NULL);
     if (conn) {
         /* The refused types, in registration order, for the program to see. */

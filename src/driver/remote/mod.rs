@@ -24,11 +24,15 @@ use crate::event::Builder;
 use crate::hub::Hub;
 use crate::poll_set::Interest;
 use crate::rpc::error::RemoteError;
+use crate::rpc::keepalive::{self, Keepalive};
 use crate::rpc::link::{CallError, Ending, Link, Loss, DAEMON_TIMEOUT};
 use crate::rpc::packet::{Kind, Packet, PROGRAM_REMOTE};
 use crate::rpc::xdr::{Decoder, Encoder};
 use kinds::{CLOSE_CALLBACK_REGISTER, CLOSE_CALLBACK_UNREGISTER, CONNECTION_CLOSED, KINDS};
-use protocol::{decode_domain_list, decode_state, proc, AUTH_NONE, AUTH_POLKIT_TYPE, AUTH_SASL, CONNECT_READ_ONLY};
+use protocol::{
+    decode_domain_list, decode_state, proc, AUTH_NONE, AUTH_POLKIT_TYPE, AUTH_SASL, CONNECT_READ_ONLY,
+    FEATURE_PROGRAM_KEEPALIVE,
+};
 use routes::Routes;
 use states::DomainStates;
 use uri::Target;
@@ -53,7 +57,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct RemoteDriver {
     hub: Arc<Hub>,
     session: Mutex<Session>,
-    /// The socket and the stall timer, also known outside the session's lock
+    /// The socket and the timer, also known outside the session's lock
     /// for a forked child to close its copies.
     socket: RawFd,
     timer_fd: RawFd,
@@ -68,8 +72,11 @@ struct Session {
     events: Registry,
     /// The event types the daemon refused to register, with its words.
     refused: Vec<(&'static str, String)>,
-    /// Expires when output has waited, untaken, for [`DAEMON_TIMEOUT`].
-    stall: Timer,
+    /// Expires when the link next has something to do on its own: give up a
+    /// daemon that took no output for [`DAEMON_TIMEOUT`], or keepalive.
+    timer: Timer,
+    /// Whether the daemon offers keepalive (feature 10).
+    keepalive_offered: bool,
     /// Whether the socket is watched for room (while output waits).
     watching_room: bool,
     /// Why the link is gone, once it is (`None` while it works).
@@ -82,17 +89,20 @@ impl RemoteDriver {
     pub fn open(target: &Target, hub: Arc<Hub>) -> Result<RemoteDriver> {
         let deadline = Instant::now() + DAEMON_TIMEOUT;
         let link = Link::connect(&target.endpoint, deadline)?;
-        let (socket, stall) = (link.fd(), Timer::new()?);
-        let timer_fd = stall.fd();
+        let (socket, timer) = (link.fd(), Timer::new()?);
+        let timer_fd = timer.fd();
         let mut session = Session {
             link,
             events: Registry::default(),
             refused: Vec::new(),
-            stall,
+            timer,
+            keepalive_offered: false,
             watching_room: false,
             ended: None,
         };
         session.open_sequence(&target.name, &hub).map_err(|e| session.opening_error(e))?;
+        // Keepalive is on by default, as in libvirt's client.
+        session.set_keepalive(keepalive::DEFAULT_INTERVAL, keepalive::DEFAULT_COUNT);
         hub.work().add(socket, Interest::READ)?;
         hub.work().add(timer_fd, Interest::READ)?;
         Ok(RemoteDriver { hub, session: Mutex::new(session), socket, timer_fd, lost: AtomicBool::new(false) })
@@ -113,7 +123,7 @@ impl RemoteDriver {
         session.link.shut_down();
         self.hub.work().remove(self.socket);
         self.hub.work().remove(self.timer_fd);
-        session.stall.disarm();
+        session.timer.disarm();
         session.ended = Some(error);
         self.lost.store(true, Ordering::Release);
         emit_closed(&self.hub, reason);
@@ -165,6 +175,14 @@ impl Source for RemoteDriver {
 
     fn refused_event_types(&self) -> Vec<(String, String)> {
         self.session.lock().refused.iter().map(|(kind, why)| (kind.to_string(), why.clone())).collect()
+    }
+
+    fn set_keepalive(&self, interval: Duration, count: u32) -> Result<bool> {
+        let mut session = self.session.lock();
+        if let Some(error) = &session.ended {
+            return Err(error.clone());
+        }
+        Ok(session.set_keepalive(interval, count))
     }
 }
 
@@ -302,6 +320,7 @@ impl Session {
     fn open_sequence(&mut self, name: &str, hub: &Hub) -> Result<()> {
         self.authenticate(hub)?;
         self.open(name, hub)?;
+        self.keepalive_offered = self.ask_keepalive(hub)?;
         self.register(hub)?;
         self.learn_states(hub)?;
         self.dispatch_read(hub).map_err(|loss| loss.error)
@@ -334,16 +353,48 @@ impl Session {
         read?;
         self.link.send_available()?;
         self.link.check_stall()?;
+        self.link.check_keepalive(Instant::now())?;
         let waits = self.link.output_waits();
         if waits != self.watching_room {
             self.watching_room = waits;
             hub.work().modify(self.link.fd(), if waits { Interest::READ_WRITE } else { Interest::READ });
         }
-        match self.link.stall_deadline() {
-            Some(deadline) => self.stall.arm(deadline.saturating_duration_since(Instant::now())),
-            None => self.stall.disarm(),
-        }
+        self.arm_timer();
         Ok(())
+    }
+
+    /// Sets the timer to the link's next deadline.
+    fn arm_timer(&mut self) {
+        match self.link.next_deadline() {
+            Some(deadline) => self.timer.arm(deadline.saturating_duration_since(Instant::now())),
+            None => self.timer.disarm(),
+        }
+    }
+
+    /// Keepalive with a PING after each `interval` of silence, the daemon
+    /// given up after `count` unanswered (a zero interval: off); returns
+    /// whether the daemon offers it (it is off when not).
+    fn set_keepalive(&mut self, interval: Duration, count: u32) -> bool {
+        let on = self.keepalive_offered && !interval.is_zero();
+        self.link.set_keepalive(on.then(|| Keepalive::new(interval, count, Instant::now())));
+        self.arm_timer();
+        self.keepalive_offered
+    }
+
+    /// Whether the daemon offers keepalive: CONNECT_SUPPORTS_FEATURE for
+    /// feature 10, which also starts its own PINGs (answered by the link). A
+    /// refusal means no.
+    fn ask_keepalive(&mut self, hub: &Hub) -> Result<bool> {
+        let mut e = Encoder::new();
+        e.i32(FEATURE_PROGRAM_KEEPALIVE);
+        match self.call_raw(proc::CONNECT_SUPPORTS_FEATURE, &e.into_bytes(), hub) {
+            Ok(body) => {
+                let supported = Decoder::new(&body).i32().map_err(|e| self.bad_reply("CONNECT_SUPPORTS_FEATURE", e))?;
+                Ok(supported != 0)
+            }
+            Err(CallError::Daemon(_)) => Ok(false),
+            Err(e) => Err(call_error(self.link.path(), e)),
+        }
     }
 
     /// Emits the events of the whole packets already read.

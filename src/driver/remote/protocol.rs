@@ -8,6 +8,7 @@ use crate::rpc::xdr::{DecodeError, Decoder, Encoder};
 pub(crate) mod proc {
     pub(crate) const CONNECT_OPEN: i32 = 1;
     pub(crate) const CONNECT_CLOSE: i32 = 2;
+    pub(crate) const CONNECT_SUPPORTS_FEATURE: i32 = 60;
     pub(crate) const AUTH_LIST: i32 = 66;
     pub(crate) const AUTH_POLKIT: i32 = 70;
     pub(crate) const DOMAIN_GET_STATE: i32 = 212;
@@ -18,6 +19,9 @@ pub(crate) mod proc {
 pub(crate) const AUTH_NONE: i32 = 0;
 pub(crate) const AUTH_SASL: i32 = 1;
 pub(crate) const AUTH_POLKIT_TYPE: i32 = 2;
+
+/// VIR_DRV_FEATURE_PROGRAM_KEEPALIVE, asked with CONNECT_SUPPORTS_FEATURE.
+pub(crate) const FEATURE_PROGRAM_KEEPALIVE: i32 = 10;
 
 /// CONNECT_OPEN's read-only flag: all an events client needs.
 pub(crate) const CONNECT_READ_ONLY: u32 = 1;
