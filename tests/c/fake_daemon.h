@@ -323,7 +323,8 @@ typedef struct {
     int open_error;           /* CONNECT_OPEN fails with this code and message */
     const char *open_message;
     int register_error[28];   /* by event id: REGISTER fails with this code */
-    int no_keepalive;         /* SUPPORTS_FEATURE(10) answers 0 (else 1) */
+    int keepalive;            /* SUPPORTS_FEATURE(10) answers 1 (else 0: the fake
+                               * answers no PING, so keepalive stays off) */
     int objects_error;        /* the other objects' registrations fail with it */
     int close_callback_error; /* the connection-close callback's fails with it */
     int deregister_error_first; /* the first DEREGISTER fails */
@@ -589,7 +590,7 @@ static inline int child_reply_body(Child *ch, int proc, const unsigned char *bod
     case P_OPEN:
         return s->open_error ? put_error(r, s->open_error, "%s", s->open_message) : 0;
     case P_SUPPORTS_FEATURE:
-        put_i32(r, arg == 10 && !s->no_keepalive);
+        put_i32(r, arg == 10 && s->keepalive);
         return 0;
     case P_REGISTER:
         if (arg >= 0 && arg < 28 && s->register_error[arg])
