@@ -245,7 +245,7 @@ impl Process {
         let pid = self.child.id();
         let start = Instant::now();
         loop {
-            if watches_a_socket(pid) {
+            if common::watches_a_socket(pid) {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -305,21 +305,6 @@ impl Process {
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let _ = wait_for(&mut self.child, PATIENCE);
     }
-}
-
-/// Whether an epoll set of process `pid` watches a socket (its fdinfo lists
-/// each watched descriptor as `tfd: N`).
-fn watches_a_socket(pid: u32) -> bool {
-    let target = |fd: &str| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap_or_default();
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
-    fds.flatten().any(|entry| {
-        let fd = entry.file_name().to_string_lossy().into_owned();
-        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
-        target(&fd).as_os_str() == "anon_inode:[eventpoll]"
-            && info.lines().filter_map(|line| line.strip_prefix("tfd:")?.split_whitespace().next()).any(|watched| {
-                target(watched).to_string_lossy().starts_with("socket:")
-            })
-    })
 }
 
 impl Drop for Process {

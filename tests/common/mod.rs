@@ -60,3 +60,18 @@ pub fn run_python_with(script: &str, args: &[&str], what: &str, modules: &[tools
 
 pub mod schema;
 pub mod tools;
+
+/// Whether an epoll set of process `pid` watches a socket (its fdinfo lists
+/// each watched descriptor as `tfd: N`).
+pub fn watches_a_socket(pid: u32) -> bool {
+    let target = |fd: &str| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap_or_default();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten().any(|entry| {
+        let fd = entry.file_name().to_string_lossy().into_owned();
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
+        target(&fd).as_os_str() == "anon_inode:[eventpoll]"
+            && info.lines().filter_map(|line| line.strip_prefix("tfd:")?.split_whitespace().next()).any(|watched| {
+                target(watched).to_string_lossy().starts_with("socket:")
+            })
+    })
+}

@@ -21,19 +21,21 @@ pub struct Tool {
     /// A Python module, looked for with `python3 -c 'import MODULE'`, rather
     /// than a command.
     pub python_module: Option<&'static str>,
+    /// A file at a fixed path (a libvirt driver module), rather than a command.
+    pub file: Option<&'static str>,
 }
 
 const fn command(command: &'static str, package: &'static str) -> Tool {
-    Tool { command, package, python_module: None }
+    Tool { command, package, python_module: None, file: None }
 }
 
 pub const LIBVIRTD: Tool = command("libvirtd", "libvirt-daemon");
 pub const VIRSH: Tool = command("virsh", "libvirt-clients");
 pub const PYTHON3: Tool = command("python3", "python3");
-pub const LXML: Tool = Tool { command: "lxml", package: "python3-lxml", python_module: Some("lxml.etree") };
+pub const LXML: Tool = Tool { command: "lxml", package: "python3-lxml", python_module: Some("lxml.etree"), file: None };
 /// `python3 -m venv` with pip in the new environment: Debian's python3 has
 /// ensurepip (and so pip in a venv) only with python3-venv.
-pub const VENV: Tool = Tool { command: "venv", package: "python3-venv", python_module: Some("ensurepip") };
+pub const VENV: Tool = Tool { command: "venv", package: "python3-venv", python_module: Some("ensurepip"), file: None };
 pub const VALGRIND: Tool = command("valgrind", "valgrind");
 pub const PKG_CONFIG: Tool = command("pkg-config", "pkg-config");
 /// What man-db renders pages with.
@@ -44,6 +46,18 @@ pub const MAN: Tool = command("man", "man-db");
 pub const GIT: Tool = command("git", "git");
 /// libxml2's command line, which validates events against docs/events.rng.
 pub const XMLLINT: Tool = command("xmllint", "libxml2-utils");
+/// The emulator of the real-QEMU test (Debian 12 needs bookworm-backports'
+/// build, see .ci/run).
+pub const QEMU: Tool = command("qemu-system-x86_64", "qemu-system-x86");
+/// What runs that test's libvirtd in private mount and PID namespaces.
+pub const UNSHARE: Tool = command("unshare", "util-linux");
+/// libvirtd's QEMU driver, which libvirt-daemon alone lacks.
+pub const QEMU_DRIVER: Tool = Tool {
+    command: "libvirt_driver_qemu.so",
+    package: "libvirt-daemon-driver-qemu",
+    python_module: None,
+    file: Some("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so"),
+};
 
 /// Whether every tool in `tools` is there. For each one missing: with
 /// VIREVENT_REQUIRE_ALL=1, a panic; else one SKIPPED line naming `what`, and
@@ -58,6 +72,19 @@ pub fn needs(what: &str, tools: &[Tool]) -> bool {
         .map(|tool| format!("{} (apt-get install {})", tool.command, tool.package))
         .collect::<Vec<_>>()
         .join(", ");
+    skip(what, &needs)
+}
+
+/// Whether the test runs as root; if not, the same as a missing tool: a
+/// panic with VIREVENT_REQUIRE_ALL=1, else one SKIPPED line and false.
+pub fn needs_root(what: &str) -> bool {
+    // SAFETY: plain system call.
+    let root = unsafe { libc::geteuid() } == 0;
+    root || skip(what, "root (run the tests as root)")
+}
+
+/// A test that cannot run for want of `needs`: the panic or the SKIPPED line.
+fn skip(what: &str, needs: &str) -> bool {
     if std::env::var_os("VIREVENT_REQUIRE_ALL").is_some_and(|v| v == "1") {
         panic!("{what}: needs {needs}, and VIREVENT_REQUIRE_ALL=1 forbids skipping it");
     }
@@ -68,8 +95,12 @@ pub fn needs(what: &str, tools: &[Tool]) -> bool {
     false
 }
 
-/// Whether `tool` is on PATH (for a Python module: python3 is, and imports it).
+/// Whether `tool` is on PATH (for a Python module: python3 is, and imports it;
+/// for a file: it is there).
 pub fn present(tool: Tool) -> bool {
+    if let Some(file) = tool.file {
+        return std::path::Path::new(file).is_file();
+    }
     match tool.python_module {
         Some(module) => {
             present(PYTHON3)
