@@ -135,6 +135,7 @@ fn installs_into_a_prefix_and_builds_the_demo_with_pkg_config() {
     run(Command::new("cc").arg(root().join("examples-c/demo.c")).args(flags.split_whitespace()).arg("-o").arg(&demo));
     let out = run(Command::new(&demo).env("LD_LIBRARY_PATH", &lib));
     assert_eq!(out.matches("domain-state-transition").count(), 4, "{out}");
+    validate_printed("the installed demo", &out);
 
     // Static: the archive and pkg-config's private libraries.
     let demo_static = prefix.join("demo-static");
@@ -361,4 +362,13 @@ fn the_readme_c_example_builds_and_runs_as_written() {
     let out = run(Command::new(top.path("a.out")).env_remove("LD_LIBRARY_PATH").current_dir("/"));
     assert_eq!(out.matches("<event type=\"domain-state-transition\"").count(), 1, "{out}");
     assert!(out.contains("<reason>suspended-paused</reason>"), "{out}");
+    validate_printed("the README's C example", &out);
+}
+
+/// Validates the events a program printed, one per line (after a prefix such
+/// as the demo's `event 1: `), against docs/events.rng.
+fn validate_printed(what: &str, out: &str) {
+    let events: Vec<&str> = out.lines().filter_map(|line| line.find("<event ").map(|at| &line[at..])).collect();
+    assert!(!events.is_empty(), "{what} printed no event: {out}");
+    common::schema::validate(what, &events);
 }

@@ -3,8 +3,8 @@
 //! tests/python/test_bindings.py, the Python module bindings/python/virevent.py,
 //! and tests/python/test_package.py, the package `pip install bindings/python`
 //! installs into a fresh venv. And the package's version is the crate's. The
-//! events the ctypes test's handlers receive are validated against
-//! docs/events.rng.
+//! events the handlers of the ctypes and bindings tests receive are validated
+//! against docs/events.rng.
 
 mod common;
 
@@ -25,7 +25,15 @@ fn ctypes() {
 
 #[test]
 fn bindings() {
-    common::run_python("tests/python/test_bindings.py", &["-v"], "the Python bindings", &[]);
+    let seen = common::library_dir().join("python-bindings.seen");
+    let _ = std::fs::remove_file(&seen);
+    let what = "the Python bindings";
+    if common::run_python_with("tests/python/test_bindings.py", &["-v"], what, &[], &[("VIREVENT_SEEN_LOG", &seen)]) {
+        if let Some(checked) = common::schema::validate_log(what, &seen) {
+            println!("{what}: {} events valid against docs/events.rng, {} its own", checked.validated, checked.own);
+        }
+    }
+    let _ = std::fs::remove_file(&seen);
 }
 
 /// Needs python3 with venv and pip, and nothing from a package index: the

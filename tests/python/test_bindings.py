@@ -8,6 +8,7 @@ tests/python.rs sets it to the libvirevent.so that `cargo test` has just built.
 """
 
 import asyncio
+import functools
 import gc
 import os
 import re
@@ -28,10 +29,37 @@ from virevent import Connection, VireventError  # noqa: E402
 
 TIMEOUT = 10.0  # seconds any wait may take before the test fails
 
+# With VIREVENT_SEEN_LOG set (tests/python.rs sets it), the events that
+# Base.collect's handlers receive are logged as tests/c/seen_log.h logs them,
+# "R PID CONN XML", each event emitted through Connection.emit as
+# "E PID CONN SEQ" and each Base connection as "O PID CONN -" (CONN is the
+# Connection's id()): tests/python.rs validates every event the library made
+# against docs/events.rng.
+SEEN_LOG = os.environ.get("VIREVENT_SEEN_LOG")
+
+
+def seen_log(kind, conn, text):
+    if SEEN_LOG:
+        with open(SEEN_LOG, "ab") as log:
+            log.write(b"%s %d 0x%x %s\n" % (kind, os.getpid(), id(conn), text))
+
+
+if SEEN_LOG:
+    _emit = Connection.emit
+
+    @functools.wraps(_emit)
+    def _logged_emit(self, xml):
+        seq = _emit(self, xml)
+        seen_log(b"E", self, b"%d" % seq)
+        return seq
+
+    Connection.emit = _logged_emit
+
 
 class Base(unittest.TestCase):
     def setUp(self):
         self.conn = Connection()
+        seen_log(b"O", self.conn, b"-")
 
     def tearDown(self):
         self.conn.close()
@@ -50,7 +78,13 @@ class Base(unittest.TestCase):
     def collect(self, filter=None):
         """A list that a new handler with `filter` appends each event to, and its id."""
         events = []
-        return events, self.conn.add_handler(filter, events.append)
+        conn = self.conn
+
+        def handler(xml):
+            seen_log(b"R", conn, xml.encode())
+            events.append(xml)
+
+        return events, conn.add_handler(filter, handler)
 
     def types(self, events):
         return [ET.fromstring(xml).get("type") for xml in events]
