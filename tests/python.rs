@@ -8,27 +8,23 @@
 
 mod common;
 
-/// Every event its handlers receive from the library must be valid against
-/// docs/events.rng: the script logs them as tests/c/seen_log.h does.
 #[test]
 fn ctypes() {
-    let seen = common::library_dir().join("python-ctypes.seen");
-    let _ = std::fs::remove_file(&seen);
-    let what = "the C API through ctypes";
-    if common::run_python_with("tests/python/test_ctypes.py", &["-v"], what, &[], &[("VIREVENT_SEEN_LOG", &seen)]) {
-        if let Some(checked) = common::schema::validate_log(what, &seen) {
-            println!("{what}: {} events valid against docs/events.rng, {} its own", checked.validated, checked.own);
-        }
-    }
-    let _ = std::fs::remove_file(&seen);
+    run_validated("tests/python/test_ctypes.py", "the C API through ctypes", "python-ctypes.seen");
 }
 
 #[test]
 fn bindings() {
-    let seen = common::library_dir().join("python-bindings.seen");
+    run_validated("tests/python/test_bindings.py", "the Python bindings", "python-bindings.seen");
+}
+
+/// Runs `script` with VIREVENT_SEEN_LOG naming `log`: every event its handlers
+/// receive from the library must be valid against docs/events.rng (the script
+/// logs them as tests/c/seen_log.h does).
+fn run_validated(script: &str, what: &str, log: &str) {
+    let seen = common::library_dir().join(log);
     let _ = std::fs::remove_file(&seen);
-    let what = "the Python bindings";
-    if common::run_python_with("tests/python/test_bindings.py", &["-v"], what, &[], &[("VIREVENT_SEEN_LOG", &seen)]) {
+    if common::run_python_with(script, &["-v"], what, &[], &[("VIREVENT_SEEN_LOG", &seen)]) {
         if let Some(checked) = common::schema::validate_log(what, &seen) {
             println!("{what}: {} events valid against docs/events.rng, {} its own", checked.validated, checked.own);
         }
