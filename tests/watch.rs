@@ -579,6 +579,11 @@ fn arguments_are_checked() {
         (&["--count", "x"], "--count wants a whole number of events, not 'x'"),
         (&["--count", "-1"], "--count wants a whole number of events, not '-1'"),
         (&["--count"], "option '--count' needs a value"),
+        (&["-k", "x"], "--keepalive-interval wants a whole number of seconds, not 'x'"),
+        (&["--keepalive-interval=1.5"], "--keepalive-interval wants a whole number of seconds, not '1.5'"),
+        (&["-K", "-1"], "--keepalive-count wants a whole number of PINGs, not '-1'"),
+        (&["--keepalive-count", "4294967296"], "--keepalive-count wants a whole number of PINGs, not '4294967296'"),
+        (&["-k"], "option '--keepalive-interval' needs a value"),
         (&["--timeout", "soon"], "--timeout wants decimal seconds"),
         (&["--timeout", "1e3"], "--timeout wants decimal seconds"),
         (&["--format", "yaml"], "--format wants xml, line, json or virsh, not 'yaml'"),
@@ -636,6 +641,8 @@ fn help_documents_every_option() {
         "--filter",
         "--count",
         "--timeout",
+        "-k, --keepalive-interval",
+        "-K, --keepalive-count",
         "--format",
         "--help",
         "--version",
@@ -1088,6 +1095,50 @@ fn virsh_format_is_byte_for_byte_virshs() {
         ["event 'lifecycle' for storage pool default-pool: Stopped", "event 'lifecycle' for storage pool default-pool: Started"]
     );
     assert_eq!(lines[3], ["event 'refresh' for storage pool default-pool"]);
+}
+
+#[test]
+fn keepalive_options_end_the_watch_when_the_daemon_stops_answering() {
+    let what = "virevent-watch: -k and -K against a stopped daemon";
+    let Some(daemon) = Daemon::start(what) else { return };
+    let mut quick = Process::watch(&["--uri", &daemon.uri, "-k", "1", "-K", "2"], None);
+    let mut off = Process::watch(&["--uri", &daemon.uri, "--keepalive-interval=0", "--timeout", "5"], None);
+    quick.wait_ready();
+    off.wait_ready();
+    let pid = daemon.child.as_ref().unwrap().id() as libc::pid_t;
+    // SAFETY: plain system call on our own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let stopped = Instant::now();
+    let (status, rest, stderr) = quick.finish();
+    let waited = stopped.elapsed();
+    let (off_status, off_rest, off_stderr) = off.finish();
+    // SAFETY: as above; the daemon goes on, to end at its drop.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    // Silence for 1 s, a PING, 1 s more, a second, 1 s more: dead after 3 s.
+    assert!(waited >= Duration::from_millis(2900) && waited < Duration::from_secs(6), "{waited:?}");
+    assert_eq!(status, Some(1), "{stderr}");
+    let sock = format!("{}/libvirt-sock", daemon.dir.display());
+    assert!(
+        stderr.starts_with(&format!(
+            "virevent-watch: connection lost: connection to the libvirt daemon at '{sock}' lost: \
+             connection closed due to keepalive timeout (nothing heard from the daemon for "
+        )),
+        "{stderr}"
+    );
+    let rest: Vec<String> = rest.iter().map(|l| without_stamps(l).0).collect();
+    assert_eq!(rest, ["<event type=\"connection-closed\"><reason>keepalive</reason></event>"]);
+    // Keepalive off: the watch outlives the stopped daemon to its timeout.
+    assert_eq!((off_status, off_rest, off_stderr), (Some(0), vec![], String::new()));
+}
+
+#[test]
+fn keepalive_options_on_the_embedded_driver_are_noted() {
+    let (status, stdout, stderr) = run(&["-k", "1", "--timeout", "0.2", "--uri", "test:///empty"]);
+    assert_eq!((status, stdout.as_str()), (Some(0), ""), "{stderr}");
+    assert!(stderr.starts_with("virevent-watch: keepalive not set: keepalive needs a connection to a libvirt daemon"), "{stderr}");
+    // Without -k or -K, nothing is said about it.
+    let (_, _, stderr) = run(&["--timeout", "0.2", "--uri", "test:///empty"]);
+    assert!(!stderr.contains("keepalive"), "{stderr}");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use virevent::{Connection, Domain, Event, Filter};
+use virevent::{Connection, Domain, ErrorCode, Event, Filter};
 
 #[path = "virevent-watch/element.rs"]
 mod element;
@@ -69,6 +69,14 @@ Options:
                      (default: every event)
   --count N          exit after printing N events
   --timeout SECONDS  exit once SECONDS have passed (decimals allowed: 0.5)
+  -k, --keepalive-interval SECONDS
+                     with a daemon, send a keepalive PING after SECONDS (whole)
+                     of silence from it; 0 turns keepalive off (default 5, as
+                     virsh)
+  -K, --keepalive-count N
+                     with a daemon, end the connection (connection-closed,
+                     reason keepalive) after N PINGs unanswered (default 6, as
+                     virsh)
   --format FORMAT    how to print each event:
                      xml   the event's canonical one-line XML (the default)
                      line  a readable line, the time in UTC with milliseconds;
@@ -118,6 +126,20 @@ struct Options {
     format: Format,
     /// With `--demo`: the time between two steps.
     demo: Option<Duration>,
+    /// `-k` and `-K`, when given: they are checked against the connection.
+    keepalive: Keepalive,
+}
+
+/// Keepalive as virsh sets it: its defaults, and whether the user chose.
+struct Keepalive {
+    interval: u64,
+    count: u32,
+    chosen: bool,
+}
+
+impl Keepalive {
+    /// virsh's own choice, `-k 5 -K 6` (libvirt's client library has count 5).
+    const VIRSH: Keepalive = Keepalive { interval: 5, count: 6, chosen: false };
 }
 
 /// Why the program stops early: the exit status and the message for stderr.
@@ -161,6 +183,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
         timeout: None,
         format: Format::Xml,
         demo: None,
+        keepalive: Keepalive::VIRSH,
     };
     let (mut demo, mut interval) = (false, None);
     let mut args = args.into_iter();
@@ -178,10 +201,25 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
             Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value.to_string())),
             _ => (arg.clone(), None),
         };
+        let name = match name.as_str() {
+            "-k" => "--keepalive-interval".to_string(),
+            "-K" => "--keepalive-count".to_string(),
+            _ => name,
+        };
         if matches!(name.as_str(), "--help" | "--version" | "--demo") {
             return Err(Failure::usage(format!("option '{name}' takes no value")));
         }
-        if !matches!(name.as_str(), "--uri" | "--filter" | "--count" | "--timeout" | "--format" | "--interval") {
+        if !matches!(
+            name.as_str(),
+            "--uri"
+                | "--filter"
+                | "--count"
+                | "--timeout"
+                | "--format"
+                | "--interval"
+                | "--keepalive-interval"
+                | "--keepalive-count"
+        ) {
             return Err(Failure::usage(if arg.starts_with('-') {
                 format!("unknown option '{arg}'")
             } else {
@@ -195,10 +233,15 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
         match name.as_str() {
             "--uri" => options.uri = value,
             "--filter" => options.filters.push(value),
-            "--count" => match value.parse::<u64>() {
-                Ok(n) if value.bytes().all(|b| b.is_ascii_digit()) => options.count = Some(n),
-                _ => return Err(Failure::usage(format!("--count wants a whole number of events, not '{value}'"))),
-            },
+            "--count" => options.count = Some(whole("--count", "events", &value)?),
+            "--keepalive-interval" => {
+                options.keepalive.interval = whole("--keepalive-interval", "seconds", &value)?;
+                options.keepalive.chosen = true;
+            }
+            "--keepalive-count" => {
+                options.keepalive.count = whole("--keepalive-count", "PINGs", &value)?;
+                options.keepalive.chosen = true;
+            }
             "--timeout" => options.timeout = Some(parse_seconds("--timeout", &value)?),
             "--interval" => match parse_seconds("--interval", &value)? {
                 secs if secs.is_zero() => {
@@ -235,6 +278,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
     Ok(Command::Watch(options))
 }
 
+/// A whole number of `what` (digits only) that fits `T`.
+fn whole<T: std::str::FromStr>(option: &str, what: &str, value: &str) -> Result<T, Failure> {
+    match value.parse::<T>() {
+        Ok(n) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(Failure::usage(format!("{option} wants a whole number of {what}, not '{value}'"))),
+    }
+}
+
 /// Decimal seconds: digits, optionally a point and more digits (`0.5`, `.5`, `3`).
 fn parse_seconds(option: &str, value: &str) -> Result<Duration, Failure> {
     let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
@@ -245,6 +296,23 @@ fn parse_seconds(option: &str, value: &str) -> Result<Duration, Failure> {
         .flatten()
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
         .ok_or_else(|| Failure::usage(format!("{option} wants decimal seconds (like 2 or 0.5), not '{value}'")))
+}
+
+/// Sets keepalive as virsh does. Where the connection has none (the embedded
+/// driver, or a daemon without it), a user who chose `-k` or `-K` is told so
+/// on stderr, and the watch goes on; virsh goes on too.
+fn set_keepalive(conn: &Connection, keepalive: &Keepalive) -> Result<(), Failure> {
+    let interval = Duration::from_secs(keepalive.interval);
+    let note = match conn.set_keepalive(interval, keepalive.count) {
+        Ok(true) => return Ok(()),
+        Ok(false) => "the daemon does not offer keepalive".to_string(),
+        Err(e) if e.code == ErrorCode::NoSupport => e.message,
+        Err(e) => return Err(Failure::runtime(format!("cannot set keepalive: {}", e.message))),
+    };
+    if keepalive.chosen {
+        let _ = writeln!(io::stderr(), "{NAME}: keepalive not set: {note}");
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -324,6 +392,7 @@ fn watch(options: &Options) -> Result<(), Failure> {
     let deadline = options.timeout.map(|t| Instant::now().checked_add(t));
     let conn = Connection::open(Some(&options.uri))
         .map_err(|e| Failure::runtime(format!("cannot connect to '{}': {}", options.uri, e.message)))?;
+    set_keepalive(&conn, &options.keepalive)?;
     let queue: Arc<Mutex<Vec<Event>>> = Arc::default();
     let sink = queue.clone();
     conn.add_handler(filter, move |event| sink.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone()))
