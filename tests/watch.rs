@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -16,6 +16,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod common;
+use common::pki::{Pki, Role, Validity};
 
 const BIN: &str = env!("CARGO_BIN_EXE_virevent-watch");
 
@@ -43,6 +44,12 @@ impl Daemon {
         if !common::tools::needs(what, &[common::tools::LIBVIRTD, common::tools::VIRSH]) {
             return None;
         }
+        Some(Daemon::start_with("", None))
+    }
+
+    /// [`Daemon::start`] with `extra` in libvirtd.conf, and the TLS port
+    /// `tls` it opens to wait for too.
+    fn start_with(extra: &str, tls: Option<u16>) -> Daemon {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = loop {
             let dir = PathBuf::from(format!(
@@ -68,8 +75,10 @@ impl Daemon {
             &conf,
             format!(
                 "unix_sock_dir = \"{}\"\nunix_sock_rw_perms = \"0770\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n\
-                 listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{tcp_port}\"\nauth_tcp = \"none\"\n",
-                dir.display()
+                 listen_tls = {}\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{tcp_port}\"\nauth_tcp = \"none\"\n\
+                 {extra}",
+                dir.display(),
+                u8::from(tls.is_some()),
             ),
         )
         .unwrap();
@@ -94,7 +103,8 @@ impl Daemon {
         daemon.child = Some(child);
         // The socket file appears when it is bound, a moment before it listens.
         let start = Instant::now();
-        while UnixStream::connect(&sock).is_err() || std::net::TcpStream::connect(("127.0.0.1", tcp_port)).is_err() {
+        let listens = |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        while UnixStream::connect(&sock).is_err() || !listens(tcp_port) || !tls.is_none_or(listens) {
             if let Ok(Some(status)) = daemon.child.as_mut().unwrap().try_wait() {
                 daemon.child = None;
                 panic!("libvirtd ended at start ({status}); see {}", daemon.log());
@@ -102,7 +112,7 @@ impl Daemon {
             assert!(start.elapsed() < PATIENCE, "libvirtd made no socket at {} in time", sock.display());
             thread::sleep(Duration::from_millis(5));
         }
-        Some(daemon)
+        daemon
     }
 
     fn log(&self) -> String {
@@ -201,7 +211,7 @@ impl Process {
     /// before its stdout is closed (as `| head -N` does).
     fn watch(args: &[&str], keep: Option<usize>) -> Process {
         let mut process = Process::spawn(Command::new(BIN).args(args), keep);
-        process.daemon = args.iter().any(|a| a.contains("+unix://") || a.contains("+tcp://"));
+        process.daemon = args.iter().any(|a| ["+unix://", "+tcp://", "+tls://"].iter().any(|t| a.contains(t)));
         process.xml = prints_xml(args).then(|| args.join(" "));
         process
     }
@@ -1163,4 +1173,165 @@ fn a_killed_daemon_ends_the_watch_with_an_error() {
     assert_eq!(rest, ["<event type=\"connection-closed\"><reason>eof</reason></event>"]);
     // A filter that does not take connection-closed changes nothing but the output.
     assert_eq!(domains.finish(), (Some(1), vec![], lost));
+}
+
+/// A daemon that also listens for TLS on 127.0.0.1, with certificates made
+/// here: the daemon's (for 127.0.0.1 and localhost) and a client's, both of
+/// the CA `ca`; with `allowed_dn`, libvirtd's tls_allowed_dn_list. `None`
+/// (with a SKIPPED line) without libvirtd, virsh or openssl.
+fn tls_daemon(what: &str, allowed_dn: Option<&str>) -> Option<(Daemon, Pki, u16)> {
+    use common::tools;
+    if !tools::needs(what, &[tools::LIBVIRTD, tools::VIRSH, tools::OPENSSL]) {
+        return None;
+    }
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let pki = Pki::new(PathBuf::from(format!(
+        "/tmp/virevent-pki-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )));
+    pki.issue("ca", "daemon", Role::Server("IP:127.0.0.1,DNS:localhost"), Validity::Now);
+    pki.issue("ca", "client", Role::Client, Validity::Now);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut conf = format!(
+        "tls_port = \"{port}\"\nkey_file = \"{}\"\ncert_file = \"{}\"\nca_file = \"{}\"\n",
+        pki.key("daemon").display(),
+        pki.cert("daemon").display(),
+        pki.ca_cert("ca").display()
+    );
+    if let Some(dn) = allowed_dn {
+        conf.push_str(&format!("tls_allowed_dn_list = [\"{dn}\"]\n"));
+    }
+    Some((Daemon::start_with(&conf, Some(port)), pki, port))
+}
+
+#[test]
+fn reports_the_same_events_as_virsh_over_tls() {
+    let Some((daemon, pki, port)) = tls_daemon("virevent-watch against virsh over TLS", None) else { return };
+    let good = pki.client_dir("good", "ca", Some("client"));
+    let uri = format!("test+tls://127.0.0.1:{port}/default?pkipath={}", good.display());
+    same_events_as_virsh(&daemon, &uri);
+    // The certificate's other name, where localhost may first resolve to ::1.
+    let uri = format!("test+tls://localhost:{port}/default?pkipath={}", good.display());
+    let (status, stdout, stderr) = run(&["--uri", &uri, "--timeout", "0.2"]);
+    assert_eq!((status, stdout.as_str(), stderr.as_str()), (Some(0), "", REFUSED));
+}
+
+/// What virevent-watch says when it cannot connect to `uri`: exit 1 and the
+/// library's message after `cannot connect to 'URI': `.
+fn cannot_connect(uri: &str) -> String {
+    let (status, stdout, stderr) = run(&["--uri", uri, "--timeout", "0.2"]);
+    assert_eq!((status, stdout.as_str()), (Some(1), ""), "{uri}: {stderr}");
+    let prefix = format!("virevent-watch: cannot connect to '{uri}': ");
+    assert!(stderr.starts_with(&prefix), "{stderr}");
+    stderr[prefix.len()..].trim_end().to_string()
+}
+
+#[test]
+fn tls_failures_name_their_cause() {
+    let Some((daemon, pki, port)) = tls_daemon("virevent-watch: TLS failures", None) else { return };
+    let at = format!("cannot connect to the libvirt daemon at '127.0.0.1:{port}': TLS: ");
+    let uri = |dir: &Path| format!("test+tls://127.0.0.1:{port}/default?pkipath={}", dir.display());
+
+    let wrong_ca = pki.client_dir("wrong-ca", "other-ca", Some("client"));
+    assert_eq!(
+        cannot_connect(&uri(&wrong_ca)),
+        format!(
+            "{at}the daemon's certificate is not signed by the CA in '{}/cacert.pem' (unknown CA)",
+            wrong_ca.display()
+        )
+    );
+    // no_verify=1 takes it, and says so.
+    let (status, _, stderr) = run(&["--uri", &format!("{}&no_verify=1", uri(&wrong_ca)), "--timeout", "0.2"]);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(stderr, format!("{NO_VERIFY}{REFUSED}"));
+
+    let empty = pki.dir.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_eq!(
+        cannot_connect(&uri(&empty)),
+        format!("{at}cannot read the CA certificate '{}/cacert.pem': No such file or directory (os error 2)", empty.display())
+    );
+    let no_key = pki.client_dir("no-key", "ca", Some("client"));
+    std::fs::remove_file(no_key.join("clientkey.pem")).unwrap();
+    assert_eq!(
+        cannot_connect(&uri(&no_key)),
+        format!("{at}cannot read the client key '{}/clientkey.pem': No such file or directory (os error 2)", no_key.display())
+    );
+    // Without a certificate of ours, libvirtd refuses us after the handshake.
+    let anonymous = pki.client_dir("anonymous", "ca", None);
+    assert_eq!(cannot_connect(&uri(&anonymous)), format!("{at}the daemon refused our certificate"));
+    drop(daemon);
+
+    // Certificates libvirtd would not start with, from openssl's own server.
+    pki.issue("ca", "expired", Role::Server("IP:127.0.0.1"), Validity::Expired);
+    pki.issue("ca", "not-yet", Role::Server("IP:127.0.0.1"), Validity::NotYet);
+    pki.issue("ca", "elsewhere", Role::Server("DNS:elsewhere.example"), Validity::Now);
+    let good = pki.client_dir("good", "ca", Some("client"));
+    for (cert, why) in [
+        ("expired", "the daemon's certificate has expired"),
+        ("not-yet", "the daemon's certificate is not valid yet"),
+        ("elsewhere", "the daemon's certificate is not valid for the host name '127.0.0.1'"),
+    ] {
+        let server = TlsServer::start(&pki, cert);
+        let at = format!("cannot connect to the libvirt daemon at '127.0.0.1:{}': TLS: ", server.port);
+        let uri = format!("test+tls://127.0.0.1:{}/default?pkipath={}", server.port, good.display());
+        assert_eq!(cannot_connect(&uri), format!("{at}{why}"), "{cert}");
+    }
+}
+
+#[test]
+fn a_daemon_whose_dn_list_lacks_us_refuses_our_certificate() {
+    let what = "virevent-watch: TLS with tls_allowed_dn_list";
+    let Some((_daemon, pki, port)) = tls_daemon(what, Some("CN=someone else")) else { return };
+    let good = pki.client_dir("good", "ca", Some("client"));
+    let uri = format!("test+tls://127.0.0.1:{port}/default?pkipath={}", good.display());
+    assert_eq!(
+        cannot_connect(&uri),
+        format!("cannot connect to the libvirt daemon at '127.0.0.1:{port}': TLS: the daemon refused our certificate")
+    );
+}
+
+/// What virevent-watch says of a `no_verify=1` URI.
+const NO_VERIFY: &str = "virevent-watch: warning: no_verify=1: the daemon's certificate is not checked\n";
+
+/// `openssl s_server` on a free port of 127.0.0.1 with the certificate
+/// `cert`: a TLS server with certificates libvirtd refuses to start with.
+/// Stopped on drop.
+struct TlsServer {
+    child: Child,
+    port: u16,
+}
+
+impl TlsServer {
+    fn start(pki: &Pki, cert: &str) -> TlsServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(pki.cert(cert))
+            .arg("-key")
+            .arg(pki.key(cert))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl runs");
+        let mut server = TlsServer { child, port };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(server.child.try_wait().unwrap().is_none(), "openssl s_server ended");
+            assert!(start.elapsed() < PATIENCE, "openssl s_server did not listen in time");
+            thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -56,7 +56,8 @@ Options:
                      or a libvirt daemon: test+unix:///default?socket=PATH,
                      qemu:///system, qemu:///session,
                      DRIVER+unix:///PATH?socket=PATH,
-                     DRIVER+tcp://HOST[:PORT]/PATH
+                     DRIVER+tcp://HOST[:PORT]/PATH,
+                     DRIVER+tls://HOST[:PORT]/PATH (pkipath=DIR, no_verify=1)
   --demo             drive the domain 'test' of test:///default through suspend,
                      resume, destroy and create, over and over (the first step at
                      once, then one every --interval), so that events arrive
@@ -298,6 +299,15 @@ fn parse_seconds(option: &str, value: &str) -> Result<Duration, Failure> {
         .ok_or_else(|| Failure::usage(format!("{option} wants decimal seconds (like 2 or 0.5), not '{value}'")))
 }
 
+/// Whether `uri` is TLS with `no_verify=1` (any number but 0, as libvirt
+/// reads it): the daemon's certificate is then taken unchecked.
+fn skips_the_daemon_check(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once("://") else { return false };
+    let query = rest.split_once('?').map_or("", |(_, query)| query);
+    scheme.ends_with("+tls")
+        && query.split('&').any(|p| p.strip_prefix("no_verify=").is_some_and(|v| v.parse::<i64>().is_ok_and(|v| v != 0)))
+}
+
 /// Sets keepalive as virsh does. Where the connection has none (the embedded
 /// driver, or a daemon without it), a user who chose `-k` or `-K` is told so
 /// on stderr, and the watch goes on; virsh goes on too.
@@ -390,6 +400,9 @@ fn watch(options: &Options) -> Result<(), Failure> {
         Filter::parse(&options.filters).map_err(|e| Failure::usage(format!("bad --filter: {}", e.message)))?
     };
     let deadline = options.timeout.map(|t| Instant::now().checked_add(t));
+    if skips_the_daemon_check(&options.uri) {
+        let _ = writeln!(io::stderr(), "{NAME}: warning: no_verify=1: the daemon's certificate is not checked");
+    }
     let conn = Connection::open(Some(&options.uri))
         .map_err(|e| Failure::runtime(format!("cannot connect to '{}': {}", options.uri, e.message)))?;
     set_keepalive(&conn, &options.keepalive)?;

@@ -23,6 +23,17 @@ use crate::event::Event;
 /// - "DRIVER+tcp://[USER@]HOST[:PORT]/PATH" ("qemu+tcp://host.example/system"):
 ///   a daemon on another host over plain TCP, port 16509 by default; the host's
 ///   addresses are tried in getaddrinfo's order within the open deadline;
+/// - "DRIVER+tls://[USER@]HOST[:PORT]/PATH" ("qemu+tls://host.example/system"):
+///   the same over TLS, port 16514 by default, with libvirt's files (root:
+///   /etc/pki/CA/cacert.pem, /etc/pki/CA/cacrl.pem when present,
+///   /etc/pki/libvirt/clientcert.pem, /etc/pki/libvirt/private/clientkey.pem;
+///   other users each of ~/.pki/libvirt/{cacert,cacrl,clientcert,clientkey}.pem
+///   where it exists; pkipath=DIR for all four in DIR). The daemon's
+///   certificate must be signed by that CA, be valid now and name HOST;
+///   no_verify=1 skips that check. A failure is VIR_ERR_NO_CONNECT naming its
+///   cause (unknown CA, expired, not yet valid, wrong host name, a file missing
+///   or unreadable, with its path, handshake timed out); a daemon that refuses
+///   our certificate is VIR_ERR_AUTH_FAILED;
 /// - "qemu:///system": /run/libvirt/virtqemud-sock if it exists, else
 ///   /run/libvirt/libvirt-sock (as libvirt's own client picks);
 /// - "qemu:///session": the same names in $XDG_RUNTIME_DIR/libvirt (or

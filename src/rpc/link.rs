@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::error::RemoteError;
 use super::keepalive::{Due, Keepalive};
 use super::tcp;
+use super::tls::{self, Tls};
 use super::packet::{self, Framer, Kind, Packet, KEEPALIVE_PING, KEEPALIVE_PONG, PROGRAM_KEEPALIVE, PROGRAM_REMOTE};
 use crate::error::{Error, ErrorCode};
 
@@ -77,11 +78,15 @@ pub enum Endpoint {
     Unix(PathBuf),
     /// TCP, to a host name or an IPv4 or IPv6 literal.
     Tcp { host: String, port: u16 },
+    /// TLS over TCP; the daemon's certificate is checked against `host`.
+    Tls { host: String, port: u16, options: tls::Options },
 }
 
 /// A connected socket, what has been read from it and what waits to be sent.
 pub struct Link {
     socket: OwnedFd,
+    /// The TLS session on the socket, for a `+tls` endpoint.
+    tls: Option<Tls>,
     path: String,
     framer: Framer,
     next_serial: u32,
@@ -102,18 +107,28 @@ impl Link {
     /// daemon whose listen backlog is full never accepts us). Calls then give
     /// up at `deadline` too, until [`Link::set_deadline`].
     pub fn connect(endpoint: &Endpoint, deadline: Instant) -> Result<Link, Error> {
-        let (socket, shown) = match endpoint {
-            Endpoint::Unix(path) => (connect_unix(path, deadline)?, path.display().to_string()),
+        let tcp = |host: &str, port: u16| {
+            let shown = tcp::shown(host, port);
+            let socket = tcp::connect(host, port, deadline).map_err(|why| {
+                Error::new(ErrorCode::NoConnect, format!("cannot connect to the libvirt daemon at '{shown}': {why}"))
+            })?;
+            Ok::<_, Error>((socket, shown))
+        };
+        let (socket, shown, tls) = match endpoint {
+            Endpoint::Unix(path) => (connect_unix(path, deadline)?, path.display().to_string(), None),
             Endpoint::Tcp { host, port } => {
-                let shown = tcp::shown(host, *port);
-                let socket = tcp::connect(host, *port, deadline).map_err(|why| {
-                    Error::new(ErrorCode::NoConnect, format!("cannot connect to the libvirt daemon at '{shown}': {why}"))
-                })?;
-                (socket, shown)
+                let (socket, shown) = tcp(host, *port)?;
+                (socket, shown, None)
+            }
+            Endpoint::Tls { host, port, options } => {
+                let (socket, shown) = tcp(host, *port)?;
+                let tls = Tls::start(socket.as_raw_fd(), host, &shown, options, deadline)?;
+                (socket, shown, Some(tls))
             }
         };
         Ok(Link {
             socket,
+            tls,
             path: shown,
             framer: Framer::new(),
             next_serial: 0,
@@ -147,26 +162,41 @@ impl Link {
         let fd = self.fd();
         let mut total = 0;
         while total < budget {
-            // SAFETY: recv writes at most `room` bytes at `buffer`.
-            let n = self.framer.fill(READ_ROOM, |buffer, room| unsafe {
-                libc::recv(fd, buffer.cast(), room, libc::MSG_DONTWAIT)
-            });
-            if n > 0 {
-                if let Some(keepalive) = &mut self.keepalive {
-                    keepalive.heard(Instant::now());
+            let n = match &mut self.tls {
+                // SAFETY: recv writes at most `room` bytes at `buffer`.
+                None => match self.framer.fill(READ_ROOM, |buffer, room| unsafe {
+                    libc::recv(fd, buffer.cast(), room, libc::MSG_DONTWAIT)
+                }) {
+                    n if n >= 0 => Ok(n as usize),
+                    _ => Err(io::Error::last_os_error()),
+                },
+                Some(tls) => {
+                    let mut result = Ok(0);
+                    self.framer.fill(READ_ROOM, |buffer, room| {
+                        // SAFETY: the room is `room` bytes at `buffer`, zeroed
+                        // first so that it may be a slice.
+                        let room = unsafe {
+                            buffer.write_bytes(0, room);
+                            std::slice::from_raw_parts_mut(buffer, room)
+                        };
+                        result = tls.recv(fd, room);
+                        *result.as_ref().unwrap_or(&0) as isize
+                    });
+                    result
                 }
+            };
+            if let (Ok(1..), Some(keepalive)) = (&n, &mut self.keepalive) {
+                keepalive.heard(Instant::now());
             }
             match n {
-                0 => return Err(self.eof()),
-                // A short read took all there was: a further recv would only
+                Ok(0) => return Err(self.eof()),
+                // A short read took all there was: a further read would only
                 // say so (the descriptor stays readable if more comes).
-                n if n > 0 && (n as usize) < READ_ROOM => break,
-                n if n > 0 => total += n as usize,
-                _ => match io::Error::last_os_error() {
-                    e if e.kind() == io::ErrorKind::WouldBlock => break,
-                    e if e.kind() == io::ErrorKind::Interrupted => {}
-                    e => return Err(self.failure(format!("reading from it failed: {e}"))),
-                },
+                Ok(n) if n < READ_ROOM => break,
+                Ok(n) => total += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.failure(format!("reading from it failed: {e}"))),
             }
         }
         Ok(())
@@ -224,6 +254,11 @@ impl Link {
     /// When the link next has something to do on its own: give up a daemon
     /// that stopped reading, or send a PING (or give the daemon up) for keepalive.
     pub fn next_deadline(&self) -> Option<Instant> {
+        // Bytes TLS has decrypted but a pump's budget left: at once, since
+        // the socket they came from may poll readable no more.
+        if self.tls.as_ref().is_some_and(Tls::holds_input) {
+            return Some(Instant::now());
+        }
         let keepalive = self.keepalive.as_ref().map(Keepalive::deadline);
         match (self.stall_deadline(), keepalive) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -233,7 +268,7 @@ impl Link {
 
     /// Whether bytes wait for the daemon to take them.
     pub fn output_waits(&self) -> bool {
-        self.sent < self.outbox.len()
+        self.sent < self.outbox.len() || self.tls.as_ref().is_some_and(Tls::output_waits)
     }
 
     /// When the daemon, if it takes nothing more, is given up for not
@@ -275,20 +310,25 @@ impl Link {
     /// Sends, without blocking, what the socket takes of the outbox.
     pub fn send_available(&mut self) -> Result<(), Loss> {
         while self.output_waits() {
-            let rest = &self.outbox[self.sent..];
-            // SAFETY: writes from a buffer of the length given.
-            let n = unsafe {
-                libc::send(self.fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+            let (fd, rest) = (self.socket.as_raw_fd(), &self.outbox[self.sent..]);
+            let sent = match &mut self.tls {
+                Some(tls) => tls.send(fd, rest),
+                // SAFETY: writes from a buffer of the length given.
+                None => match unsafe {
+                    libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+                } {
+                    n if n >= 0 => Ok(n as usize),
+                    _ => Err(io::Error::last_os_error()),
+                },
             };
-            if n >= 0 {
-                self.sent += n as usize;
-                self.last_taken = Some(Instant::now());
-                continue;
-            }
-            match io::Error::last_os_error() {
-                e if e.kind() == io::ErrorKind::WouldBlock => break,
-                e if e.kind() == io::ErrorKind::Interrupted => {}
-                e => return Err(self.failure(format!("writing to it failed: {e}"))),
+            match sent {
+                Ok(n) => {
+                    self.sent += n;
+                    self.last_taken = Some(Instant::now());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.failure(format!("writing to it failed: {e}"))),
             }
         }
         if !self.output_waits() {

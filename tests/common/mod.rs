@@ -58,6 +58,7 @@ pub fn run_python_with(script: &str, args: &[&str], what: &str, modules: &[tools
     true
 }
 
+pub mod pki;
 pub mod schema;
 pub mod tools;
 

@@ -44,6 +44,8 @@ pub const GROFF: Tool = command("groff", "groff-base");
 pub const LEXGROG: Tool = command("lexgrog", "man-db");
 pub const MAN: Tool = command("man", "man-db");
 pub const GIT: Tool = command("git", "git");
+/// What the TLS tests make their certificates with.
+pub const OPENSSL: Tool = command("openssl", "openssl");
 /// libxml2's command line, which validates events against docs/events.rng.
 pub const XMLLINT: Tool = command("xmllint", "libxml2-utils");
 /// The emulator of the real-QEMU test (Debian 12 needs bookworm-backports'

@@ -19,6 +19,8 @@ pub struct Target {
 
 /// libvirtd's TCP port (`tcp_port`), where a `+tcp` URI gives none.
 const TCP_PORT: u16 = 16509;
+/// libvirtd's TLS port (`tls_port`), where a `+tls` URI gives none.
+const TLS_PORT: u16 = 16514;
 
 /// Query parameters only the client's remote driver reads; the rest go to the
 /// daemon with the driver URI.
@@ -31,8 +33,9 @@ const CLIENT_ONLY: [&str; 17] = [
 const SYSTEM_SOCKET_DIR: &str = "/run/libvirt";
 
 /// The target of `uri` if it names a daemon over a Unix socket (`DRIVER+unix://...`
-/// or `qemu:///system`, `qemu:///session`) or over TCP (`DRIVER+tcp://HOST[:PORT]/PATH`);
-/// `None` for any other URI. Another transport (`+ssh`, `+tls`) is an error.
+/// or `qemu:///system`, `qemu:///session`), over TCP (`DRIVER+tcp://HOST[:PORT]/PATH`)
+/// or TLS (`DRIVER+tls://HOST[:PORT]/PATH`); `None` for any other URI. Another
+/// transport (`+ssh`) is an error.
 pub fn target(uri: &str) -> Option<Result<Target>> {
     let (scheme, rest) = uri.split_once("://")?;
     let (driver, transport) = match scheme.split_once('+') {
@@ -40,16 +43,21 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
         None if scheme == "qemu" => (scheme, None),
         None => return None,
     };
-    if let Some(transport) = transport.filter(|t| !matches!(*t, "unix" | "tcp")) {
+    if let Some(transport) = transport.filter(|t| !matches!(*t, "unix" | "tcp" | "tls")) {
         return Some(Err(Error::new(
             ErrorCode::NoConnect,
-            format!("cannot open '{uri}': transport '{transport}' is not supported (unix and tcp are)"),
+            format!("cannot open '{uri}': transport '{transport}' is not supported (unix, tcp and tls are)"),
         )));
     }
     // [user@]host[:port]; the daemon is never told it.
     let (authority, rest) = rest.find('/').map_or((rest, ""), |slash| (&rest[..slash], &rest[slash..]));
-    let tcp = match transport {
-        Some("tcp") => match host_and_port(authority) {
+    let default_port = match transport {
+        Some("tcp") => Some(TCP_PORT),
+        Some("tls") => Some(TLS_PORT),
+        _ => None,
+    };
+    let tcp = match default_port {
+        Some(default_port) => match host_and_port(authority, default_port) {
             Ok(host_port) => Some(host_port),
             Err(why) => return Some(Err(Error::new(ErrorCode::NoConnect, format!("cannot open '{uri}': {why}")))),
         },
@@ -64,12 +72,16 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
     }
     let mut socket = None;
     let mut name = None;
+    let mut tls = crate::rpc::tls::Options::default();
     let mut kept = Vec::new();
     for param in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = param.split_once('=').unwrap_or((param, ""));
         match key {
             "socket" => socket = Some(PathBuf::from(percent_decode(value))),
             "name" => name = Some(percent_decode(value)),
+            "pkipath" => tls.pkipath = Some(PathBuf::from(percent_decode(value))),
+            // libvirt reads the number; anything but 0 skips the check.
+            "no_verify" => tls.no_verify = value.parse::<i64>().is_ok_and(|v| v != 0),
             key if CLIENT_ONLY.contains(&key) => {}
             _ => kept.push(param),
         }
@@ -83,6 +95,7 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
         name
     });
     let endpoint = match tcp {
+        Some((host, port)) if transport == Some("tls") => Endpoint::Tls { host, port, options: tls },
         Some((host, port)) => Endpoint::Tcp { host, port },
         None => Endpoint::Unix(socket.unwrap_or_else(|| default_socket(driver, path == "/session"))),
     };
@@ -90,9 +103,9 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
 }
 
 /// The host and port of `[user@]host[:port]` (a user is libvirt's for ssh
-/// only); libvirt's defaults where they are missing: localhost and 16509. An
-/// IPv6 literal is written in brackets (`[::1]:16509`).
-fn host_and_port(authority: &str) -> std::result::Result<(String, u16), String> {
+/// only); libvirt's defaults where they are missing: localhost and
+/// `default_port`. An IPv6 literal is written in brackets (`[::1]:16509`).
+fn host_and_port(authority: &str, default_port: u16) -> std::result::Result<(String, u16), String> {
     let server = authority.rsplit_once('@').map_or(authority, |(_, server)| server);
     let (host, port) = match server.strip_prefix('[') {
         Some(bracketed) => {
@@ -105,7 +118,7 @@ fn host_and_port(authority: &str) -> std::result::Result<(String, u16), String> 
         },
     };
     let port = match port {
-        None | Some("") => TCP_PORT,
+        None | Some("") => default_port,
         Some(port) => port.parse().ok().filter(|p| *p > 0).ok_or(format!("'{port}' is not a port number"))?,
     };
     let host = if host.is_empty() { "localhost" } else { host };
@@ -195,6 +208,24 @@ mod tests {
     }
 
     #[test]
+    fn tls_uris_take_port_16514_pkipath_and_no_verify() {
+        let tls = |uri: &str| ok(uri).endpoint;
+        let at = |host: &str, port, pkipath: Option<&str>, no_verify| Endpoint::Tls {
+            host: host.into(),
+            port,
+            options: crate::rpc::tls::Options { pkipath: pkipath.map(PathBuf::from), no_verify },
+        };
+        assert_eq!(tls("qemu+tls://example.org/system"), at("example.org", 16514, None, false));
+        assert_eq!(tls("qemu+tls://[::1]:7/system"), at("::1", 7, None, false));
+        assert_eq!(tls("test+tls://h/default?pkipath=/my%20pki&no_verify=1"), at("h", 16514, Some("/my pki"), true));
+        assert_eq!(tls("test+tls://h/default?no_verify=0"), at("h", 16514, None, false));
+        // Neither is sent to the daemon.
+        assert_eq!(ok("test+tls://h/default?pkipath=/p&no_verify=1&x=y").name, "test:///default?x=y");
+        let error = target("qemu+ssh://h/system").unwrap().unwrap_err();
+        assert_eq!(error.message, "cannot open 'qemu+ssh://h/system': transport 'ssh' is not supported (unix, tcp and tls are)");
+    }
+
+    #[test]
     fn sends_the_plain_driver_uri_never_the_transport_one() {
         let t = ok("test+unix:///default?socket=/tmp/d/libvirt-sock");
         assert_eq!(t, Target { endpoint: Endpoint::Unix("/tmp/d/libvirt-sock".into()), name: "test:///default".into() });
@@ -229,7 +260,7 @@ mod tests {
         for uri in ["test:///default", "test:///empty", "qemu:///embed", "xen:///system", "nonsense", ""] {
             assert_eq!(target(uri), None, "{uri}");
         }
-        for uri in ["qemu+ssh://host/system", "qemu+tls://host/system", "qemu+libssh2://host/system", "+unix:///system"] {
+        for uri in ["qemu+ssh://host/system", "qemu+libssh2://host/system", "+unix:///system"] {
             let error = target(uri).unwrap().unwrap_err();
             assert_eq!(error.code, ErrorCode::NoConnect, "{uri}");
             assert!(error.message.contains(uri), "{}", error.message);
