@@ -10,6 +10,7 @@ use std::process::Command;
 mod common;
 
 use common::tools::{self, needs, Tool};
+use common::pki::{Pki, Role, Validity};
 use common::{library_dir, root, schema};
 
 /// Programs load the library by its SONAME, libvirevent.so.0: link it to the
@@ -52,23 +53,46 @@ fn build_source(source: &Path, name: &str) -> PathBuf {
     out
 }
 
-/// Builds and runs tests/c/NAME.c, which needs `tools`; it must exit 0.
+/// Builds and runs tests/c/NAME.c, which needs `tools`; it must exit 0. A
+/// program that needs openssl is given certificates ([`tls_folder`]).
 fn run(name: &str, tools: &[Tool]) {
     if !needs(&format!("tests/c/{name}.c"), tools) {
         return;
     }
-    run_program(build(name), name);
+    let pki = tools.iter().any(|t| t.command == tools::OPENSSL.command).then(|| tls_folder(name));
+    let env: Vec<(&str, &Path)> = pki.iter().map(|pki| ("VIREVENT_TEST_PKI", pki.dir.as_path())).collect();
+    run_program_with(build(name), name, &env);
+}
+
+/// What a TLS test program finds in $VIREVENT_TEST_PKI: the CA (ca/), the
+/// daemon's certificate for 127.0.0.1 and localhost (daemon.pem,
+/// daemon-key.pem), and pkipath= folders good/ (the CA and a client
+/// certificate), anonymous/ (the CA alone) and wrong-ca/ (another CA).
+fn tls_folder(name: &str) -> Pki {
+    let pki = Pki::new(PathBuf::from(format!("/tmp/virevent-pki-{name}-{}", std::process::id())));
+    pki.issue("ca", "daemon", Role::Server("IP:127.0.0.1,DNS:localhost"), Validity::Now);
+    pki.issue("ca", "client", Role::Client, Validity::Now);
+    pki.client_dir("good", "ca", Some("client"));
+    pki.client_dir("anonymous", "ca", None);
+    pki.client_dir("wrong-ca", "other-ca", Some("client"));
+    pki
 }
 
 /// Runs a built C program (under valgrind when asked); it must exit 0, and
 /// every event it received must be valid (tests/common/schema.rs).
 fn run_program(program: PathBuf, name: &str) {
+    run_program_with(program, name, &[]);
+}
+
+/// [`run_program`] with `env` set for the program too.
+fn run_program_with(program: PathBuf, name: &str, env: &[(&str, &Path)]) {
     let valgrind = std::env::var_os("VIREVENT_VALGRIND").is_some();
     if valgrind && !needs(&format!("{name} under valgrind"), &[tools::VALGRIND]) {
         return;
     }
     let mut command = if valgrind {
         let mut c = Command::new("valgrind");
+        c.arg(format!("--suppressions={}", root().join("tests/valgrind.supp").display()));
         c.args(["--quiet", "--child-silent-after-fork=yes", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible", "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99"]).arg(&program);
         c
     } else {
@@ -80,6 +104,7 @@ fn run_program(program: PathBuf, name: &str) {
     // cargo's LD_LIBRARY_PATH names target/debug too, where another build's
     // library may stand: load this build's, whatever the environment says.
     let output = command
+        .envs(env.iter().copied())
         .env("LD_LIBRARY_PATH", library_dir())
         .env("VIREVENT_SEEN_LOG", &seen)
         .output()
@@ -135,6 +160,7 @@ c_tests!(
     test_remote_protocol: &[],
     test_remote_stalls: &[],
     test_keepalive: DAEMON,
+    test_tls: &[tools::LIBVIRTD, tools::VIRSH, tools::OPENSSL],
 );
 
 /// The C example in README.md compiles as shown and runs.

@@ -25,6 +25,7 @@ typedef struct {
     char sock[192]; /* its read-write socket */
     char uri[256];  /* test+unix:///default?socket=SOCK */
     int tcp_port;   /* where it also listens on 127.0.0.1 for TCP (auth none), or 0 */
+    int tls_port;   /* where it also listens on 127.0.0.1 for TLS, or 0 */
     pid_t pid;      /* 0 once it has ended */
 } Daemon;
 
@@ -118,9 +119,11 @@ static inline void daemon_show_log(const Daemon *d)
 
 /* Starts a daemon in a new folder and waits (up to 10 s) for its socket; exits
  * the test when it cannot, saying why, with its folder removed. With `tcp`, it
- * also listens for TCP on 127.0.0.1 at a free port (d->tcp_port); `extra`
- * (or NULL) is more of its libvirtd.conf. */
-static inline void daemon_start_with(Daemon *d, int tcp, const char *extra)
+ * also listens for TCP on 127.0.0.1 at a free port (d->tcp_port); with `pki`
+ * (a folder of tests/common/pki.rs: ca/cacert.pem, daemon.pem,
+ * daemon-key.pem), for TLS at another (d->tls_port); `extra` (or NULL) is
+ * more of its libvirtd.conf. */
+static inline void daemon_start_full(Daemon *d, int tcp, const char *pki, const char *extra)
 {
     need_command("libvirtd", "libvirt-daemon");
     need_command("virsh", "libvirt-clients");
@@ -142,10 +145,19 @@ static inline void daemon_start_with(Daemon *d, int tcp, const char *extra)
                   "auth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n", d->dir);
     if (extra)
         fputs(extra, conf);
+    tcp = tcp || pki;
     d->tcp_port = tcp ? free_tcp_port() : 0;
+    d->tls_port = 0;
+    if (pki) {
+        do
+            d->tls_port = free_tcp_port();
+        while (d->tls_port == d->tcp_port);
+        fprintf(conf, "tls_port = \"%d\"\nkey_file = \"%s/daemon-key.pem\"\ncert_file = \"%s/daemon.pem\"\n"
+                      "ca_file = \"%s/ca/cacert.pem\"\n", d->tls_port, pki, pki, pki);
+    }
     if (d->tcp_port)
-        fprintf(conf, "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"%d\"\n"
-                      "auth_tcp = \"none\"\n", d->tcp_port);
+        fprintf(conf, "listen_tls = %d\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"%d\"\n"
+                      "auth_tcp = \"none\"\n", pki != NULL, d->tcp_port);
     fclose(conf);
     snprintf(d->sock, sizeof d->sock, "%s/libvirt-sock", d->dir);
     snprintf(d->uri, sizeof d->uri, "test+unix:///default?socket=%s", d->sock);
@@ -171,7 +183,8 @@ static inline void daemon_start_with(Daemon *d, int tcp, const char *extra)
     /* The socket file appears when it is bound, a moment before it listens:
      * wait until a connection goes through. */
     for (int i = 0; i < 1000; i++) {
-        if (socket_accepts(d->sock) && (!d->tcp_port || tcp_accepts(d->tcp_port)))
+        if (socket_accepts(d->sock) && (!d->tcp_port || tcp_accepts(d->tcp_port))
+            && (!d->tls_port || tcp_accepts(d->tls_port)))
             return;
         int status;
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
@@ -192,6 +205,12 @@ static inline void daemon_start_with(Daemon *d, int tcp, const char *extra)
     waitpid(d->pid, NULL, 0);
     daemon_remove_dir(d);
     exit(2);
+}
+
+/* daemon_start_full without TLS. */
+static inline void daemon_start_with(Daemon *d, int tcp, const char *extra)
+{
+    daemon_start_full(d, tcp, NULL, extra);
 }
 
 /* Starts a daemon on its Unix socket only (daemon_start_with). */

@@ -365,4 +365,48 @@ static inline int wait_locked(Locked *l, const int *count, int want, int ms)
         printf("  %-40s %5lld ms\n", #call, now_ms() - start_);              \
     } while (0)
 
+/* Runs `virsh CMD` and waits for the one event it causes. */
+static inline void step(const Daemon *d, virConnectPtr conn, Seen *seen, const char *cmd)
+{
+    int before = seen->count;
+    int status = virsh(d, "%s", cmd);
+    CHECK_INT(status, 0);
+    if (status != 0)
+        fprintf(stderr, "  virsh %s failed\n", cmd);
+    int got = deliver_until(conn, seen, before + 1, 5000);
+    CHECK_INT(got, before + 1);
+    if (got != before + 1)
+        fprintf(stderr, "  after virsh %s\n", cmd);
+}
+
+/* Opens `uri` to the daemon `d` (checked), drives the domain test through
+ * suspend and resume and checks both events, with this process's thread
+ * count `threads` before and after; returns the connection, or NULL. The
+ * test driver's default state lives while a connection is open: each call
+ * with no other connection starts from a running domain. */
+static inline virConnectPtr suspend_resume_over(const Daemon *d, const char *uri, int threads)
+{
+    virConnectPtr conn = virConnectOpen(uri);
+    CHECK(conn != NULL);
+    if (!conn) {
+        fprintf(stderr, "  cannot open %s: %d %s\n", uri, virGetLastErrorCode(), virGetLastErrorMessage());
+        return NULL;
+    }
+    CHECK_INT(count_threads(), threads);
+    Seen seen = {0};
+    int id = virConnectAddEventHandler(conn, NULL, seen_handler, &seen);
+    CHECK(id >= 0);
+    step(d, conn, &seen, "suspend test");
+    step(d, conn, &seen, "resume test");
+    if (seen.count == 2) {
+        EXPECT_TRANSITION(seen.xml[0], 1, 1, "test", TEST_UUID, "running", "paused", "suspended-paused");
+        EXPECT_TRANSITION(seen.xml[1], 2, 1, "test", TEST_UUID, "paused", "running", "resumed-unpaused");
+    }
+    CHECK_INT(count_threads(), threads);
+    /* `seen` ends here: its handler goes before closing could call it. */
+    CHECK_INT(virConnectRemoveEventHandler(conn, id), 0);
+    seen_clear(&seen);
+    return conn;
+}
+
 #endif
