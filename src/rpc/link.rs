@@ -18,7 +18,7 @@ use super::packet::{self, Framer, Kind, Packet, KEEPALIVE_PING, KEEPALIVE_PONG, 
 use crate::error::{Error, ErrorCode};
 
 /// The least room offered to each read of the socket.
-const READ_ROOM: usize = 65536;
+pub(super) const READ_ROOM: usize = 65536;
 
 /// How long the daemon may take: to accept the connection and answer every
 /// call of the open sequence, all together; and to take any of our bytes
@@ -170,20 +170,14 @@ impl Link {
                     n if n >= 0 => Ok(n as usize),
                     _ => Err(io::Error::last_os_error()),
                 },
-                Some(tls) => {
-                    let mut result = Ok(0);
-                    self.framer.fill(READ_ROOM, |buffer, room| {
-                        // SAFETY: the room is `room` bytes at `buffer`, zeroed
-                        // first so that it may be a slice.
-                        let room = unsafe {
-                            buffer.write_bytes(0, room);
-                            std::slice::from_raw_parts_mut(buffer, room)
-                        };
-                        result = tls.recv(fd, room);
-                        *result.as_ref().unwrap_or(&0) as isize
+                Some(tls) => tls.recv(fd).map(|plain| {
+                    // SAFETY: the room fill offers holds at least `plain.len()` bytes.
+                    self.framer.fill(plain.len(), |buffer, _| unsafe {
+                        buffer.copy_from_nonoverlapping(plain.as_ptr(), plain.len());
+                        plain.len() as isize
                     });
-                    result
-                }
+                    plain.len()
+                }),
             };
             if let (Ok(1..), Some(keepalive)) = (&n, &mut self.keepalive) {
                 keepalive.heard(Instant::now());

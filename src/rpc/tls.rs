@@ -239,10 +239,16 @@ impl Write for Socket {
     }
 }
 
+/// How many decrypted bytes one [`Tls::recv`] returns at most: what the link
+/// offers one read of a plain socket.
+const PLAIN_ROOM: usize = super::link::READ_ROOM;
+
 /// An established TLS session on the link's socket.
 pub struct Tls {
     session: ClientConnection,
-    /// Whether the last [`Tls::recv`] filled its buffer, so that decrypted
+    /// Where [`Tls::recv`] puts decrypted bytes: zeroed once, reused.
+    plain: Box<[u8]>,
+    /// Whether the last [`Tls::recv`] filled `plain`, so that decrypted
     /// bytes may wait in the session.
     held: bool,
 }
@@ -258,7 +264,7 @@ impl Tls {
             .map_err(|e| fail(ErrorCode::NoConnect, shown, format!("'{host}' is not a host name: {e}")))?;
         let session = ClientConnection::new(Arc::new(config), name)
             .map_err(|e| fail(ErrorCode::NoConnect, shown, e.to_string()))?;
-        let mut tls = Tls { session, held: false };
+        let mut tls = Tls { session, plain: vec![0; PLAIN_ROOM].into_boxed_slice(), held: false };
         let timed_out = || fail(ErrorCode::NoConnect, shown, "the handshake timed out".to_string());
         while tls.session.is_handshaking() {
             if tls.session.wants_write() {
@@ -299,11 +305,11 @@ impl Tls {
     /// the handshake, and sends `\1` when it accepts us.
     fn verdict(&mut self, fd: RawFd, shown: &str, deadline: Instant) -> Result<(), Error> {
         let refused = || fail(ErrorCode::AuthFailed, shown, "the daemon refused our certificate".to_string());
-        let mut byte = [0u8; 1];
         loop {
             self.flush(fd).map_err(|e| fail(ErrorCode::NoConnect, shown, format!("writing failed: {e}")))?;
-            match self.recv(fd, &mut byte) {
-                Ok(1) if byte[0] == 1 => return Ok(()),
+            // The daemon says nothing more before our first call.
+            match self.recv(fd) {
+                Ok([1]) => return Ok(()),
                 Ok(_) => return Err(refused()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let timed_out = || fail(ErrorCode::NoConnect, shown, "no answer on our certificate (timed out)".into());
@@ -316,30 +322,30 @@ impl Tls {
         }
     }
 
-    /// Reads decrypted bytes into `buf`, as many as have arrived (up to its
-    /// length): `Ok(0)` at end of file, `WouldBlock` when none have.
-    pub fn recv(&mut self, fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    /// The decrypted bytes that have arrived, as many as there are up to
+    /// [`PLAIN_ROOM`]: empty at end of file, `WouldBlock` when none have.
+    pub fn recv(&mut self, fd: RawFd) -> io::Result<&[u8]> {
         let mut total = 0;
         self.held = false;
         loop {
-            match self.session.reader().read(&mut buf[total..]) {
+            match self.session.reader().read(&mut self.plain[total..]) {
                 Ok(n) => {
                     total += n;
-                    self.held = total == buf.len();
+                    self.held = total == self.plain.len();
                     // Full, or the daemon closed the session (n == 0).
                     if n == 0 || self.held {
-                        return Ok(total);
+                        return Ok(&self.plain[..total]);
                     }
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The socket ended without TLS's close_notify: end of file all the same.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(total),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(&self.plain[..total]),
                 Err(e) => return Err(e),
             }
             match self.session.read_tls(&mut Socket(fd)) {
                 Ok(_) => {}
-                Err(e) if total > 0 && e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+                Err(e) if total > 0 && e.kind() == io::ErrorKind::WouldBlock => return Ok(&self.plain[..total]),
                 Err(e) => return Err(e),
             }
             self.session.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
