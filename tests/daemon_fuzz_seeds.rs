@@ -1,8 +1,12 @@
-//! Replays the `daemon` fuzz target's seeds (fuzz/corpus/daemon/seed-*, one
+//! Replays the `session` fuzz target's seeds and findings (a whole
+//! connection fed a daemon's bytes), and the `daemon` fuzz target's seeds (fuzz/corpus/daemon/seed-*, one
 //! packet of each body layout) through the very function it fuzzes: each
 //! seed makes its events, and no prefix of one (a body cut anywhere) panics.
 
 use std::path::Path;
+
+#[path = "common/fake_session.rs"]
+mod fake_session;
 
 #[test]
 fn seeds_make_their_events_and_no_cut_panics() {
@@ -25,6 +29,40 @@ fn seeds_make_their_events_and_no_cut_panics() {
             // in the second leaves the first whole.
             let whole = usize::from(name == "seed-lifecycle" && cut >= data.len() / 2);
             assert_eq!(virevent::fuzz_daemon_bytes(&data[..cut]), whole, "{name} cut at {cut}");
+        }
+    }
+}
+
+/// The `session` fuzz target's seeds (fuzz/corpus/session) and findings
+/// (fuzz/regressions/session-*) through the very function it fuzzes, a whole
+/// connection after a real open: none panics or hangs, and each seed of one
+/// event packet makes that event, then connection-closed (eof).
+#[test]
+fn session_seeds_and_findings_end_in_connection_closed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut inputs: Vec<_> = std::fs::read_dir(root.join("corpus/session")).unwrap().map(|e| e.unwrap().path()).collect();
+    inputs.extend(
+        std::fs::read_dir(root.join("regressions"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("session-")),
+    );
+    inputs.sort();
+    assert!(inputs.len() >= 10, "{inputs:?}");
+    for input in inputs {
+        let data = std::fs::read(&input).unwrap();
+        let name = input.file_name().unwrap().to_string_lossy().into_owned();
+        let events = fake_session::run(&data);
+        if name == "seed-closed" {
+            // The daemon's connection-close callback: its reason.
+            assert_eq!(events.len(), 1, "{name}: {events:?}");
+            assert!(!events[0].contains("<reason>eof</reason>"), "{name}: {events:?}");
+            continue;
+        }
+        if name.starts_with("seed-") {
+            let types: Vec<_> = events.iter().map(|e| e.split('"').nth(1).unwrap_or("")).collect();
+            assert!(types.len() >= 2 && types.last() == Some(&"connection-closed"), "{name}: {events:?}");
+            assert!(events.last().unwrap().contains("<reason>eof</reason>"), "{name}: {events:?}");
         }
     }
 }

@@ -1,0 +1,165 @@
+//! A whole remote connection fed untrusted daemon bytes: a fake daemon on a
+//! Unix socket answers the library's real open sequence (AUTH_LIST none,
+//! CONNECT_OPEN, keepalive offered, every registration accepted with its
+//! event ID as callback ID, one running domain `test`), then sends `data` as
+//! they are and ends the connection. The library's side is a
+//! [`Connection`] with a handler, delivered until `connection-closed`: the
+//! link, keepalive, dispatch, the state record, the hub and the canonical
+//! form all see the bytes. Used by the fuzz target `session` and by
+//! tests/daemon_fuzz_seeds.rs, which replays its seeds and findings.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use virevent::{Connection, Filter};
+
+const PROGRAM_REMOTE: u32 = 0x2000_8086;
+const REPLY: u32 = 1;
+const CALL: u32 = 0;
+const AUTH_LIST: u32 = 66;
+const CONNECT_SUPPORTS_FEATURE: u32 = 60;
+const DOMAIN_GET_STATE: u32 = 212;
+const CONNECT_LIST_ALL_DOMAINS: u32 = 273;
+/// Each object's event registration, whose reply is the callback ID.
+const REGISTRATIONS: [u32; 5] = [316, 313, 368, 374, 380];
+
+/// The domain the fake daemon lists: the test driver's `test`.
+const NAME: &str = "test";
+const UUID: [u8; 16] = [0x66, 0x95, 0xeb, 0x01, 0xf6, 0xa4, 0x83, 0x04, 0x79, 0xaa, 0x97, 0xf2, 0x50, 0x2e, 0x19, 0x3f];
+
+/// How long one run may take before it is a hang.
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// A reply packet to the call of `procedure` with `serial`.
+fn reply(procedure: u32, serial: u32, body: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(28 + body.len());
+    for word in [28 + body.len() as u32, PROGRAM_REMOTE, 1, procedure, REPLY, serial, 0] {
+        p.extend_from_slice(&word.to_be_bytes());
+    }
+    p.extend_from_slice(body);
+    p
+}
+
+/// What the fake daemon answers to the call `procedure` with `body`.
+fn answer(procedure: u32, body: &[u8]) -> Vec<u8> {
+    let word = |n: u32| n.to_be_bytes().to_vec();
+    match procedure {
+        AUTH_LIST => [word(1), word(0)].concat(),
+        CONNECT_SUPPORTS_FEATURE => word(1),
+        p if REGISTRATIONS.contains(&p) => body.get(..4).map_or_else(|| word(0), <[u8]>::to_vec),
+        CONNECT_LIST_ALL_DOMAINS => {
+            let mut b = [word(1), word(NAME.len() as u32), NAME.as_bytes().to_vec()].concat();
+            b.resize(b.len().next_multiple_of(4), 0);
+            b.extend_from_slice(&UUID);
+            b.extend([word(1), word(1)].concat());
+            b
+        }
+        DOMAIN_GET_STATE => [word(1), word(1)].concat(),
+        _ => Vec::new(),
+    }
+}
+
+/// Runs one connection fed `data`; returns the events its handler got (the
+/// last one `connection-closed`). Panics on a hang, or when an event is not
+/// its own canonical form.
+pub fn run(data: &[u8]) -> Vec<String> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = PathBuf::from(format!("/tmp/virevent-fuzz-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    let sock = dir.join("sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let data = data.to_vec();
+    // The bytes go once the handler is there (events read with the open's
+    // last reply are emitted before any handler could be added).
+    let (ready, go) = std::sync::mpsc::channel::<()>();
+    let daemon = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            // Whole calls in `pending`, each answered.
+            while pending.len() >= 28 {
+                let word = |at: usize| u32::from_be_bytes(pending[at..at + 4].try_into().unwrap());
+                let len = word(0) as usize;
+                if pending.len() < len {
+                    break;
+                }
+                let (procedure, kind, serial) = (word(12), word(16), word(20));
+                if word(4) == PROGRAM_REMOTE && kind == CALL {
+                    let _ = stream.write_all(&reply(procedure, serial, &answer(procedure, &pending[28..len])));
+                    if procedure == DOMAIN_GET_STATE && go.recv().is_ok() {
+                        // The open is done: the bytes under test, then the end.
+                        let _ = stream.write_all(&data);
+                        let _ = stream.shutdown(std::net::Shutdown::Write);
+                    }
+                }
+                pending.drain(..len.max(28));
+            }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let conn = Connection::open(Some(&format!("test+unix:///default?socket={}", sock.display()))).expect("the open");
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = got.clone();
+    conn.add_handler(Filter::All, move |event| sink.lock().unwrap().push(event.xml().to_string())).unwrap();
+    ready.send(()).unwrap();
+    let fd = conn.event_fd().unwrap();
+    let start = Instant::now();
+    while !got.lock().unwrap().last().is_some_and(|xml| xml.starts_with("<event type=\"connection-closed\"")) {
+        assert!(start.elapsed() < LIMIT, "no connection-closed in time; got {:?}", got.lock().unwrap());
+        let mut pollfd = [libc_pollfd(fd)];
+        poll(&mut pollfd, 100);
+        let _ = conn.deliver();
+    }
+    conn.close().unwrap();
+    daemon.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let events = std::mem::take(&mut *got.lock().unwrap());
+    for xml in &events {
+        let unsealed = without_seq(xml);
+        let again = virevent::event::parse(&unsealed).unwrap_or_else(|e| panic!("{unsealed}: {}", e.message));
+        assert_eq!(without_seq(again.seal(1).xml()), unsealed, "not its own canonical form");
+    }
+    events
+}
+
+/// `xml` without its `seq` attribute, which the library sets.
+fn without_seq(xml: &str) -> String {
+    match xml.find(" seq=\"") {
+        Some(at) => {
+            let end = at + 6 + xml[at + 6..].find('"').unwrap() + 1;
+            format!("{}{}", &xml[..at], &xml[end..])
+        }
+        None => xml.to_string(),
+    }
+}
+
+/// poll(2) without the libc crate: the fuzz package has only std.
+#[repr(C)]
+struct PollFd {
+    fd: i32,
+    events: i16,
+    revents: i16,
+}
+
+fn libc_pollfd(fd: i32) -> PollFd {
+    PollFd { fd, events: 1, revents: 0 }
+}
+
+fn poll(fds: &mut [PollFd], ms: i32) {
+    extern "C" {
+        #[link_name = "poll"]
+        fn c_poll(fds: *mut PollFd, n: u64, timeout: i32) -> i32;
+    }
+    // SAFETY: `fds` is a valid array of pollfd-shaped structs.
+    unsafe { c_poll(fds.as_mut_ptr(), fds.len() as u64, ms) };
+}
