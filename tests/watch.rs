@@ -1258,6 +1258,11 @@ fn tls_failures_name_their_cause() {
         cannot_connect(&uri(&no_key)),
         format!("{at}cannot read the client key '{}/clientkey.pem': No such file or directory (os error 2)", no_key.display())
     );
+    // A CRL that is not one.
+    let bad_crl = pki.client_dir("bad-crl", "ca", Some("client"));
+    std::fs::write(bad_crl.join("cacrl.pem"), "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n").unwrap();
+    let why = cannot_connect(&uri(&bad_crl));
+    assert!(why.starts_with(&format!("{at}the CRL '{}/cacrl.pem' is not usable: ", bad_crl.display())), "{why}");
     // Without a certificate of ours, libvirtd refuses us after the handshake.
     let anonymous = pki.client_dir("anonymous", "ca", None);
     assert_eq!(cannot_connect(&uri(&anonymous)), format!("{at}the daemon refused our certificate"));
@@ -1267,11 +1272,16 @@ fn tls_failures_name_their_cause() {
     pki.issue("ca", "expired", Role::Server("IP:127.0.0.1"), Validity::Expired);
     pki.issue("ca", "not-yet", Role::Server("IP:127.0.0.1"), Validity::NotYet);
     pki.issue("ca", "elsewhere", Role::Server("DNS:elsewhere.example"), Validity::Now);
-    let good = pki.client_dir("good", "ca", Some("client"));
+    pki.issue("ca", "revoked", Role::Server("IP:127.0.0.1"), Validity::Now);
+    pki.revoke("ca", "revoked");
+    // The CA's CRL now comes with the CA (cacrl.pem), as libvirt finds it.
+    let good = pki.client_dir("with-crl", "ca", Some("client"));
+    let revoked = format!("the daemon's certificate is revoked by the CRL '{}/cacrl.pem'", good.display());
     for (cert, why) in [
         ("expired", "the daemon's certificate has expired"),
         ("not-yet", "the daemon's certificate is not valid yet"),
         ("elsewhere", "the daemon's certificate is not valid for the host name '127.0.0.1'"),
+        ("revoked", revoked.as_str()),
     ] {
         let server = TlsServer::start(&pki, cert);
         let at = format!("cannot connect to the libvirt daemon at '127.0.0.1:{}': TLS: ", server.port);

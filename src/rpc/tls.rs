@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{VerifierBuilderError, WebPkiServerVerifier};
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime};
@@ -117,10 +117,12 @@ fn config(files: &Files, no_verify: bool) -> Result<ClientConfig, String> {
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("the CRL '{}' is not PEM: {e}", files.crl.display()))?;
         }
-        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .with_crls(crls)
-            .build()
-            .map_err(|e| format!("the CA certificate '{}' or CRL '{}' is not usable: {e}", files.ca.display(), files.crl.display()))?
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).with_crls(crls).build().map_err(|e| {
+            match e {
+                VerifierBuilderError::InvalidCrl(e) => format!("the CRL '{}' is not usable: {e:?}", files.crl.display()),
+                e => format!("the CA certificate '{}' is not usable: {e}", files.ca.display()),
+            }
+        })?
     };
     let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
     // Without a certificate of ours, the daemon decides (libvirtd's default,

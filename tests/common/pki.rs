@@ -1,7 +1,7 @@
 //! Certificates for the TLS tests, made with the `openssl` command in a
 //! folder of the test's: a CA, certificates it signs (for the daemon, for a
-//! client, expired, not yet valid, for another host), and a second CA that
-//! signs nothing of the daemon's. Folders laid out as libvirt's `pkipath=`
+//! client, expired, not yet valid, for another host, revoked by the CA's
+//! CRL), and a second CA that signs nothing of the daemon's. Folders laid out as libvirt's `pkipath=`
 //! wants them (`cacert.pem`, `clientcert.pem`, `clientkey.pem`) come from
 //! [`Pki::client_dir`].
 
@@ -45,11 +45,13 @@ impl Pki {
             std::fs::create_dir_all(folder.join("new")).unwrap();
             std::fs::write(folder.join("index.txt"), "").unwrap();
             std::fs::write(folder.join("serial"), "1000\n").unwrap();
+            // A CRL number makes a version 2 CRL, the kind rustls reads.
+            std::fs::write(folder.join("crlnumber"), "1000\n").unwrap();
             std::fs::write(
                 folder.join("ca.cnf"),
                 format!(
                     "[ca]\ndefault_ca = this\n[this]\ndatabase = {0}/index.txt\nnew_certs_dir = {0}/new\n\
-                     serial = {0}/serial\ndefault_md = sha256\npolicy = any\nunique_subject = no\n\
+                     serial = {0}/serial\ncrlnumber = {0}/crlnumber\ndefault_md = sha256\npolicy = any\nunique_subject = no\n\
                      [any]\ncommonName = supplied\norganizationName = optional\n\
                      [v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n",
                     folder.display()
@@ -112,6 +114,15 @@ impl Pki {
         openssl(&folder, &args);
     }
 
+    /// Revokes the certificate `name` of `ca` and writes `ca`'s CRL (`crl.pem`).
+    pub fn revoke(&self, ca: &str, name: &str) {
+        let folder = self.dir.join(ca);
+        let cert = self.cert(name).display().to_string();
+        let base = ["-config", "ca.cnf", "-cert", "cacert.pem", "-keyfile", "cakey.pem"];
+        openssl(&folder, &[&["ca", "-revoke", &cert][..], &base].concat());
+        openssl(&folder, &[&["ca", "-gencrl", "-crldays", "2", "-out", "crl.pem"][..], &base].concat());
+    }
+
     /// The certificate `name`'s file.
     pub fn cert(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.pem"))
@@ -127,13 +138,17 @@ impl Pki {
         self.dir.join(ca).join("cacert.pem")
     }
 
-    /// A `pkipath=` folder `folder`: `ca`'s certificate as cacert.pem and,
-    /// when given, the client certificate `client` as clientcert.pem and
-    /// clientkey.pem.
+    /// A `pkipath=` folder `folder`: `ca`'s certificate as cacert.pem, its
+    /// CRL as cacrl.pem once [`Pki::revoke`] made one, and, when given, the
+    /// client certificate `client` as clientcert.pem and clientkey.pem.
     pub fn client_dir(&self, folder: &str, ca: &str, client: Option<&str>) -> PathBuf {
         let dir = self.dir.join(folder);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(self.ca_cert(ca), dir.join("cacert.pem")).unwrap();
+        let crl = self.dir.join(ca).join("crl.pem");
+        if crl.exists() {
+            std::fs::copy(crl, dir.join("cacrl.pem")).unwrap();
+        }
         if let Some(client) = client {
             std::fs::copy(self.cert(client), dir.join("clientcert.pem")).unwrap();
             std::fs::copy(self.key(client), dir.join("clientkey.pem")).unwrap();
