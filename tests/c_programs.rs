@@ -11,6 +11,7 @@ mod common;
 
 use common::tools::{self, needs, Tool};
 use common::pki::{Pki, Role, Validity};
+use common::sshd::Sshd;
 use common::{library_dir, root, schema};
 
 /// Programs load the library by its SONAME, libvirevent.so.0: link it to the
@@ -54,13 +55,24 @@ fn build_source(source: &Path, name: &str) -> PathBuf {
 }
 
 /// Builds and runs tests/c/NAME.c, which needs `tools`; it must exit 0. A
-/// program that needs openssl is given certificates ([`tls_folder`]).
+/// program that needs openssl is given certificates ([`tls_folder`]); one
+/// that needs sshd, a private sshd (tests/common/sshd.rs: root only).
 fn run(name: &str, tools: &[Tool]) {
-    if !needs(&format!("tests/c/{name}.c"), tools) {
+    let what = format!("tests/c/{name}.c");
+    if !needs(&what, tools) {
         return;
     }
-    let pki = tools.iter().any(|t| t.command == tools::OPENSSL.command).then(|| tls_folder(name));
-    let env: Vec<(&str, &Path)> = pki.iter().map(|pki| ("VIREVENT_TEST_PKI", pki.dir.as_path())).collect();
+    let uses = |tool: Tool| tools.iter().any(|t| t.command == tool.command);
+    if uses(tools::SSHD) && !tools::needs_root(&what) {
+        return;
+    }
+    let pki = uses(tools::OPENSSL).then(|| tls_folder(name));
+    let sshd = uses(tools::SSHD)
+        .then(|| Sshd::start(PathBuf::from(format!("/tmp/virevent-sshd-{name}-{}", std::process::id()))));
+    let port = sshd.as_ref().map(|s| PathBuf::from(s.port.to_string()));
+    let mut env: Vec<(&str, &Path)> = pki.iter().map(|pki| ("VIREVENT_TEST_PKI", pki.dir.as_path())).collect();
+    env.extend(sshd.iter().map(|s| ("VIREVENT_TEST_SSHD", s.dir.as_path())));
+    env.extend(port.iter().map(|p| ("VIREVENT_TEST_SSHD_PORT", p.as_path())));
     run_program_with(build(name), name, &env);
 }
 
@@ -161,6 +173,7 @@ c_tests!(
     test_remote_stalls: &[],
     test_keepalive: DAEMON,
     test_tls: &[tools::LIBVIRTD, tools::VIRSH, tools::OPENSSL],
+    test_ssh: &[tools::LIBVIRTD, tools::VIRSH, tools::SSHD, tools::SSH, tools::SSH_KEYGEN, tools::NC, tools::UNSHARE],
 );
 
 /// The C example in README.md compiles as shown and runs.

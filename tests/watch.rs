@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod common;
 use common::pki::{Pki, Role, Validity};
+use common::sshd::Sshd;
 
 const BIN: &str = env!("CARGO_BIN_EXE_virevent-watch");
 
@@ -211,7 +212,7 @@ impl Process {
     /// before its stdout is closed (as `| head -N` does).
     fn watch(args: &[&str], keep: Option<usize>) -> Process {
         let mut process = Process::spawn(Command::new(BIN).args(args), keep);
-        process.daemon = args.iter().any(|a| ["+unix://", "+tcp://", "+tls://"].iter().any(|t| a.contains(t)));
+        process.daemon = args.iter().any(|a| ["+unix://", "+tcp://", "+tls://", "+ssh://"].iter().any(|t| a.contains(t)));
         process.xml = prints_xml(args).then(|| args.join(" "));
         process
     }
@@ -1344,4 +1345,57 @@ impl Drop for TlsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A daemon and a private sshd in front of it (tests/common/sshd.rs); `None`
+/// (with a SKIPPED line) without libvirtd, virsh, sshd, ssh, nc, unshare or root.
+fn ssh_daemon(what: &str) -> Option<(Daemon, Sshd)> {
+    use common::tools;
+    let needed = [tools::LIBVIRTD, tools::VIRSH, tools::SSHD, tools::SSH, tools::SSH_KEYGEN, tools::NC, tools::UNSHARE];
+    if !tools::needs(what, &needed) || !tools::needs_root(what) {
+        return None;
+    }
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = PathBuf::from(format!("/tmp/virevent-sshd-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    Some((Daemon::start_with("", None), Sshd::start(dir)))
+}
+
+#[test]
+fn reports_the_same_events_as_virsh_over_ssh() {
+    let Some((daemon, sshd)) = ssh_daemon("virevent-watch against virsh over ssh") else { return };
+    let sock = format!("{}/libvirt-sock", daemon.dir.display());
+    same_events_as_virsh(&daemon, &sshd.virsh_uri(&sock));
+    let uri = sshd.uri(&sock, "client_key", "known_hosts");
+    // One thread, the ssh child a process of its own, reaped at the end.
+    let mut watcher = Process::watch(&["--uri", &uri, "--timeout", "1"], None);
+    watcher.wait_ready();
+    let pid = watcher.child.id();
+    assert_eq!(std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count(), 1, "virevent-watch's threads");
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let children: Vec<&str> = children.split_whitespace().collect();
+    assert_eq!(children.len(), 1, "{children:?}");
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", children[0])).unwrap();
+    assert_eq!(comm.trim(), "ssh");
+    let (status, rest, stderr) = watcher.finish();
+    assert_eq!((status, rest, stderr), (Some(0), vec![], String::new()));
+    assert!(!Path::new(&format!("/proc/{}", children[0])).exists(), "the ssh child outlived the watch");
+}
+
+#[test]
+fn ssh_failures_say_what_ssh_said() {
+    let Some((daemon, sshd)) = ssh_daemon("virevent-watch: ssh failures") else { return };
+    let sock = format!("{}/libvirt-sock", daemon.dir.display());
+    let at = format!("the connection to the libvirt daemon at 'ssh://root@127.0.0.1:{}' ended: ssh said: ", sshd.port);
+    for (uri, said) in [
+        (sshd.uri(&sock, "client_key", "wrong_known_hosts"), "Host key verification failed."),
+        (sshd.uri(&sock, "stranger_key", "known_hosts"), "Permission denied (publickey)"),
+        (sshd.uri("/nonexistent/sock", "client_key", "known_hosts"), "No such file or directory"),
+    ] {
+        let why = cannot_connect(&uri);
+        assert!(why.starts_with(&at) && why.contains(said), "{uri}: {why}");
+    }
+    // A program that is not there, named.
+    let uri = format!("{}&command=/nonexistent/ssh", sshd.uri(&sock, "client_key", "known_hosts"));
+    let why = cannot_connect(&uri);
+    assert!(why.contains("cannot run '/nonexistent/ssh'"), "{why}");
 }

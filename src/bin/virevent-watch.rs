@@ -57,7 +57,9 @@ Options:
                      qemu:///system, qemu:///session,
                      DRIVER+unix:///PATH?socket=PATH,
                      DRIVER+tcp://HOST[:PORT]/PATH,
-                     DRIVER+tls://HOST[:PORT]/PATH (pkipath=DIR, no_verify=1)
+                     DRIVER+tls://HOST[:PORT]/PATH (pkipath=DIR, no_verify=1),
+                     DRIVER+ssh://[USER@]HOST[:PORT]/PATH (keyfile=, no_tty=1,
+                     known_hosts=, socket=, ...: the system's ssh)
   --demo             drive the domain 'test' of test:///default through suspend,
                      resume, destroy and create, over and over (the first step at
                      once, then one every --interval), so that events arrive

@@ -34,6 +34,17 @@ use crate::event::Event;
 ///   cause (unknown CA, expired, not yet valid, wrong host name, a file missing
 ///   or unreadable, with its path, handshake timed out); a daemon that refuses
 ///   our certificate is VIR_ERR_AUTH_FAILED;
+/// - "DRIVER+ssh://[USER@]HOST[:PORT]/PATH" ("qemu+ssh://root@host/system"): the
+///   system's ssh with libvirt's arguments (-p, -l, -i keyfile=, -T -e none,
+///   BatchMode=yes for no_tty=1, StrictHostKeyChecking=no for no_verify=1,
+///   UserKnownHostsFile for known_hosts=, command= for another ssh) runs
+///   libvirt's remote command (proxy=auto|netcat|native, netcat=, socket= the
+///   daemon's socket there, which makes it netcat); the protocol goes over
+///   the child's standard input and output, polled as a socket, and the child
+///   is ended and reaped at close. When it ends, what ssh said on its
+///   standard error (host key refused, permission denied, no such socket) is
+///   the VIR_ERR_NO_CONNECT message. "+libssh" and "+libssh2" fail with
+///   VIR_ERR_NO_SUPPORT, naming "+ssh";
 /// - "qemu:///system": /run/libvirt/virtqemud-sock if it exists, else
 ///   /run/libvirt/libvirt-sock (as libvirt's own client picks);
 /// - "qemu:///session": the same names in $XDG_RUNTIME_DIR/libvirt (or

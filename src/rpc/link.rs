@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::error::RemoteError;
 use super::keepalive::{Due, Keepalive};
 use super::tcp;
+use super::ssh::{self, Ssh};
 use super::tls::{self, Tls};
 use super::packet::{self, Framer, Kind, Packet, KEEPALIVE_PING, KEEPALIVE_PONG, PROGRAM_KEEPALIVE, PROGRAM_REMOTE};
 use crate::error::{Error, ErrorCode};
@@ -80,6 +81,8 @@ pub enum Endpoint {
     Tcp { host: String, port: u16 },
     /// TLS over TCP; the daemon's certificate is checked against `host`.
     Tls { host: String, port: u16, options: tls::Options },
+    /// The system's ssh to `host`, running libvirt's remote command.
+    Ssh { host: String, options: ssh::Options },
 }
 
 /// A connected socket, what has been read from it and what waits to be sent.
@@ -87,6 +90,9 @@ pub struct Link {
     socket: OwnedFd,
     /// The TLS session on the socket, for a `+tls` endpoint.
     tls: Option<Tls>,
+    /// The ssh child whose standard input and output the socket is, for a
+    /// `+ssh` endpoint; ended and reaped when the link goes.
+    ssh: Option<Ssh>,
     path: String,
     framer: Framer,
     next_serial: u32,
@@ -114,21 +120,31 @@ impl Link {
             })?;
             Ok::<_, Error>((socket, shown))
         };
-        let (socket, shown, tls) = match endpoint {
-            Endpoint::Unix(path) => (connect_unix(path, deadline)?, path.display().to_string(), None),
+        let (socket, shown, tls, ssh) = match endpoint {
+            Endpoint::Unix(path) => (connect_unix(path, deadline)?, path.display().to_string(), None, None),
             Endpoint::Tcp { host, port } => {
                 let (socket, shown) = tcp(host, *port)?;
-                (socket, shown, None)
+                (socket, shown, None, None)
             }
             Endpoint::Tls { host, port, options } => {
                 let (socket, shown) = tcp(host, *port)?;
                 let tls = Tls::start(socket.as_raw_fd(), host, &shown, options, deadline)?;
-                (socket, shown, Some(tls))
+                (socket, shown, Some(tls), None)
+            }
+            Endpoint::Ssh { host, options } => {
+                let user = options.user.as_ref().map_or(String::new(), |u| format!("{u}@"));
+                let port = options.port.map_or(String::new(), |p| format!(":{p}"));
+                let shown = format!("ssh://{user}{host}{port}");
+                let (socket, ssh) = Ssh::spawn(host, options).map_err(|e| {
+                    Error::new(ErrorCode::NoConnect, format!("cannot connect to the libvirt daemon at '{shown}': {e}"))
+                })?;
+                (socket, shown, None, Some(ssh))
             }
         };
         Ok(Link {
             socket,
             tls,
+            ssh,
             path: shown,
             framer: Framer::new(),
             next_serial: 0,
@@ -190,6 +206,8 @@ impl Link {
                 Ok(n) => total += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // ssh ended with our bytes unread: its end as much as an end of file.
+                Err(e) if self.ssh.is_some() && e.kind() == io::ErrorKind::ConnectionReset => return Err(self.eof()),
                 Err(e) => return Err(self.failure(format!("reading from it failed: {e}"))),
             }
         }
@@ -322,6 +340,7 @@ impl Link {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if self.ssh.is_some() && e.kind() == io::ErrorKind::BrokenPipe => return Err(self.eof()),
                 Err(e) => return Err(self.failure(format!("writing to it failed: {e}"))),
             }
         }
@@ -392,8 +411,17 @@ impl Link {
         unsafe { libc::shutdown(self.fd(), libc::SHUT_RDWR) };
     }
 
-    fn eof(&self) -> Loss {
+    fn eof(&mut self) -> Loss {
         let what = if self.framer.has_partial() { "in the middle of a packet" } else { "end of file" };
+        if let Some(ssh) = &mut self.ssh {
+            // What ssh said is why: a refused host key, a denied login, no socket there.
+            let said = ssh.said();
+            let why = if said.is_empty() { format!("ssh ended ({what})") } else { format!("ssh said: {said}") };
+            return Loss {
+                ending: Ending::Eof,
+                error: Error::new(ErrorCode::NoConnect, format!("the connection to the libvirt daemon at '{}' ended: {why}", self.path)),
+            };
+        }
         Loss {
             ending: Ending::Eof,
             error: Error::new(ErrorCode::NoConnect, format!("the libvirt daemon at '{}' closed the connection ({what})", self.path)),

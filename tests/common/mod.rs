@@ -60,6 +60,7 @@ pub fn run_python_with(script: &str, args: &[&str], what: &str, modules: &[tools
 
 pub mod pki;
 pub mod schema;
+pub mod sshd;
 pub mod tools;
 
 /// Whether an epoll set of process `pid` watches a socket (its fdinfo lists

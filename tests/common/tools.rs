@@ -44,6 +44,12 @@ pub const GROFF: Tool = command("groff", "groff-base");
 pub const LEXGROG: Tool = command("lexgrog", "man-db");
 pub const MAN: Tool = command("man", "man-db");
 pub const GIT: Tool = command("git", "git");
+/// The ssh transport's tests: a private sshd, the client, its key maker, and
+/// the netcat libvirt's remote command runs.
+pub const SSHD: Tool = Tool { command: "sshd", package: "openssh-server", python_module: None, file: Some("/usr/sbin/sshd") };
+pub const SSH: Tool = command("ssh", "openssh-client");
+pub const SSH_KEYGEN: Tool = command("ssh-keygen", "openssh-client");
+pub const NC: Tool = command("nc", "netcat-openbsd");
 /// What the TLS tests make their certificates with.
 pub const OPENSSL: Tool = command("openssl", "openssl");
 /// libxml2's command line, which validates events against docs/events.rng.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorCode, Result};
 pub use crate::rpc::link::Endpoint;
+use crate::rpc::ssh::Proxy;
 
 /// Where to connect and what to open there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,9 +34,10 @@ const CLIENT_ONLY: [&str; 17] = [
 const SYSTEM_SOCKET_DIR: &str = "/run/libvirt";
 
 /// The target of `uri` if it names a daemon over a Unix socket (`DRIVER+unix://...`
-/// or `qemu:///system`, `qemu:///session`), over TCP (`DRIVER+tcp://HOST[:PORT]/PATH`)
-/// or TLS (`DRIVER+tls://HOST[:PORT]/PATH`); `None` for any other URI. Another
-/// transport (`+ssh`) is an error.
+/// or `qemu:///system`, `qemu:///session`), over TCP (`DRIVER+tcp://HOST[:PORT]/PATH`),
+/// TLS (`DRIVER+tls://HOST[:PORT]/PATH`) or ssh (`DRIVER+ssh://[USER@]HOST[:PORT]/PATH`);
+/// `None` for any other URI. Another transport is an error (`+libssh` and
+/// `+libssh2`: `VIR_ERR_NO_SUPPORT`, pointing at `+ssh`).
 pub fn target(uri: &str) -> Option<Result<Target>> {
     let (scheme, rest) = uri.split_once("://")?;
     let (driver, transport) = match scheme.split_once('+') {
@@ -43,10 +45,16 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
         None if scheme == "qemu" => (scheme, None),
         None => return None,
     };
-    if let Some(transport) = transport.filter(|t| !matches!(*t, "unix" | "tcp" | "tls")) {
+    if let Some(transport) = transport.filter(|t| matches!(*t, "libssh" | "libssh2")) {
+        return Some(Err(Error::new(
+            ErrorCode::NoSupport,
+            format!("cannot open '{uri}': transport '{transport}' is not supported: use '+ssh', the system's ssh"),
+        )));
+    }
+    if let Some(transport) = transport.filter(|t| !matches!(*t, "unix" | "tcp" | "tls" | "ssh")) {
         return Some(Err(Error::new(
             ErrorCode::NoConnect,
-            format!("cannot open '{uri}': transport '{transport}' is not supported (unix, tcp and tls are)"),
+            format!("cannot open '{uri}': transport '{transport}' is not supported (unix, tcp, tls and ssh are)"),
         )));
     }
     // [user@]host[:port]; the daemon is never told it.
@@ -54,6 +62,8 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
     let default_port = match transport {
         Some("tcp") => Some(TCP_PORT),
         Some("tls") => Some(TLS_PORT),
+        // ssh's own default, which ssh applies when no -p is given.
+        Some("ssh") => Some(0),
         _ => None,
     };
     let tcp = match default_port {
@@ -73,6 +83,9 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
     let mut socket = None;
     let mut name = None;
     let mut tls = crate::rpc::tls::Options::default();
+    let mut ssh = crate::rpc::ssh::Options::default();
+    // libvirt reads the number; anything but 0 means yes.
+    let yes = |value: &str| value.parse::<i64>().is_ok_and(|v| v != 0);
     let mut kept = Vec::new();
     for param in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = param.split_once('=').unwrap_or((param, ""));
@@ -80,8 +93,23 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
             "socket" => socket = Some(PathBuf::from(percent_decode(value))),
             "name" => name = Some(percent_decode(value)),
             "pkipath" => tls.pkipath = Some(PathBuf::from(percent_decode(value))),
-            // libvirt reads the number; anything but 0 skips the check.
-            "no_verify" => tls.no_verify = value.parse::<i64>().is_ok_and(|v| v != 0),
+            "no_verify" => (tls.no_verify, ssh.no_verify) = (yes(value), yes(value)),
+            "no_tty" => ssh.no_tty = yes(value),
+            "keyfile" => ssh.keyfile = Some(percent_decode(value)),
+            "known_hosts" => ssh.known_hosts = Some(percent_decode(value)),
+            "command" => ssh.command = Some(percent_decode(value)),
+            "netcat" => ssh.netcat = Some(percent_decode(value)),
+            "proxy" => {
+                ssh.proxy = match value {
+                    "auto" => Proxy::Auto,
+                    "netcat" => Proxy::Netcat,
+                    "native" => Proxy::Native,
+                    _ => {
+                        let why = format!("proxy '{value}' is not one of auto, netcat and native");
+                        return Some(Err(Error::new(ErrorCode::NoConnect, format!("cannot open '{uri}': {why}"))));
+                    }
+                }
+            }
             key if CLIENT_ONLY.contains(&key) => {}
             _ => kept.push(param),
         }
@@ -95,6 +123,14 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
         name
     });
     let endpoint = match tcp {
+        Some((host, port)) if transport == Some("ssh") => {
+            ssh.user = authority.rsplit_once('@').map(|(user, _)| percent_decode(user));
+            ssh.port = (port != 0).then_some(port);
+            // socket= is the daemon's socket on the remote host.
+            ssh.socket = socket;
+            ssh.name = name.clone();
+            Endpoint::Ssh { host, options: ssh }
+        }
         Some((host, port)) if transport == Some("tls") => Endpoint::Tls { host, port, options: tls },
         Some((host, port)) => Endpoint::Tcp { host, port },
         None => Endpoint::Unix(socket.unwrap_or_else(|| default_socket(driver, path == "/session"))),
@@ -221,8 +257,47 @@ mod tests {
         assert_eq!(tls("test+tls://h/default?no_verify=0"), at("h", 16514, None, false));
         // Neither is sent to the daemon.
         assert_eq!(ok("test+tls://h/default?pkipath=/p&no_verify=1&x=y").name, "test:///default?x=y");
-        let error = target("qemu+ssh://h/system").unwrap().unwrap_err();
-        assert_eq!(error.message, "cannot open 'qemu+ssh://h/system': transport 'ssh' is not supported (unix, tcp and tls are)");
+        let error = target("qemu+ext://h/system").unwrap().unwrap_err();
+        assert_eq!(error.message, "cannot open 'qemu+ext://h/system': transport 'ext' is not supported (unix, tcp, tls and ssh are)");
+    }
+
+    #[test]
+    fn ssh_uris_take_libvirts_parameters() {
+        let Endpoint::Ssh { host, options } = ok(
+            "test+ssh://me@[::1]:2222/default?keyfile=/k%20f&no_tty=1&no_verify=1&known_hosts=/kh&command=/bin/ssh\
+             &netcat=ncat&proxy=netcat&socket=/r/sock&x=y",
+        )
+        .endpoint
+        else {
+            panic!("not ssh")
+        };
+        assert_eq!(host, "::1");
+        assert_eq!(
+            options,
+            crate::rpc::ssh::Options {
+                user: Some("me".into()),
+                port: Some(2222),
+                keyfile: Some("/k f".into()),
+                no_tty: true,
+                no_verify: true,
+                known_hosts: Some("/kh".into()),
+                command: Some("/bin/ssh".into()),
+                proxy: Proxy::Netcat,
+                netcat: Some("ncat".into()),
+                socket: Some("/r/sock".into()),
+                name: "test:///default?x=y".into(),
+            }
+        );
+        let Endpoint::Ssh { options, .. } = ok("qemu+ssh://h/system").endpoint else { panic!("not ssh") };
+        assert_eq!((options.port, options.user, options.proxy), (None, None, Proxy::Auto));
+        for transport in ["libssh", "libssh2"] {
+            let uri = format!("qemu+{transport}://h/system");
+            let error = target(&uri).unwrap().unwrap_err();
+            assert_eq!(error.code, ErrorCode::NoSupport);
+            assert_eq!(error.message, format!("cannot open '{uri}': transport '{transport}' is not supported: use '+ssh', the system's ssh"));
+        }
+        let error = target("qemu+ssh://h/system?proxy=magic").unwrap().unwrap_err();
+        assert_eq!(error.message, "cannot open 'qemu+ssh://h/system?proxy=magic': proxy 'magic' is not one of auto, netcat and native");
     }
 
     #[test]
@@ -260,7 +335,7 @@ mod tests {
         for uri in ["test:///default", "test:///empty", "qemu:///embed", "xen:///system", "nonsense", ""] {
             assert_eq!(target(uri), None, "{uri}");
         }
-        for uri in ["qemu+ssh://host/system", "qemu+libssh2://host/system", "+unix:///system"] {
+        for uri in ["qemu+ext://host/system", "+unix:///system"] {
             let error = target(uri).unwrap().unwrap_err();
             assert_eq!(error.code, ErrorCode::NoConnect, "{uri}");
             assert!(error.message.contains(uri), "{}", error.message);
