@@ -110,8 +110,8 @@ static void bad_socket_paths(void)
     CHECK(virConnectOpen(quri) == NULL);
     CHECK_ERROR(VIR_ERR_NO_CONNECT, "qemu:///system");
     /* A transport other than unix. */
-    CHECK(virConnectOpen("test+ssh://example.org/default") == NULL);
-    CHECK_ERROR(VIR_ERR_NO_CONNECT, "test+ssh://example.org/default");
+    CHECK(virConnectOpen("test+ext://example.org/default") == NULL);
+    CHECK_ERROR(VIR_ERR_NO_CONNECT, "test+ext://example.org/default");
     CHECK_INT(count_fds(), fds);
     CHECK_INT(wait_clients(&d, 0), 0);
     daemon_stop(&d);

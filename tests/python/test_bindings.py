@@ -166,7 +166,7 @@ class Connections(unittest.TestCase):
             self.assertEqual(caught.exception.code, virevent.VIR_ERR_NO_DOMAIN)
 
     def test_bad_uri(self):
-        uri = "bogus+ssh://nowhere/system"
+        uri = "bogus+ext://nowhere/system"
         with self.assertRaises(VireventError) as caught:
             Connection(uri)
         self.assertEqual(caught.exception.code, virevent.VIR_ERR_NO_CONNECT)

@@ -99,7 +99,7 @@ class Connections(Base):
         self.assertEqual(lib.virConnectClose(conn), 0)
 
     def test_unknown_uri(self):
-        uri = "bogus+ssh://nowhere/system"
+        uri = "bogus+ext://nowhere/system"
         self.assertIsNone(lib.virConnectOpen(uri.encode()))
         code, message = last_error()
         self.assertEqual(code, VIR_ERR_NO_CONNECT)
