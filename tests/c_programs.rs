@@ -68,7 +68,7 @@ fn run(name: &str, tools: &[Tool]) {
     }
     let pki = uses(tools::OPENSSL).then(|| tls_folder(name));
     let sshd = uses(tools::SSHD)
-        .then(|| Sshd::start(PathBuf::from(format!("/tmp/virevent-sshd-{name}-{}", std::process::id()))));
+        .then(|| Sshd::start(common::test_dir(&format!("sshd-{name}"))));
     let port = sshd.as_ref().map(|s| PathBuf::from(s.port.to_string()));
     let mut env: Vec<(&str, &Path)> = pki.iter().map(|pki| ("VIREVENT_TEST_PKI", pki.dir.as_path())).collect();
     env.extend(sshd.iter().map(|s| ("VIREVENT_TEST_SSHD", s.dir.as_path())));
@@ -81,7 +81,7 @@ fn run(name: &str, tools: &[Tool]) {
 /// daemon-key.pem), and pkipath= folders good/ (the CA and a client
 /// certificate), anonymous/ (the CA alone) and wrong-ca/ (another CA).
 fn tls_folder(name: &str) -> Pki {
-    let pki = Pki::new(PathBuf::from(format!("/tmp/virevent-pki-{name}-{}", std::process::id())));
+    let pki = Pki::new(common::test_dir(&format!("pki-{name}")));
     pki.issue("ca", "daemon", Role::Server("IP:127.0.0.1,DNS:localhost"), Validity::Now);
     pki.issue("ca", "client", Role::Client, Validity::Now);
     pki.client_dir("good", "ca", Some("client"));

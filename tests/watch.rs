@@ -70,8 +70,7 @@ impl Daemon {
         // driver is built in.
         std::fs::create_dir(dir.join("drivers")).unwrap();
         let conf = dir.join("libvirtd.conf");
-        // A port nothing listens on now, the kernel's pick.
-        let tcp_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let tcp_port = common::free_port();
         std::fs::write(
             &conf,
             format!(
@@ -1185,15 +1184,10 @@ fn tls_daemon(what: &str, allowed_dn: Option<&str>) -> Option<(Daemon, Pki, u16)
     if !tools::needs(what, &[tools::LIBVIRTD, tools::VIRSH, tools::OPENSSL]) {
         return None;
     }
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let pki = Pki::new(PathBuf::from(format!(
-        "/tmp/virevent-pki-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )));
+    let pki = Pki::new(common::test_dir("pki"));
     pki.issue("ca", "daemon", Role::Server("IP:127.0.0.1,DNS:localhost"), Validity::Now);
     pki.issue("ca", "client", Role::Client, Validity::Now);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     let mut conf = format!(
         "tls_port = \"{port}\"\nkey_file = \"{}\"\ncert_file = \"{}\"\nca_file = \"{}\"\n",
         pki.key("daemon").display(),
@@ -1316,7 +1310,7 @@ struct TlsServer {
 
 impl TlsServer {
     fn start(pki: &Pki, cert: &str) -> TlsServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = common::free_port();
         let child = Command::new("openssl")
             .args(["s_server", "-quiet", "-accept"])
             .arg(format!("127.0.0.1:{port}"))
@@ -1355,9 +1349,7 @@ fn ssh_daemon(what: &str) -> Option<(Daemon, Sshd)> {
     if !tools::needs(what, &needed) || !tools::needs_root(what) {
         return None;
     }
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(format!("/tmp/virevent-sshd-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    Some((Daemon::start_with("", None), Sshd::start(dir)))
+    Some((Daemon::start_with("", None), Sshd::start(common::test_dir("sshd"))))
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! their reply until one deadline; keepalive PINGs answered on the way. Writes
 //! use MSG_NOSIGNAL: a dead daemon is an error, never a SIGPIPE in the host.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::error::RemoteError;
 use super::keepalive::{Due, Keepalive};
 use super::tcp;
+use super::socket::{self, Socket};
 use super::ssh::{self, Ssh};
 use super::tls::{self, Tls};
 use super::packet::{self, Framer, Kind, Packet, KEEPALIVE_PING, KEEPALIVE_PONG, PROGRAM_KEEPALIVE, PROGRAM_REMOTE};
@@ -325,13 +326,7 @@ impl Link {
             let (fd, rest) = (self.socket.as_raw_fd(), &self.outbox[self.sent..]);
             let sent = match &mut self.tls {
                 Some(tls) => tls.send(fd, rest),
-                // SAFETY: writes from a buffer of the length given.
-                None => match unsafe {
-                    libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
-                } {
-                    n if n >= 0 => Ok(n as usize),
-                    _ => Err(io::Error::last_os_error()),
-                },
+                None => Socket(fd).write(rest),
             };
             match sent {
                 Ok(n) => {
@@ -387,20 +382,15 @@ impl Link {
 
     /// Waits until the socket is ready for `events`, or fails at the deadline.
     fn wait(&self, events: libc::c_short) -> Result<(), Loss> {
-        loop {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+        match socket::ready_before(self.fd(), events, self.deadline) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
                 let what = if events == libc::POLLOUT { "it took nothing we sent" } else { "it did not answer" };
                 let mut loss = self.failure(format!("{what} in time (timed out)"));
                 loss.ending = Ending::TimedOut;
-                return Err(loss);
+                Err(loss)
             }
-            let mut fd = libc::pollfd { fd: self.fd(), events, revents: 0 };
-            let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-            // SAFETY: one pollfd.
-            if unsafe { libc::poll(&mut fd, 1, ms) } > 0 {
-                return Ok(()); // ready, or hung up: the read or write says which
-            }
+            Err(e) => Err(self.failure(format!("waiting for it failed: {e}"))),
         }
     }
 
@@ -502,13 +492,7 @@ fn connect_until(socket: &OwnedFd, address: &libc::sockaddr_un, deadline: Instan
         }
     }
     set_send_timeout(fd, Duration::ZERO)?;
-    // SAFETY: fcntl on a valid descriptor.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    // SAFETY: as above.
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    socket::set_nonblocking(fd)
 }
 
 /// SO_SNDTIMEO of `fd` (zero: none).

@@ -8,6 +8,7 @@ pub(crate) mod error;
 pub(crate) mod keepalive;
 pub(crate) mod link;
 pub(crate) mod packet;
+pub(crate) mod socket;
 pub(crate) mod ssh;
 pub(crate) mod tcp;
 pub(crate) mod tls;

@@ -9,7 +9,8 @@
 //! with the link.
 
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -115,31 +116,21 @@ impl Ssh {
     /// Runs ssh for `host`; returns our end of its standard input and output
     /// (non-blocking, close-on-exec) and the child.
     pub fn spawn(host: &str, options: &Options) -> io::Result<(OwnedFd, Ssh)> {
-        let mut fds = [0; 2];
-        // SAFETY: plain system call filling two descriptors.
-        if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fresh descriptors that nothing else owns.
-        let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // Both ends close-on-exec: the child gets its copies as stdin and stdout only.
+        let (ours, theirs) = UnixStream::pair()?;
+        ours.set_nonblocking(true)?;
         let args = command_line(host, options);
         let mut child = Command::new(&args[0])
             .args(&args[1..])
-            .stdin(Stdio::from(theirs.try_clone()?))
-            .stdout(Stdio::from(theirs))
+            .stdin(Stdio::from(OwnedFd::from(theirs.try_clone()?)))
+            .stdout(Stdio::from(OwnedFd::from(theirs)))
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| io::Error::new(e.kind(), format!("cannot run '{}': {e}", args[0])))?;
         let stderr = child.stderr.take().expect("piped");
-        for fd in [ours.as_raw_fd(), stderr.as_raw_fd()] {
-            // SAFETY: fcntl on descriptors we own.
-            let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-            // SAFETY: as above.
-            if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        Ok((ours, Ssh { child, stderr, said: Vec::new() }))
+        let ssh = Ssh { child, stderr, said: Vec::new() };
+        super::socket::set_nonblocking(ssh.stderr.as_raw_fd())?;
+        Ok((ours.into(), ssh))
     }
 
     /// What ssh (or the remote command) said on its standard error so far,

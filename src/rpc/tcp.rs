@@ -4,7 +4,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Instant;
 
 /// `host:port` as messages show it, an IPv6 literal in brackets.
@@ -117,20 +117,8 @@ fn connect_one(address: &Address, deadline: Instant) -> io::Result<OwnedFd> {
     if e.raw_os_error() != Some(libc::EINPROGRESS) {
         return Err(e);
     }
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        let mut fd = libc::pollfd { fd: socket.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-        // SAFETY: one pollfd.
-        match unsafe { libc::poll(&mut fd, 1, ms) } {
-            n if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
-            n if n < 0 => return Err(io::Error::last_os_error()),
-            0 => continue,
-            _ => break,
-        }
+    if !super::socket::ready_before(raw, libc::POLLOUT, deadline)? {
+        return Err(io::ErrorKind::TimedOut.into());
     }
     let mut error: libc::c_int = 0;
     let mut size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;

@@ -25,6 +25,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::socket::{ready_before, Socket};
 use crate::error::{Error, ErrorCode};
 
 /// What a `+tls` URI says about TLS.
@@ -203,41 +204,17 @@ fn handshake_error(e: &rustls::Error, host: &str, files: &Files) -> (ErrorCode, 
     };
     match e {
         rustls::Error::InvalidCertificate(e) => (ErrorCode::NoConnect, cert(e)),
-        rustls::Error::AlertReceived(Alert::BadCertificate | Alert::UnknownCA | Alert::CertificateRequired)
-        | rustls::Error::AlertReceived(Alert::CertificateExpired | Alert::CertificateRevoked | Alert::AccessDenied) => {
+        rustls::Error::AlertReceived(
+            Alert::BadCertificate
+            | Alert::UnknownCA
+            | Alert::CertificateRequired
+            | Alert::CertificateExpired
+            | Alert::CertificateRevoked
+            | Alert::AccessDenied,
+        ) => {
             (ErrorCode::AuthFailed, format!("the daemon refused our certificate ({e})"))
         }
         other => (ErrorCode::NoConnect, format!("the handshake failed: {other}")),
-    }
-}
-
-/// The socket as the byte stream rustls reads and writes: non-blocking,
-/// and never a SIGPIPE.
-struct Socket(RawFd);
-
-impl Read for Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: recv writes at most `buf.len()` bytes into `buf`.
-        let n = unsafe { libc::recv(self.0, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
-    }
-}
-
-impl Write for Socket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // SAFETY: send reads `buf.len()` bytes from `buf`.
-        let n = unsafe { libc::send(self.0, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -267,13 +244,13 @@ impl Tls {
         let session = ClientConnection::new(Arc::new(config), name)
             .map_err(|e| fail(ErrorCode::NoConnect, shown, e.to_string()))?;
         let mut tls = Tls { session, plain: vec![0; PLAIN_ROOM].into_boxed_slice(), held: false };
-        let timed_out = || fail(ErrorCode::NoConnect, shown, "the handshake timed out".to_string());
+        let timed_out = "the handshake timed out";
         while tls.session.is_handshaking() {
             if tls.session.wants_write() {
                 match tls.session.write_tls(&mut Socket(fd)) {
                     Ok(_) => continue,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        wait(fd, libc::POLLOUT, deadline).ok_or_else(timed_out)?;
+                        wait(fd, libc::POLLOUT, deadline, shown, timed_out)?;
                         continue;
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -293,7 +270,7 @@ impl Tls {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    wait(fd, libc::POLLIN, deadline).ok_or_else(timed_out)?;
+                    wait(fd, libc::POLLIN, deadline, shown, timed_out)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(fail(ErrorCode::NoConnect, shown, format!("reading failed: {e}"))),
@@ -314,8 +291,7 @@ impl Tls {
                 Ok([1]) => return Ok(()),
                 Ok(_) => return Err(refused()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let timed_out = || fail(ErrorCode::NoConnect, shown, "no answer on our certificate (timed out)".into());
-                    wait(fd, libc::POLLIN, deadline).ok_or_else(timed_out)?;
+                    wait(fd, libc::POLLIN, deadline, shown, "no answer on our certificate (timed out)")?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A daemon that refuses us may just close, or reset.
@@ -399,19 +375,13 @@ impl Tls {
     }
 }
 
-/// Waits in poll for `events` on `fd` until `deadline`; `None` once it passed.
-fn wait(fd: RawFd, events: libc::c_short, deadline: Instant) -> Option<()> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        let mut pollfd = libc::pollfd { fd, events, revents: 0 };
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-        // SAFETY: one pollfd.
-        if unsafe { libc::poll(&mut pollfd, 1, ms) } > 0 {
-            return Some(());
-        }
+/// Waits until `fd` is ready for `events`; at `deadline`, the error `timeout`
+/// says what did not come.
+fn wait(fd: RawFd, events: libc::c_short, deadline: Instant, shown: &str, timeout: &str) -> Result<(), Error> {
+    match ready_before(fd, events, deadline) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(fail(ErrorCode::NoConnect, shown, timeout.to_string())),
+        Err(e) => Err(fail(ErrorCode::NoConnect, shown, format!("waiting failed: {e}"))),
     }
 }
 

@@ -63,6 +63,19 @@ pub mod schema;
 pub mod sshd;
 pub mod tools;
 
+/// A folder name of this test process's own, new at each call:
+/// /tmp/virevent-WHAT-PID-N (not made).
+pub fn test_dir(what: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    PathBuf::from(format!("/tmp/virevent-{what}-{}-{n}", std::process::id()))
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on now, the kernel's pick.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// Whether an epoll set of process `pid` watches a socket (its fdinfo lists
 /// each watched descriptor as `tfd: N`).
 pub fn watches_a_socket(pid: u32) -> bool {

@@ -33,7 +33,7 @@ impl Sshd {
         }
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
         std::fs::write(dir.join("authorized_keys"), read("client_key.pub")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = super::free_port();
         // A host key line: "[127.0.0.1]:PORT TYPE KEY" (its comment dropped).
         let known = |key: &str| {
             let public = read(key);

@@ -59,15 +59,8 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
     }
     // [user@]host[:port]; the daemon is never told it.
     let (authority, rest) = rest.find('/').map_or((rest, ""), |slash| (&rest[..slash], &rest[slash..]));
-    let default_port = match transport {
-        Some("tcp") => Some(TCP_PORT),
-        Some("tls") => Some(TLS_PORT),
-        // ssh's own default, which ssh applies when no -p is given.
-        Some("ssh") => Some(0),
-        _ => None,
-    };
-    let tcp = match default_port {
-        Some(default_port) => match host_and_port(authority, default_port) {
+    let network = match transport {
+        Some("tcp" | "tls" | "ssh") => match host_and_port(authority) {
             Ok(host_port) => Some(host_port),
             Err(why) => return Some(Err(Error::new(ErrorCode::NoConnect, format!("cannot open '{uri}': {why}")))),
         },
@@ -122,26 +115,28 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
         }
         name
     });
-    let endpoint = match tcp {
+    let endpoint = match network {
         Some((host, port)) if transport == Some("ssh") => {
             ssh.user = authority.rsplit_once('@').map(|(user, _)| percent_decode(user));
-            ssh.port = (port != 0).then_some(port);
+            // Without one, ssh's own default.
+            ssh.port = port;
             // socket= is the daemon's socket on the remote host.
             ssh.socket = socket;
             ssh.name = name.clone();
             Endpoint::Ssh { host, options: ssh }
         }
-        Some((host, port)) if transport == Some("tls") => Endpoint::Tls { host, port, options: tls },
-        Some((host, port)) => Endpoint::Tcp { host, port },
+        Some((host, port)) if transport == Some("tls") => Endpoint::Tls { host, port: port.unwrap_or(TLS_PORT), options: tls },
+        Some((host, port)) => Endpoint::Tcp { host, port: port.unwrap_or(TCP_PORT) },
         None => Endpoint::Unix(socket.unwrap_or_else(|| default_socket(driver, path == "/session"))),
     };
     Some(Ok(Target { endpoint, name }))
 }
 
 /// The host and port of `[user@]host[:port]` (a user is libvirt's for ssh
-/// only); libvirt's defaults where they are missing: localhost and
-/// `default_port`. An IPv6 literal is written in brackets (`[::1]:16509`).
-fn host_and_port(authority: &str, default_port: u16) -> std::result::Result<(String, u16), String> {
+/// only): localhost where the host is missing, as libvirt has it, and no
+/// port where none is given (each transport has its default). An IPv6
+/// literal is written in brackets (`[::1]:16509`).
+fn host_and_port(authority: &str) -> std::result::Result<(String, Option<u16>), String> {
     let server = authority.rsplit_once('@').map_or(authority, |(_, server)| server);
     let (host, port) = match server.strip_prefix('[') {
         Some(bracketed) => {
@@ -154,8 +149,8 @@ fn host_and_port(authority: &str, default_port: u16) -> std::result::Result<(Str
         },
     };
     let port = match port {
-        None | Some("") => default_port,
-        Some(port) => port.parse().ok().filter(|p| *p > 0).ok_or(format!("'{port}' is not a port number"))?,
+        None | Some("") => None,
+        Some(port) => Some(port.parse().ok().filter(|p| *p > 0).ok_or(format!("'{port}' is not a port number"))?),
     };
     let host = if host.is_empty() { "localhost" } else { host };
     Ok((percent_decode(host), port))
