@@ -92,6 +92,53 @@ typedef enum {
 } virErrorNumber;
 
 /**
+ * What a credential is, libvirt's virConnectCredentialType values (they
+ * never change). SASL asks for USERNAME (the identity to act as; left
+ * unanswered, it is the AUTHNAME), AUTHNAME, PASSPHRASE, and, from a callback
+ * that lists them, REALM, LANGUAGE, CNONCE, ECHOPROMPT and NOECHOPROMPT.
+ */
+typedef enum {
+  /**
+   * The identity to act as (SASL's authorization id).
+   */
+  VIR_CRED_USERNAME = 1,
+  /**
+   * The identity to authenticate as.
+   */
+  VIR_CRED_AUTHNAME = 2,
+  /**
+   * RFC 1766 languages, comma separated.
+   */
+  VIR_CRED_LANGUAGE = 3,
+  /**
+   * A client nonce.
+   */
+  VIR_CRED_CNONCE = 4,
+  /**
+   * A password or passphrase.
+   */
+  VIR_CRED_PASSPHRASE = 5,
+  /**
+   * A challenge, answered with echo.
+   */
+  VIR_CRED_ECHOPROMPT = 6,
+  /**
+   * A challenge, answered without echo.
+   */
+  VIR_CRED_NOECHOPROMPT = 7,
+  /**
+   * The authentication realm.
+   */
+  VIR_CRED_REALM = 8,
+  /**
+   * Externally managed; never asked.
+   */
+  VIR_CRED_EXTERNAL = 9,
+} virConnectCredentialType;
+
+typedef struct RawConn RawConn;
+
+/**
  * A connection: an event hub with its handlers and queue, and the driver that
  * feeds it. Opaque; created by virConnectOpen, freed by virConnectClose. All
  * functions taking it may be called from any thread, and from inside its
@@ -115,6 +162,81 @@ typedef struct virDomain virDomain;
  * A pointer to a connection.
  */
 typedef virConnect *virConnectPtr;
+
+/**
+ * One credential asked of an authentication callback, libvirt's layout.
+ * The callback sets `result` to a string from malloc (or leaves it NULL to
+ * leave the credential unanswered) and `resultlen` to its length; the
+ * library wipes and frees it with free() after use.
+ */
+typedef struct {
+  /**
+   * A virConnectCredentialType value.
+   */
+  int type;
+  /**
+   * What to show the user.
+   */
+  const char *prompt;
+  /**
+   * An additional challenge to show, or NULL.
+   */
+  const char *challenge;
+  /**
+   * The mechanism's default answer, or NULL.
+   */
+  const char *defresult;
+  /**
+   * The answer, from malloc; NULL when unanswered.
+   */
+  char *result;
+  /**
+   * The answer's length in bytes.
+   */
+  unsigned int resultlen;
+} virConnectCredential;
+
+/**
+ * A pointer to a credential.
+ */
+typedef virConnectCredential *virConnectCredentialPtr;
+
+/**
+ * Collects credentials: fills in the `ncred` credentials of `cred` and
+ * returns 0, or returns -1 to fail the open (VIR_ERR_AUTH_FAILED). Called
+ * during virConnectOpenAuth, on its thread, with no library lock held.
+ */
+typedef int (*virConnectAuthCallbackPtr)(virConnectCredentialPtr cred,
+                                         unsigned int ncred,
+                                         void *cbdata);
+
+/**
+ * How a program supplies credentials, libvirt's layout: the credential
+ * types its callback answers, the callback, and the callback's data.
+ */
+typedef struct {
+  /**
+   * The virConnectCredentialType values the callback answers.
+   */
+  int *credtype;
+  /**
+   * How many there are.
+   */
+  unsigned int ncredtype;
+  /**
+   * The callback, or NULL.
+   */
+  virConnectAuthCallbackPtr cb;
+  /**
+   * Passed to the callback.
+   */
+  void *cbdata;
+} virConnectAuth;
+
+/**
+ * A pointer to authentication callbacks.
+ */
+typedef virConnectAuth *virConnectAuthPtr;
 
 /**
  * An event handler. `eventXML` is the event in its canonical one-line form,
@@ -149,6 +271,90 @@ typedef virConnectPtr virConnPtr;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * A virConnectAuth whose callback asks on the controlling terminal, as
+ * libvirt's does: USERNAME, AUTHNAME and ECHOPROMPT with echo, PASSPHRASE
+ * and NOECHOPROMPT without. With no terminal it returns -1.
+ */
+extern virConnectAuthPtr virConnectAuthPtrDefault;
+
+extern int sasl_client_init(const Callback *callbacks);
+
+extern int sasl_client_new(const char *service,
+                           const char *server,
+                           const char *local,
+                           const char *remote,
+                           const Callback *callbacks,
+                           unsigned int flags,
+                           RawConn **conn);
+
+extern int sasl_client_start(RawConn *conn,
+                             const char *mechlist,
+                             Interact **interact,
+                             const char **out,
+                             unsigned int *out_len,
+                             const char **mech);
+
+extern int sasl_client_step(RawConn *conn,
+                            const char *input,
+                            unsigned int input_len,
+                            Interact **interact,
+                            const char **out,
+                            unsigned int *out_len);
+
+extern int sasl_setprop(RawConn *conn, int property, const void *value);
+
+extern int sasl_getprop(RawConn *conn, int property, const void **value);
+
+extern int sasl_encode(RawConn *conn,
+                       const char *input,
+                       unsigned int len,
+                       const char **out,
+                       unsigned int *out_len);
+
+extern int sasl_decode(RawConn *conn,
+                       const char *input,
+                       unsigned int len,
+                       const char **out,
+                       unsigned int *out_len);
+
+extern void sasl_dispose(RawConn **conn);
+
+extern const char *sasl_errdetail(RawConn *conn);
+
+extern const char *sasl_errstring(int code, const char *langs, const char **out_lang);
+
+/**
+ * Opens `name` as virConnectOpen does, with `auth` supplying credentials
+ * when the daemon wants SASL authentication. As in libvirt's client, the
+ * credentials are taken from auth.conf first (the URI's `authfile=`, else
+ * $LIBVIRT_AUTH_FILE, $XDG_CONFIG_HOME/libvirt/auth.conf, then
+ * /etc/libvirt/auth.conf: `[auth-libvirt-HOST]` or `[auth-libvirt-default]`
+ * naming a `[credentials-NAME]` group with `username`, `authname`,
+ * `password`, `realm`), and `auth`'s callback is asked, in one call, for the
+ * rest of those of its `credtype` list. The URI's `auth=sasl.MECH` picks a
+ * mechanism. On plain TCP the mechanism must bring a security layer of at
+ * least 56 bits (DIGEST-MD5, GSSAPI), which then protects every later
+ * packet; over TLS or a Unix socket any mechanism the daemon offers will do.
+ * The whole exchange is part of the open, bounded by its deadline.
+ *
+ * `auth` may be NULL (then only auth.conf answers) or virConnectAuthPtrDefault.
+ * `flags`: 0, VIR_CONNECT_RO (1) or VIR_CONNECT_NO_ALIASES (2).
+ *
+ * Errors: as virConnectOpen; VIR_ERR_AUTH_FAILED when a credential the
+ * mechanism needs is not given (naming it and the host), when the callback
+ * returns -1, when the daemon refuses the credentials or the mechanism
+ * (with its words), when the mechanism is too weak for plain TCP, or when
+ * auth.conf cannot be read or parsed (naming it); VIR_ERR_NO_SUPPORT when the
+ * library was built without SASL; VIR_ERR_INVALID_ARG for other flags.
+ * Passwords are wiped from memory after use and never appear in a message.
+ *
+ * # Safety
+ * `name` is NULL or a NUL-terminated string; `auth` is NULL or points to a
+ * virConnectAuth whose `credtype` holds `ncredtype` ints.
+ */
+virConnectPtr virConnectOpenAuth(const char *name, virConnectAuthPtr auth, unsigned int flags);
 
 /**
  * Opens a connection.

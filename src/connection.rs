@@ -5,7 +5,8 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use crate::driver::remote::RemoteDriver;
+use crate::credentials::Authenticator;
+use crate::driver::remote::{Login, RemoteDriver};
 use crate::driver::test::{Operation, TestDriver};
 use crate::driver::Source;
 use crate::error::{Error, ErrorCode, Result};
@@ -80,12 +81,28 @@ impl Connection {
     /// `DRIVER+unix:///PATH?socket=SOCKET`, `qemu:///system` or `qemu:///session`
     /// for a libvirt daemon, whose domain events then arrive with no thread.
     pub fn open(uri: Option<&str>) -> Result<Connection> {
+        Connection::open_auth(uri, None)
+    }
+
+    /// [`Connection::open`] with a source of credentials for a daemon that
+    /// wants SASL authentication; `auth.conf` is read first (see
+    /// [`crate::credentials`]).
+    pub fn open_auth(uri: Option<&str>, program: Option<&mut dyn Authenticator>) -> Result<Connection> {
         let hub = Hub::new()?;
         let driver = match uri.unwrap_or("") {
             "" | "test:///default" => Driver::Test(Arc::new(TestDriver::default_host(hub.clone()))),
             "test:///empty" => Driver::Test(Arc::new(TestDriver::empty_host(hub.clone()))),
             other => match uri::target(other) {
-                Some(target) => Driver::Remote(Box::new(RemoteDriver::open(&target?, hub.clone())?)),
+                Some(target) => {
+                    let target = target?;
+                    let mut login = Login {
+                        wanted: target.auth.clone(),
+                        host: target.host.clone(),
+                        auth_file: target.auth_file.clone(),
+                        program,
+                    };
+                    Driver::Remote(Box::new(RemoteDriver::open(&target, &mut login, hub.clone())?))
+                }
                 None => {
                     return Err(Error::new(
                         ErrorCode::NoConnect,

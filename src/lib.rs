@@ -5,7 +5,9 @@
 //! `seq`, and delivered to the handlers whose filters match. The C ABI in `ffi` is
 //! a thin layer over this safe API.
 
+mod auth_conf;
 pub mod connection;
+pub mod credentials;
 pub(crate) mod domain;
 pub(crate) mod driver;
 pub mod error;
@@ -23,6 +25,7 @@ pub(crate) mod queue;
 pub(crate) mod rpc;
 mod sigpipe;
 mod stream;
+pub mod terminal;
 mod thread_mark;
 mod timer;
 pub mod words;
@@ -31,6 +34,7 @@ pub mod xpath;
 pub mod ffi;
 
 pub use connection::{Connection, Domain};
+pub use credentials::{Authenticator, Credential, CredentialType, Secret};
 pub use error::{Error, ErrorCode, Result};
 pub use event::Event;
 pub use filter::Filter;

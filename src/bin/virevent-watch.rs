@@ -6,11 +6,12 @@
 //! write; the loop can). With `--demo` the loop also drives the embedded test
 //! domain between polls.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use virevent::terminal::TerminalAuth;
 use virevent::{Connection, Domain, ErrorCode, Event, Filter};
 
 #[path = "virevent-watch/element.rs"]
@@ -72,6 +73,10 @@ Options:
                      (default: every event)
   --count N          exit after printing N events
   --timeout SECONDS  exit once SECONDS have passed (decimals allowed: 0.5)
+  --auth-file PATH   read credentials for SASL from PATH, a libvirt auth.conf
+                     (as LIBVIRT_AUTH_FILE does; a URI's authfile= comes first).
+                     What it lacks is asked on the terminal when standard input
+                     is one (a password without echo)
   -k, --keepalive-interval SECONDS
                      with a daemon, send a keepalive PING after SECONDS (whole)
                      of silence from it; 0 turns keepalive off (default 5, as
@@ -131,6 +136,8 @@ struct Options {
     demo: Option<Duration>,
     /// `-k` and `-K`, when given: they are checked against the connection.
     keepalive: Keepalive,
+    /// `--auth-file`.
+    auth_file: Option<String>,
 }
 
 /// Keepalive as virsh sets it: its defaults, and whether the user chose.
@@ -187,6 +194,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
         format: Format::Xml,
         demo: None,
         keepalive: Keepalive::VIRSH,
+        auth_file: None,
     };
     let (mut demo, mut interval) = (false, None);
     let mut args = args.into_iter();
@@ -215,6 +223,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
         if !matches!(
             name.as_str(),
             "--uri"
+                | "--auth-file"
                 | "--filter"
                 | "--count"
                 | "--timeout"
@@ -235,6 +244,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
         };
         match name.as_str() {
             "--uri" => options.uri = value,
+            "--auth-file" => options.auth_file = Some(value),
             "--filter" => options.filters.push(value),
             "--count" => options.count = Some(whole("--count", "events", &value)?),
             "--keepalive-interval" => {
@@ -405,7 +415,14 @@ fn watch(options: &Options) -> Result<(), Failure> {
     if skips_the_daemon_check(&options.uri) {
         let _ = writeln!(io::stderr(), "{NAME}: warning: no_verify=1: the daemon's certificate is not checked");
     }
-    let conn = Connection::open(Some(&options.uri))
+    if let Some(path) = &options.auth_file {
+        // Read by the open below, as libvirt's client reads it; no thread runs yet.
+        std::env::set_var("LIBVIRT_AUTH_FILE", path);
+    }
+    // A password auth.conf lacks is asked on the terminal, where there is one.
+    let mut prompt = TerminalAuth;
+    let asker: Option<&mut dyn virevent::Authenticator> = if io::stdin().is_terminal() { Some(&mut prompt) } else { None };
+    let conn = Connection::open_auth(Some(&options.uri), asker)
         .map_err(|e| Failure::runtime(format!("cannot connect to '{}': {}", options.uri, e.message)))?;
     set_keepalive(&conn, &options.keepalive)?;
     let queue: Arc<Mutex<Vec<Event>>> = Arc::default();

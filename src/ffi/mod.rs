@@ -5,6 +5,7 @@
 #![allow(non_snake_case)]
 
 mod args;
+pub mod auth;
 mod boundary;
 pub mod connect;
 pub mod domain;

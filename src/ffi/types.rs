@@ -2,7 +2,7 @@
 
 #![allow(non_camel_case_types)]
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_int, c_uint, c_void};
 
 use crate::connection::{Connection, Domain};
 
@@ -51,6 +51,79 @@ pub type virEventHandler =
 /// connection (VIR_ERR_OPERATION_INVALID); while the connection's close runs
 /// it, every call on that connection fails with VIR_ERR_OPERATION_INVALID.
 pub type virFreeCallback = Option<unsafe extern "C" fn(arg: *mut c_void)>;
+
+/// What a credential is, libvirt's virConnectCredentialType values (they
+/// never change). SASL asks for USERNAME (the identity to act as; left
+/// unanswered, it is the AUTHNAME), AUTHNAME, PASSPHRASE, and, from a callback
+/// that lists them, REALM, LANGUAGE, CNONCE, ECHOPROMPT and NOECHOPROMPT.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum virConnectCredentialType {
+    /// The identity to act as (SASL's authorization id).
+    VIR_CRED_USERNAME = 1,
+    /// The identity to authenticate as.
+    VIR_CRED_AUTHNAME = 2,
+    /// RFC 1766 languages, comma separated.
+    VIR_CRED_LANGUAGE = 3,
+    /// A client nonce.
+    VIR_CRED_CNONCE = 4,
+    /// A password or passphrase.
+    VIR_CRED_PASSPHRASE = 5,
+    /// A challenge, answered with echo.
+    VIR_CRED_ECHOPROMPT = 6,
+    /// A challenge, answered without echo.
+    VIR_CRED_NOECHOPROMPT = 7,
+    /// The authentication realm.
+    VIR_CRED_REALM = 8,
+    /// Externally managed; never asked.
+    VIR_CRED_EXTERNAL = 9,
+}
+
+/// One credential asked of an authentication callback, libvirt's layout.
+/// The callback sets `result` to a string from malloc (or leaves it NULL to
+/// leave the credential unanswered) and `resultlen` to its length; the
+/// library wipes and frees it with free() after use.
+#[repr(C)]
+pub struct virConnectCredential {
+    /// A virConnectCredentialType value.
+    pub r#type: c_int,
+    /// What to show the user.
+    pub prompt: *const c_char,
+    /// An additional challenge to show, or NULL.
+    pub challenge: *const c_char,
+    /// The mechanism's default answer, or NULL.
+    pub defresult: *const c_char,
+    /// The answer, from malloc; NULL when unanswered.
+    pub result: *mut c_char,
+    /// The answer's length in bytes.
+    pub resultlen: c_uint,
+}
+
+/// A pointer to a credential.
+pub type virConnectCredentialPtr = *mut virConnectCredential;
+
+/// Collects credentials: fills in the `ncred` credentials of `cred` and
+/// returns 0, or returns -1 to fail the open (VIR_ERR_AUTH_FAILED). Called
+/// during virConnectOpenAuth, on its thread, with no library lock held.
+pub type virConnectAuthCallbackPtr =
+    Option<unsafe extern "C" fn(cred: virConnectCredentialPtr, ncred: c_uint, cbdata: *mut c_void) -> c_int>;
+
+/// How a program supplies credentials, libvirt's layout: the credential
+/// types its callback answers, the callback, and the callback's data.
+#[repr(C)]
+pub struct virConnectAuth {
+    /// The virConnectCredentialType values the callback answers.
+    pub credtype: *mut c_int,
+    /// How many there are.
+    pub ncredtype: c_uint,
+    /// The callback, or NULL.
+    pub cb: virConnectAuthCallbackPtr,
+    /// Passed to the callback.
+    pub cbdata: *mut c_void,
+}
+
+/// A pointer to authentication callbacks.
+pub type virConnectAuthPtr = *mut virConnectAuth;
 
 /// Error codes, libvirt's virErrorNumber values; they never change.
 #[repr(C)]
@@ -120,6 +193,17 @@ mod tests {
         for code in ErrorCode::ALL {
             assert_eq!(c_number(code) as i32, code as i32, "{code:?}");
         }
+    }
+
+    #[test]
+    fn credential_numbers_are_libvirts() {
+        use crate::credentials::CredentialType;
+        for n in 1..=9 {
+            assert_eq!(CredentialType::from_number(n).map(|t| t as i32), Some(n));
+        }
+        assert_eq!(CredentialType::from_number(10), None);
+        assert_eq!(virConnectCredentialType::VIR_CRED_PASSPHRASE as i32, CredentialType::Passphrase as i32);
+        assert_eq!(virConnectCredentialType::VIR_CRED_EXTERNAL as i32, 9);
     }
 
     #[test]

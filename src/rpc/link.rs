@@ -91,6 +91,9 @@ pub struct Link {
     socket: OwnedFd,
     /// The TLS session on the socket, for a `+tls` endpoint.
     tls: Option<Tls>,
+    /// The SASL security layer, once authentication on plain TCP set one up.
+    #[cfg(virevent_sasl)]
+    sasl: Option<super::sasl::Layer>,
     /// The ssh child whose standard input and output the socket is, for a
     /// `+ssh` endpoint; ended and reaped when the link goes.
     ssh: Option<Ssh>,
@@ -145,6 +148,8 @@ impl Link {
         Ok(Link {
             socket,
             tls,
+            #[cfg(virevent_sasl)]
+            sasl: None,
             ssh,
             path: shown,
             framer: Framer::new(),
@@ -179,15 +184,27 @@ impl Link {
         let fd = self.fd();
         let mut total = 0;
         while total < budget {
-            let n = match &mut self.tls {
+            #[cfg(virevent_sasl)]
+            let layer = self.sasl.as_mut();
+            #[cfg(not(virevent_sasl))]
+            let layer: Option<&mut Tls> = None;
+            let n = match (&mut self.tls, layer) {
+                (_, Some(layer)) => layer.recv(fd).map(|plain| {
+                    // SAFETY: the room fill offers holds at least `plain.len()` bytes.
+                    self.framer.fill(plain.len(), |buffer, _| unsafe {
+                        buffer.copy_from_nonoverlapping(plain.as_ptr(), plain.len());
+                        plain.len() as isize
+                    });
+                    plain.len()
+                }),
                 // SAFETY: recv writes at most `room` bytes at `buffer`.
-                None => match self.framer.fill(READ_ROOM, |buffer, room| unsafe {
+                (None, None) => match self.framer.fill(READ_ROOM, |buffer, room| unsafe {
                     libc::recv(fd, buffer.cast(), room, libc::MSG_DONTWAIT)
                 }) {
                     n if n >= 0 => Ok(n as usize),
                     _ => Err(io::Error::last_os_error()),
                 },
-                Some(tls) => tls.recv(fd).map(|plain| {
+                (Some(tls), None) => tls.recv(fd).map(|plain| {
                     // SAFETY: the room fill offers holds at least `plain.len()` bytes.
                     self.framer.fill(plain.len(), |buffer, _| unsafe {
                         buffer.copy_from_nonoverlapping(plain.as_ptr(), plain.len());
@@ -281,7 +298,49 @@ impl Link {
 
     /// Whether bytes wait for the daemon to take them.
     pub fn output_waits(&self) -> bool {
+        #[cfg(virevent_sasl)]
+        if self.sasl.as_ref().is_some_and(super::sasl::Layer::output_waits) {
+            return true;
+        }
         self.sent < self.outbox.len() || self.tls.as_ref().is_some_and(Tls::output_waits)
+    }
+
+    /// From now on every byte goes through `session`'s security layer,
+    /// which wraps at most `max` bytes at a time.
+    #[cfg(virevent_sasl)]
+    pub fn wrap_with(&mut self, session: super::sasl::Session, max: usize) {
+        self.sasl = Some(super::sasl::Layer::new(session, max));
+    }
+
+    /// Zeroes the outbox once all of it went: a call's body carried a secret.
+    #[cfg(virevent_sasl)]
+    pub fn wipe_output(&mut self) {
+        if !self.output_waits() {
+            let room = self.outbox.capacity();
+            self.outbox.resize(room, 0);
+            crate::credentials::wipe(&mut self.outbox);
+            self.outbox.clear();
+        }
+    }
+
+    /// What SASL must give on this link: a security layer on plain TCP;
+    /// over TLS, the cipher's key size as external strength; nothing more on
+    /// a Unix socket or ssh.
+    #[cfg(virevent_sasl)]
+    pub fn channel(&self) -> super::sasl::Channel {
+        use super::sasl::Channel;
+        match &self.tls {
+            Some(tls) => Channel::Tls { key_bits: tls.key_bits() },
+            None if self.addresses().1.is_some() => Channel::Plain,
+            None => Channel::Secure,
+        }
+    }
+
+    /// The local and remote addresses as SASL takes them (`IP;PORT`), on TCP.
+    #[cfg(virevent_sasl)]
+    pub fn addresses(&self) -> (Option<String>, Option<String>) {
+        let fd = self.fd();
+        (tcp::address_of(fd, false), tcp::address_of(fd, true))
     }
 
     /// When the daemon, if it takes nothing more, is given up for not
@@ -324,9 +383,14 @@ impl Link {
     pub fn send_available(&mut self) -> Result<(), Loss> {
         while self.output_waits() {
             let (fd, rest) = (self.socket.as_raw_fd(), &self.outbox[self.sent..]);
-            let sent = match &mut self.tls {
-                Some(tls) => tls.send(fd, rest),
-                None => Socket(fd).write(rest),
+            #[cfg(virevent_sasl)]
+            let layer = self.sasl.as_mut();
+            #[cfg(not(virevent_sasl))]
+            let layer: Option<&mut Tls> = None;
+            let sent = match (&mut self.tls, layer) {
+                (_, Some(layer)) => layer.send(fd, rest),
+                (Some(tls), None) => tls.send(fd, rest),
+                (None, None) => Socket(fd).write(rest),
             };
             match sent {
                 Ok(n) => {

@@ -8,6 +8,8 @@ pub(crate) mod error;
 pub(crate) mod keepalive;
 pub(crate) mod link;
 pub(crate) mod packet;
+#[cfg(virevent_sasl)]
+pub(crate) mod sasl;
 pub(crate) mod socket;
 pub(crate) mod ssh;
 pub(crate) mod tcp;

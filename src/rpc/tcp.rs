@@ -99,6 +99,25 @@ fn numeric(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<Str
     (status == 0).then(|| unsafe { CStr::from_ptr(host.as_ptr()) }.to_string_lossy().into_owned())
 }
 
+/// The local (or, with `peer`, the remote) address of the TCP socket `fd`
+/// as `IP;PORT`, as SASL takes it; `None` for a socket of another family.
+#[cfg(virevent_sasl)]
+pub fn address_of(fd: std::os::fd::RawFd, peer: bool) -> Option<String> {
+    // SAFETY: sockaddr_storage is plain data, valid all zero.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let at = (&mut storage as *mut libc::sockaddr_storage).cast();
+    // SAFETY: a buffer of the size given.
+    let status = unsafe { if peer { libc::getpeername(fd, at, &mut len) } else { libc::getsockname(fd, at, &mut len) } };
+    let port = match i32::from(storage.ss_family) {
+        // SAFETY: the family says which address it is.
+        libc::AF_INET => u16::from_be(unsafe { (*(at as *const libc::sockaddr_in)).sin_port }),
+        libc::AF_INET6 => u16::from_be(unsafe { (*(at as *const libc::sockaddr_in6)).sin6_port }),
+        _ => return None,
+    };
+    (status == 0).then(|| numeric(&storage, len)).flatten().map(|host| format!("{host};{port}"))
+}
+
 /// Connects a new non-blocking socket to `address`, waiting in poll until
 /// `deadline` at most.
 fn connect_one(address: &Address, deadline: Instant) -> io::Result<OwnedFd> {

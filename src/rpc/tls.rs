@@ -355,6 +355,19 @@ impl Tls {
         Ok(n)
     }
 
+    /// The negotiated cipher's key size in bits, which SASL over TLS takes
+    /// as its external strength (as libvirt's client does).
+    #[cfg(virevent_sasl)]
+    pub fn key_bits(&self) -> u32 {
+        let suite = self.session.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite()));
+        // Every suite this client offers is AES-128-GCM, AES-256-GCM or ChaCha20 (256 bits).
+        if suite.is_some_and(|name| name.contains("AES_128")) {
+            128
+        } else {
+            256
+        }
+    }
+
     /// Whether encrypted bytes wait for the socket.
     pub fn output_waits(&self) -> bool {
         self.session.wants_write()

@@ -98,6 +98,14 @@ impl<'a> Decoder<'a> {
         Ok(String::from_utf8_lossy(bytes))
     }
 
+    /// A variable `char<max>` array, as rpcgen encodes it: a count, then
+    /// each char as a 4-byte int (the SASL calls' data).
+    #[cfg(virevent_sasl)]
+    pub fn chars(&mut self, max: usize) -> Decoded<Vec<u8>> {
+        let count = self.count(max)?;
+        (0..count).map(|_| self.i32().map(|c| c as u8)).collect()
+    }
+
     /// A `double`: IEEE 754, big-endian.
     pub fn f64(&mut self) -> Decoded<f64> {
         Ok(f64::from_bits(self.u64()?))
@@ -181,6 +189,22 @@ impl Encoder {
         self.bytes.extend_from_slice(data);
         self.bytes.extend(std::iter::repeat_n(0, padding(data.len())));
         self
+    }
+
+    /// A variable `char<>` array: a count, then each char as a 4-byte int.
+    #[cfg(virevent_sasl)]
+    pub fn chars(&mut self, data: &[u8]) -> &mut Encoder {
+        self.u32(data.len() as u32);
+        for &c in data {
+            self.i32(i32::from(c as i8));
+        }
+        self
+    }
+
+    /// The encoded bytes, wiped when dropped (for bodies that carry secrets).
+    #[cfg(virevent_sasl)]
+    pub fn into_secret(self) -> crate::credentials::Secret {
+        crate::credentials::Secret::new(self.bytes)
     }
 
     /// An optional string (`remote_string`).

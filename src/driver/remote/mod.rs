@@ -30,16 +30,19 @@ use crate::rpc::packet::{Kind, Packet, PROGRAM_REMOTE};
 use crate::rpc::xdr::{Decoder, Encoder};
 use kinds::{CLOSE_CALLBACK_REGISTER, CLOSE_CALLBACK_UNREGISTER, CONNECTION_CLOSED, KINDS};
 use protocol::{
-    decode_domain_list, decode_state, proc, AUTH_NONE, AUTH_POLKIT_TYPE, AUTH_SASL, CONNECT_READ_ONLY,
-    FEATURE_PROGRAM_KEEPALIVE,
+    decode_domain_list, decode_state, proc, CONNECT_READ_ONLY, FEATURE_PROGRAM_KEEPALIVE,
 };
 use routes::Routes;
 use states::DomainStates;
 use uri::Target;
 
+mod auth;
 mod kinds;
 mod protocol;
+pub(crate) use auth::Login;
 mod routes;
+#[cfg(virevent_sasl)]
+mod sasl;
 mod states;
 pub(crate) mod uri;
 use crate::tag;
@@ -86,7 +89,7 @@ struct Session {
 impl RemoteDriver {
     /// Connects to the daemon `target` names and opens its driver, all within
     /// [`DAEMON_TIMEOUT`]; events emitted from now on go to `hub`.
-    pub fn open(target: &Target, hub: Arc<Hub>) -> Result<RemoteDriver> {
+    pub fn open(target: &Target, login: &mut Login<'_>, hub: Arc<Hub>) -> Result<RemoteDriver> {
         let deadline = Instant::now() + DAEMON_TIMEOUT;
         let link = Link::connect(&target.endpoint, deadline)?;
         let (socket, timer) = (link.fd(), Timer::new()?);
@@ -100,7 +103,7 @@ impl RemoteDriver {
             watching_room: false,
             ended: None,
         };
-        session.open_sequence(&target.name, &hub).map_err(|e| session.opening_error(e))?;
+        session.open_sequence(&target.name, login, &hub).map_err(|e| session.opening_error(e))?;
         // Keepalive is on by default, as in libvirt's client.
         session.set_keepalive(keepalive::DEFAULT_INTERVAL, keepalive::DEFAULT_COUNT);
         hub.work().add(socket, Interest::READ)?;
@@ -223,30 +226,6 @@ impl Stop {
 }
 
 impl Session {
-    /// AUTH_LIST, which also authenticates root on a polkit socket; then polkit
-    /// if the daemon wants it. SASL is not done: the daemon's refusal says so.
-    fn authenticate(&mut self, hub: &Hub) -> Result<()> {
-        let body = self.call(proc::AUTH_LIST, &[], hub)?;
-        let kinds = Decoder::new(&body).array(20, Decoder::i32).map_err(|e| self.bad_reply("AUTH_LIST", e))?;
-        if kinds.is_empty() || kinds.contains(&AUTH_NONE) {
-            return Ok(());
-        }
-        if kinds.contains(&AUTH_POLKIT_TYPE) {
-            return match self.call(proc::AUTH_POLKIT, &[], hub) {
-                Ok(_) => Ok(()),
-                Err(e) => Err(self.auth_failed(format!("polkit authentication failed: {}", e.message))),
-            };
-        }
-        if kinds.contains(&AUTH_SASL) {
-            return Err(self.auth_failed("it requires SASL authentication, which virevent does not do".into()));
-        }
-        Err(self.auth_failed(format!("it offers only authentication types {kinds:?}, none of which virevent does")))
-    }
-
-    fn auth_failed(&self, why: String) -> Error {
-        Error::new(ErrorCode::AuthFailed, format!("the libvirt daemon at '{}' refused the connection: {why}", self.link.path()))
-    }
-
     /// CONNECT_OPEN of `name`, read-only (all an events client needs).
     fn open(&mut self, name: &str, hub: &Hub) -> Result<()> {
         let mut e = Encoder::new();
@@ -311,14 +290,14 @@ impl Session {
         Ok(())
     }
 
-    /// The open sequence after connecting: AUTH_LIST (and polkit), the
+    /// The open sequence after connecting: authentication (see [`auth`]), the
     /// driver's CONNECT_OPEN, the registrations and the domain listing; then
     /// the whole packets read after the last reply are emitted (the socket no
     /// longer holds them, so neither the event descriptor nor the event
     /// thread would wake for them), after the states are recorded, as those
     /// packets came after the states were taken.
-    fn open_sequence(&mut self, name: &str, hub: &Hub) -> Result<()> {
-        self.authenticate(hub)?;
+    fn open_sequence(&mut self, name: &str, login: &mut Login<'_>, hub: &Hub) -> Result<()> {
+        self.authenticate(hub, login)?;
         self.open(name, hub)?;
         self.keepalive_offered = self.ask_keepalive(hub)?;
         self.register(hub)?;

@@ -10,6 +10,12 @@ pub(crate) mod proc {
     pub(crate) const CONNECT_CLOSE: i32 = 2;
     pub(crate) const CONNECT_SUPPORTS_FEATURE: i32 = 60;
     pub(crate) const AUTH_LIST: i32 = 66;
+    #[cfg(virevent_sasl)]
+    pub(crate) const AUTH_SASL_INIT: i32 = 67;
+    #[cfg(virevent_sasl)]
+    pub(crate) const AUTH_SASL_START: i32 = 68;
+    #[cfg(virevent_sasl)]
+    pub(crate) const AUTH_SASL_STEP: i32 = 69;
     pub(crate) const AUTH_POLKIT: i32 = 70;
     pub(crate) const DOMAIN_GET_STATE: i32 = 212;
     pub(crate) const CONNECT_LIST_ALL_DOMAINS: i32 = 273;

@@ -16,6 +16,13 @@ pub struct Target {
     pub endpoint: Endpoint,
     /// The URI sent in CONNECT_OPEN (`test:///default`, `qemu:///system?foo=bar`).
     pub name: String,
+    /// The host that authentication names (SASL's server, auth.conf's
+    /// `[auth-libvirt-HOST]`): the URI's, `localhost` for a Unix socket.
+    pub host: String,
+    /// The URI's `auth=` (`sasl`, `sasl.MECH`, `polkit`).
+    pub auth: Option<String>,
+    /// The URI's `authfile=`.
+    pub auth_file: Option<PathBuf>,
 }
 
 /// libvirtd's TCP port (`tcp_port`), where a `+tcp` URI gives none.
@@ -75,6 +82,7 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
     }
     let mut socket = None;
     let mut name = None;
+    let (mut auth, mut auth_file) = (None, None);
     let mut tls = crate::rpc::tls::Options::default();
     let mut ssh = crate::rpc::ssh::Options::default();
     // libvirt reads the number; anything but 0 means yes.
@@ -85,6 +93,8 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
         match key {
             "socket" => socket = Some(PathBuf::from(percent_decode(value))),
             "name" => name = Some(percent_decode(value)),
+            "auth" => auth = Some(percent_decode(value)),
+            "authfile" => auth_file = Some(PathBuf::from(percent_decode(value))),
             "pkipath" => tls.pkipath = Some(PathBuf::from(percent_decode(value))),
             "no_verify" => (tls.no_verify, ssh.no_verify) = (yes(value), yes(value)),
             "no_tty" => ssh.no_tty = yes(value),
@@ -115,6 +125,7 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
         }
         name
     });
+    let host = network.as_ref().map_or_else(|| "localhost".to_string(), |(host, _)| host.clone());
     let endpoint = match network {
         Some((host, port)) if transport == Some("ssh") => {
             ssh.user = authority.rsplit_once('@').map(|(user, _)| percent_decode(user));
@@ -129,7 +140,7 @@ pub fn target(uri: &str) -> Option<Result<Target>> {
         Some((host, port)) => Endpoint::Tcp { host, port: port.unwrap_or(TCP_PORT) },
         None => Endpoint::Unix(socket.unwrap_or_else(|| default_socket(driver, path == "/session"))),
     };
-    Some(Ok(Target { endpoint, name }))
+    Some(Ok(Target { endpoint, name, host, auth, auth_file }))
 }
 
 /// The host and port of `[user@]host[:port]` (a user is libvirt's for ssh
@@ -298,11 +309,28 @@ mod tests {
     #[test]
     fn sends_the_plain_driver_uri_never_the_transport_one() {
         let t = ok("test+unix:///default?socket=/tmp/d/libvirt-sock");
-        assert_eq!(t, Target { endpoint: Endpoint::Unix("/tmp/d/libvirt-sock".into()), name: "test:///default".into() });
+        assert_eq!(
+            t,
+            Target {
+                endpoint: Endpoint::Unix("/tmp/d/libvirt-sock".into()),
+                name: "test:///default".into(),
+                host: "localhost".into(),
+                auth: None,
+                auth_file: None
+            }
+        );
         let t = ok("qemu+unix:///system?socket=/tmp/d/libvirt-sock&foo=bar");
         assert_eq!(t.name, "qemu:///system?foo=bar");
         assert_eq!(ok("qemu+unix://host.example/system?socket=/s&mode=direct&no_tty=1").name, "qemu:///system");
         assert_eq!(ok("test+unix:///default?socket=/s&name=test:///empty").name, "test:///empty");
+    }
+
+    #[test]
+    fn auth_and_authfile_stay_with_the_client() {
+        let t = ok("test+tcp://db1:7/default?auth=sasl.DIGEST-MD5&authfile=/etc/a%20b&x=1");
+        assert_eq!((t.host.as_str(), t.auth.as_deref()), ("db1", Some("sasl.DIGEST-MD5")));
+        assert_eq!(t.auth_file, Some(PathBuf::from("/etc/a b")));
+        assert_eq!(t.name, "test:///default?x=1");
     }
 
     #[test]

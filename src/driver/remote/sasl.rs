@@ -1,0 +1,140 @@
+//! The SASL exchange of authentication (see [`super::auth`]), through
+//! libsasl2 ([`crate::rpc::sasl`]).
+
+use super::auth::Login;
+use super::protocol::proc;
+use super::Session;
+use crate::credentials::CredentialType;
+use crate::error::{Error, ErrorCode, Result};
+use crate::hub::Hub;
+use crate::rpc::sasl::{Channel, Outcome, Session as Sasl};
+use crate::rpc::xdr::{Decoder, Encoder};
+
+/// REMOTE_AUTH_SASL_DATA_MAX of `remote_protocol.x`.
+const SASL_DATA_MAX: usize = 65536;
+
+/// The least strength of a security layer on plain TCP (DES, as libvirt says).
+const MIN_PLAIN_SSF: u32 = 56;
+
+impl Session {
+    /// The SASL exchange, with `mech` if the URI wants one.
+    pub(super) fn sasl(&mut self, hub: &Hub, login: &mut Login<'_>, mech: Option<&str>) -> Result<()> {
+        let channel = self.link.channel();
+        let (local, remote) = self.link.addresses();
+        // The name and password can come from auth.conf too; the rest only
+        // from a program that takes them. Unasked, the identity to act as is
+        // the authentication name, as in libvirt (whose default callback
+        // takes no USERNAME).
+        let mut answerable = vec![CredentialType::Authname, CredentialType::Passphrase];
+        if let Some(program) = &login.program {
+            for kind in program.types() {
+                if !answerable.contains(kind) {
+                    answerable.push(*kind);
+                }
+            }
+        }
+        let mut sasl = Sasl::new(&login.host, local.as_deref(), remote.as_deref(), &channel, &answerable)
+            .map_err(|why| self.auth_failed(why))?;
+
+        let body = self.call(proc::AUTH_SASL_INIT, &[], hub)?;
+        let offered = Decoder::new(&body).string().map_err(|e| self.bad_reply("AUTH_SASL_INIT", e))?;
+        let mechlist = match mech {
+            Some(mech) if !offered.split([',', ' ']).any(|m| m.eq_ignore_ascii_case(mech)) => {
+                return Err(self.auth_failed(format!("SASL mechanism '{mech}' is not offered (it offers {offered})")));
+            }
+            Some(mech) => mech.to_string(),
+            None => offered.clone(),
+        };
+        let mut conf = None;
+        // libsasl2 names the mechanism on the call that picks it: a start
+        // repeated after answering questions names none.
+        let mut chosen = None;
+        let mut out = loop {
+            let (mech, outcome) = sasl.start(&mechlist).map_err(|why| self.sasl_failed(why, &offered))?;
+            chosen = mech.or(chosen);
+            match outcome {
+                Outcome::Ask(questions) => sasl.answer(self.credentials(&questions, login, &mut conf)?),
+                Outcome::Send { data, complete } => break (data, complete),
+            }
+        };
+        let chosen = chosen.ok_or_else(|| self.auth_failed("libsasl2 picked no SASL mechanism".into()))?;
+        let mut e = Encoder::new();
+        e.string(&chosen).i32(out.0.is_none() as i32).chars(out.0.as_deref().unwrap_or_default());
+        let mut reply = self.sasl_call(proc::AUTH_SASL_START, e, hub)?;
+        // libvirt's loop: the client steps at least once unless both sides
+        // are complete, and each step's output goes to the daemon.
+        loop {
+            if reply.complete && out.1 {
+                break;
+            }
+            out = loop {
+                match sasl.step(reply.data.as_deref()).map_err(|why| self.sasl_failed(why, &offered))? {
+                    Outcome::Ask(questions) => sasl.answer(self.credentials(&questions, login, &mut conf)?),
+                    Outcome::Send { data, complete } => break (data, complete),
+                }
+            };
+            if reply.complete && out.1 {
+                break;
+            }
+            let mut e = Encoder::new();
+            e.i32(out.0.is_none() as i32).chars(out.0.as_deref().unwrap_or_default());
+            reply = self.sasl_call(proc::AUTH_SASL_STEP, e, hub)?;
+        }
+        let ssf = sasl.ssf().map_err(|why| self.auth_failed(why))?;
+        if matches!(channel, Channel::Plain) {
+            if ssf < MIN_PLAIN_SSF {
+                return Err(self.auth_failed(format!(
+                    "the SASL mechanism {chosen} negotiated a security layer of {ssf} bits, and plain TCP needs at \
+                     least {MIN_PLAIN_SSF} (use a mechanism with a security layer, such as DIGEST-MD5 or GSSAPI, or TLS)"
+                )));
+            }
+            let max = sasl.max_output().map_err(|why| self.auth_failed(why))?;
+            self.link.wrap_with(sasl, max);
+        }
+        Ok(())
+    }
+
+    /// A START or STEP call with `body` (wiped after), and its reply.
+    fn sasl_call(&mut self, procedure: i32, body: Encoder, hub: &Hub) -> Result<SaslReply> {
+        let body = body.into_secret();
+        let reply = self.call(procedure, body.as_bytes(), hub);
+        self.link.wipe_output();
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(e) if e.code == ErrorCode::AuthFailed => return Err(self.auth_failed(e.message)),
+            Err(e) => return Err(e),
+        };
+        let mut d = Decoder::new(&reply);
+        let decoded = (|| Ok::<_, crate::rpc::xdr::DecodeError>((d.i32()?, d.i32()?, d.chars(SASL_DATA_MAX)?)))();
+        let (complete, nil, data) = decoded.map_err(|e| self.bad_reply("SASL", e))?;
+        Ok(SaslReply { complete: complete != 0, data: (nil == 0).then_some(data) })
+    }
+
+    /// Answers to `questions`, reading auth.conf the first time it is needed.
+    fn credentials(
+        &self,
+        questions: &[crate::credentials::Question],
+        login: &mut Login<'_>,
+        conf: &mut Option<Option<crate::auth_conf::AuthConf>>,
+    ) -> Result<Vec<crate::credentials::Secret>> {
+        use crate::auth_conf::AuthConf;
+        if conf.is_none() {
+            let path = AuthConf::locate(login.auth_file.as_deref());
+            *conf = Some(path.map(|p| AuthConf::read(&p)).transpose()?);
+        }
+        let conf = conf.as_ref().and_then(Option::as_ref);
+        crate::credentials::answer(questions, &login.host, conf, login.program.as_deref_mut())
+    }
+
+    /// What a failing libsasl2 call reports: the daemon's offer with its words.
+    fn sasl_failed(&self, why: String, offered: &str) -> Error {
+        self.auth_failed(format!("SASL authentication failed ({why}; the daemon offers {offered})"))
+    }
+}
+
+/// The daemon's answer to AUTH_SASL_START or AUTH_SASL_STEP.
+struct SaslReply {
+    complete: bool,
+    /// Its data (`None`: no data, which SASL tells from empty).
+    data: Option<Vec<u8>>,
+}
