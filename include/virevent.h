@@ -136,7 +136,19 @@ typedef enum {
   VIR_CRED_EXTERNAL = 9,
 } virConnectCredentialType;
 
-typedef struct RawConn RawConn;
+/**
+ * virConnectOpenAuth's flags, libvirt's virConnectFlags values.
+ */
+typedef enum {
+  /**
+   * Read-only: every virevent connection is.
+   */
+  VIR_CONNECT_RO = 1,
+  /**
+   * No URI aliases: virevent has none.
+   */
+  VIR_CONNECT_NO_ALIASES = 2,
+} virConnectFlags;
 
 /**
  * A connection: an event hub with its handlers and queue, and the driver that
@@ -278,52 +290,6 @@ extern "C" {
  * and NOECHOPROMPT without. With no terminal it returns -1.
  */
 extern virConnectAuthPtr virConnectAuthPtrDefault;
-
-extern int sasl_client_init(const Callback *callbacks);
-
-extern int sasl_client_new(const char *service,
-                           const char *server,
-                           const char *local,
-                           const char *remote,
-                           const Callback *callbacks,
-                           unsigned int flags,
-                           RawConn **conn);
-
-extern int sasl_client_start(RawConn *conn,
-                             const char *mechlist,
-                             Interact **interact,
-                             const char **out,
-                             unsigned int *out_len,
-                             const char **mech);
-
-extern int sasl_client_step(RawConn *conn,
-                            const char *input,
-                            unsigned int input_len,
-                            Interact **interact,
-                            const char **out,
-                            unsigned int *out_len);
-
-extern int sasl_setprop(RawConn *conn, int property, const void *value);
-
-extern int sasl_getprop(RawConn *conn, int property, const void **value);
-
-extern int sasl_encode(RawConn *conn,
-                       const char *input,
-                       unsigned int len,
-                       const char **out,
-                       unsigned int *out_len);
-
-extern int sasl_decode(RawConn *conn,
-                       const char *input,
-                       unsigned int len,
-                       const char **out,
-                       unsigned int *out_len);
-
-extern void sasl_dispose(RawConn **conn);
-
-extern const char *sasl_errdetail(RawConn *conn);
-
-extern const char *sasl_errstring(int code, const char *langs, const char **out_lang);
 
 /**
  * Opens `name` as virConnectOpen does, with `auth` supplying credentials

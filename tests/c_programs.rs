@@ -11,6 +11,7 @@ mod common;
 
 use common::tools::{self, needs, Tool};
 use common::pki::{Pki, Role, Validity};
+use common::sasl::SaslConf;
 use common::sshd::Sshd;
 use common::{library_dir, root, schema};
 
@@ -70,9 +71,11 @@ fn run(name: &str, tools: &[Tool]) {
     let sshd = uses(tools::SSHD)
         .then(|| Sshd::start(common::test_dir(&format!("sshd-{name}"))));
     let port = sshd.as_ref().map(|s| PathBuf::from(s.port.to_string()));
+    let sasl = uses(tools::SASLPASSWD2).then(|| SaslConf::new(common::test_dir(&format!("sasl-{name}"))));
     let mut env: Vec<(&str, &Path)> = pki.iter().map(|pki| ("VIREVENT_TEST_PKI", pki.dir.as_path())).collect();
     env.extend(sshd.iter().map(|s| ("VIREVENT_TEST_SSHD", s.dir.as_path())));
     env.extend(port.iter().map(|p| ("VIREVENT_TEST_SSHD_PORT", p.as_path())));
+    env.extend(sasl.iter().map(|s| ("VIREVENT_TEST_SASL", s.dir.as_path())));
     run_program_with(build(name), name, &env);
 }
 
@@ -105,7 +108,7 @@ fn run_program_with(program: PathBuf, name: &str, env: &[(&str, &Path)]) {
     let mut command = if valgrind {
         let mut c = Command::new("valgrind");
         c.arg(format!("--suppressions={}", root().join("tests/valgrind.supp").display()));
-        c.args(["--quiet", "--child-silent-after-fork=yes", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible", "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99"]).arg(&program);
+        c.args(["--quiet", "--num-callers=40", "--child-silent-after-fork=yes", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible", "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99"]).arg(&program);
         c
     } else {
         Command::new(&program)
@@ -173,6 +176,7 @@ c_tests!(
     test_remote_stalls: &[],
     test_keepalive: DAEMON,
     test_tls: &[tools::LIBVIRTD, tools::VIRSH, tools::OPENSSL],
+    test_sasl: &[tools::LIBVIRTD, tools::VIRSH, tools::SASLPASSWD2, tools::SASL_PLUGINS, tools::LIBSASL2_DEV],
     test_ssh: &[tools::LIBVIRTD, tools::VIRSH, tools::SSHD, tools::SSH, tools::SSH_KEYGEN, tools::NC, tools::UNSHARE],
 );
 

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod common;
 use common::pki::{Pki, Role, Validity};
+use common::sasl::SaslConf;
 use common::sshd::Sshd;
 
 const BIN: &str = env!("CARGO_BIN_EXE_virevent-watch");
@@ -51,6 +52,11 @@ impl Daemon {
     /// [`Daemon::start`] with `extra` in libvirtd.conf, and the TLS port
     /// `tls` it opens to wait for too.
     fn start_with(extra: &str, tls: Option<u16>) -> Daemon {
+        Daemon::start_in_env(extra, tls, &[])
+    }
+
+    /// [`Daemon::start_with`] with more of libvirtd's environment.
+    fn start_in_env(extra: &str, tls: Option<u16>, env: &[(&str, &Path)]) -> Daemon {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = loop {
             let dir = PathBuf::from(format!(
@@ -75,10 +81,11 @@ impl Daemon {
             &conf,
             format!(
                 "unix_sock_dir = \"{}\"\nunix_sock_rw_perms = \"0770\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n\
-                 listen_tls = {}\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{tcp_port}\"\nauth_tcp = \"none\"\n\
+                 listen_tls = {}\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{tcp_port}\"\n{}\
                  {extra}",
                 dir.display(),
                 u8::from(tls.is_some()),
+                if extra.contains("auth_tcp") { "" } else { "auth_tcp = \"none\"\n" },
             ),
         )
         .unwrap();
@@ -94,6 +101,7 @@ impl Daemon {
                 .arg("--pid-file")
                 .arg(dir.join("pid"))
                 .env("LIBVIRT_DRIVER_DIR", dir.join("drivers"))
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log.try_clone().unwrap())
@@ -1390,4 +1398,125 @@ fn ssh_failures_say_what_ssh_said() {
     let uri = format!("{}&command=/nonexistent/ssh", sshd.uri(&sock, "client_key", "known_hosts"));
     let why = cannot_connect(&uri);
     assert!(why.contains("cannot run '/nonexistent/ssh'"), "{why}");
+}
+
+/// A daemon that wants SASL on TCP (and, with `tls`, on TLS), with a private
+/// SASL configuration (SASL_CONF_PATH) whose sasldb knows alice.
+struct SaslDaemon {
+    daemon: Daemon,
+    /// The SASL configuration, where the test's auth.conf files go too.
+    sasl: SaslConf,
+    /// The TLS port and the client's pki folder.
+    tls: Option<(u16, PathBuf, Pki)>,
+}
+
+
+fn sasl_daemon(what: &str, tls: bool) -> Option<SaslDaemon> {
+    use common::tools;
+    let mut needed = vec![tools::LIBVIRTD, tools::VIRSH, tools::SASLPASSWD2, tools::SASL_PLUGINS, tools::LIBSASL2_DEV];
+    if tls {
+        needed.push(tools::OPENSSL);
+    }
+    if !tools::needs(what, &needed) {
+        return None;
+    }
+    let sasl = SaslConf::new(common::test_dir("sasl"));
+    let mut conf = "auth_tcp = \"sasl\"\n".to_string();
+    let tls = tls.then(|| {
+        let pki = Pki::new(common::test_dir("pki"));
+        pki.issue("ca", "daemon", Role::Server("IP:127.0.0.1,DNS:localhost"), Validity::Now);
+        pki.issue("ca", "client", Role::Client, Validity::Now);
+        let port = common::free_port();
+        conf.push_str(&format!(
+            "auth_tls = \"sasl\"\ntls_port = \"{port}\"\nkey_file = \"{}\"\ncert_file = \"{}\"\nca_file = \"{}\"\n",
+            pki.key("daemon").display(),
+            pki.cert("daemon").display(),
+            pki.ca_cert("ca").display()
+        ));
+        (port, pki.client_dir("good", "ca", Some("client")), pki)
+    });
+    let daemon = Daemon::start_in_env(&conf, tls.as_ref().map(|t| t.0), &[("SASL_CONF_PATH", &sasl.dir)]);
+    Some(SaslDaemon { daemon, sasl, tls })
+}
+
+impl SaslDaemon {
+    /// An auth.conf in the test's folder giving `authname` and `password`
+    /// for 127.0.0.1.
+    fn auth_file(&self, name: &str, authname: &str, password: &str) -> PathBuf {
+        let path = self.sasl.dir.join(name);
+        let text = format!("[credentials-test]\nauthname={authname}\npassword={password}\n\n[auth-libvirt-127.0.0.1]\ncredentials=test\n");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+#[test]
+fn sasl_over_tcp_reports_the_same_events_as_virsh() {
+    let Some(sasl) = sasl_daemon("virevent-watch against virsh with SASL over TCP", false) else { return };
+    let good = sasl.auth_file("auth.conf", "alice", common::sasl::PASSWORD);
+    // Only DIGEST-MD5 of the three has a security layer, which plain TCP needs.
+    let uri = format!("{}?authfile={}", sasl.daemon.tcp_uri, good.display());
+    same_events_as_virsh(&sasl.daemon, &uri);
+    // The same file through --auth-file.
+    let (status, stdout, stderr) = run(&["--uri", &sasl.daemon.tcp_uri, "--auth-file", good.to_str().unwrap(), "--timeout", "0.2"]);
+    assert_eq!((status, stdout.as_str(), stderr.as_str()), (Some(0), "", REFUSED));
+}
+
+#[test]
+fn sasl_over_tls_reports_the_same_events_as_virsh() {
+    let Some(sasl) = sasl_daemon("virevent-watch against virsh with SASL over TLS", true) else { return };
+    let good = sasl.auth_file("auth.conf", "alice", common::sasl::PASSWORD);
+    let (port, pki, _) = sasl.tls.as_ref().unwrap();
+    let uri = |mech: &str| {
+        format!("test+tls://127.0.0.1:{port}/default?pkipath={}&authfile={}&auth=sasl.{mech}", pki.display(), good.display())
+    };
+    same_events_as_virsh(&sasl.daemon, &uri("PLAIN"));
+    for mech in ["SCRAM-SHA-256", "DIGEST-MD5"] {
+        let (status, stdout, stderr) = run(&["--uri", &uri(mech), "--timeout", "0.2"]);
+        assert_eq!((status, stdout.as_str(), stderr.as_str()), (Some(0), "", REFUSED), "{mech}");
+    }
+}
+
+#[test]
+fn sasl_failures_name_their_cause() {
+    let Some(sasl) = sasl_daemon("virevent-watch: SASL failures", false) else { return };
+    let tcp = &sasl.daemon.tcp_uri;
+    let port = &tcp["test+tcp://127.0.0.1:".len()..tcp.len() - "/default".len()];
+    let refused = format!("the libvirt daemon at '127.0.0.1:{port}' refused the connection: ");
+    let with = |file: &Path, more: &str| format!("{tcp}?authfile={}{more}", file.display());
+    for (file, who) in [("wrong-password.conf", "alice"), ("unknown-user.conf", "mallory")] {
+        let path = sasl.auth_file(file, who, if who == "alice" { "wrong" } else { common::sasl::PASSWORD });
+        let message = cannot_connect(&with(&path, ""));
+        assert_eq!(message, format!("{refused}authentication failed: authentication failed"), "{file}");
+        // virsh says the same, in its words.
+        let out = Command::new("virsh").args(["-c", &with(&path, ""), "list"]).stdin(Stdio::null()).output().unwrap();
+        assert!(String::from_utf8_lossy(&out.stderr).contains("authentication failed"), "virsh: {out:?}");
+        assert!(!message.contains("wrong") && !message.contains(common::sasl::PASSWORD), "{message}");
+    }
+    let good = sasl.auth_file("auth.conf", "alice", common::sasl::PASSWORD);
+    // Mechanisms without a security layer are not offered on plain TCP.
+    for mech in ["SCRAM-SHA-256", "PLAIN"] {
+        let message = cannot_connect(&with(&good, &format!("&auth=sasl.{mech}")));
+        assert_eq!(
+            message,
+            format!(
+                "{refused}SASL mechanism '{mech}' is not offered (it offers DIGEST-MD5, and on plain TCP it offers \
+                 only mechanisms with a security layer of at least 56 bits)"
+            )
+        );
+    }
+    let message = cannot_connect(&with(&good, "&auth=polkit"));
+    assert_eq!(message, format!("{refused}requested authentication type 'polkit' rejected"));
+    // A file without the password, a file that is not there, and none at all.
+    let nameless = sasl.sasl.dir.join("no-password.conf");
+    std::fs::write(&nameless, "[credentials-test]\nauthname=alice\n[auth-libvirt-default]\ncredentials=test\n").unwrap();
+    let message = cannot_connect(&with(&nameless, ""));
+    assert!(
+        message.starts_with("authentication to '127.0.0.1' needs VIR_CRED_PASSPHRASE (")
+            && message.ends_with(&format!("and neither an authentication callback nor auth.conf ('{}') gives it", nameless.display())),
+        "{message}"
+    );
+    let missing = sasl.sasl.dir.join("missing.conf");
+    let message = cannot_connect(&with(&missing, ""));
+    assert_eq!(message, format!("cannot read the credentials file '{}': No such file or directory (os error 2)", missing.display()));
 }

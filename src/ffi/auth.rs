@@ -6,14 +6,14 @@ use std::ffi::{c_char, c_int, c_uint, c_void, CString};
 
 use super::args::text;
 use super::boundary::guard;
-use super::types::{virConnect, virConnectAuth, virConnectAuthPtr, virConnectCredential, virConnectPtr};
+use super::types::{virConnect, virConnectAuth, virConnectFlags, virConnectAuthPtr, virConnectCredential, virConnectPtr};
 use crate::connection::Connection;
 use crate::credentials::{wipe, Authenticator, Credential, CredentialType, Secret};
 use crate::error::{Error, ErrorCode};
 
 /// libvirt's open flags this library takes: VIR_CONNECT_RO (every virevent
 /// connection is read-only) and VIR_CONNECT_NO_ALIASES (it has no aliases).
-const OPEN_FLAGS: c_uint = 1 | 2;
+const OPEN_FLAGS: c_uint = virConnectFlags::VIR_CONNECT_RO as c_uint | virConnectFlags::VIR_CONNECT_NO_ALIASES as c_uint;
 
 /// Opens `name` as virConnectOpen does, with `auth` supplying credentials
 /// when the daemon wants SASL authentication. As in libvirt's client, the

@@ -52,6 +52,16 @@ pub type virEventHandler =
 /// it, every call on that connection fails with VIR_ERR_OPERATION_INVALID.
 pub type virFreeCallback = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 
+/// virConnectOpenAuth's flags, libvirt's virConnectFlags values.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum virConnectFlags {
+    /// Read-only: every virevent connection is.
+    VIR_CONNECT_RO = 1,
+    /// No URI aliases: virevent has none.
+    VIR_CONNECT_NO_ALIASES = 2,
+}
+
 /// What a credential is, libvirt's virConnectCredentialType values (they
 /// never change). SASL asks for USERNAME (the identity to act as; left
 /// unanswered, it is the AUTHNAME), AUTHNAME, PASSPHRASE, and, from a callback

@@ -71,6 +71,10 @@ struct SecurityProperties {
 
 enum RawConn {}
 
+// libsasl2's own functions, not part of virevent's header (cbindgen reads
+// the doc comment).
+#[allow(unused_doc_comments)]
+/// cbindgen:ignore
 #[link(name = "sasl2")]
 extern "C" {
     fn sasl_client_init(callbacks: *const Callback) -> c_int;
@@ -390,6 +394,13 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        // The last questions are the mechanism's to free on its next call;
+        // an exchange given up (a callback that failed) has none.
+        if !self.interact.is_null() {
+            // SAFETY: the plugin allocated the list with libsasl2's default
+            // allocator, malloc, and nothing refers to it any more.
+            unsafe { libc::free(self.interact.cast()) };
+        }
         // SAFETY: the connection came from sasl_client_new and is disposed once.
         unsafe { sasl_dispose(&mut self.conn) };
     }

@@ -156,8 +156,8 @@ static inline void daemon_start_full(Daemon *d, int tcp, const char *pki, const 
                       "ca_file = \"%s/ca/cacert.pem\"\n", d->tls_port, pki, pki, pki);
     }
     if (d->tcp_port)
-        fprintf(conf, "listen_tls = %d\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"%d\"\n"
-                      "auth_tcp = \"none\"\n", pki != NULL, d->tcp_port);
+        fprintf(conf, "listen_tls = %d\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"%d\"\n%s",
+                pki != NULL, d->tcp_port, extra && strstr(extra, "auth_tcp") ? "" : "auth_tcp = \"none\"\n");
     fclose(conf);
     snprintf(d->sock, sizeof d->sock, "%s/libvirt-sock", d->dir);
     snprintf(d->uri, sizeof d->uri, "test+unix:///default?socket=%s", d->sock);

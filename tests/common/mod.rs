@@ -59,6 +59,7 @@ pub fn run_python_with(script: &str, args: &[&str], what: &str, modules: &[tools
 }
 
 pub mod pki;
+pub mod sasl;
 pub mod schema;
 pub mod sshd;
 pub mod tools;

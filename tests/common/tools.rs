@@ -52,6 +52,21 @@ pub const SSH_KEYGEN: Tool = command("ssh-keygen", "openssh-client");
 pub const NC: Tool = command("nc", "netcat-openbsd");
 /// What the TLS tests make their certificates with.
 pub const OPENSSL: Tool = command("openssl", "openssl");
+/// The SASL tests: the maker of their sasldb, the mechanisms' plugins, and
+/// the development files the library's SASL support is built with.
+pub const SASLPASSWD2: Tool = command("saslpasswd2", "sasl2-bin");
+pub const SASL_PLUGINS: Tool = Tool {
+    command: "libdigestmd5.so",
+    package: "libsasl2-modules",
+    python_module: None,
+    file: Some("/usr/lib/x86_64-linux-gnu/sasl2/libdigestmd5.so"),
+};
+pub const LIBSASL2_DEV: Tool = Tool {
+    command: "libsasl2.pc",
+    package: "libsasl2-dev",
+    python_module: None,
+    file: Some("/usr/lib/x86_64-linux-gnu/pkgconfig/libsasl2.pc"),
+};
 /// libxml2's command line, which validates events against docs/events.rng.
 pub const XMLLINT: Tool = command("xmllint", "libxml2-utils");
 /// The emulator of the real-QEMU test (Debian 12 needs bookworm-backports'

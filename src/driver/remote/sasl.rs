@@ -40,7 +40,12 @@ impl Session {
         let offered = Decoder::new(&body).string().map_err(|e| self.bad_reply("AUTH_SASL_INIT", e))?;
         let mechlist = match mech {
             Some(mech) if !offered.split([',', ' ']).any(|m| m.eq_ignore_ascii_case(mech)) => {
-                return Err(self.auth_failed(format!("SASL mechanism '{mech}' is not offered (it offers {offered})")));
+                let why = if matches!(channel, Channel::Plain) {
+                    ", and on plain TCP it offers only mechanisms with a security layer of at least 56 bits"
+                } else {
+                    ""
+                };
+                return Err(self.auth_failed(format!("SASL mechanism '{mech}' is not offered (it offers {offered}{why})")));
             }
             Some(mech) => mech.to_string(),
             None => offered.clone(),
