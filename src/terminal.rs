@@ -23,21 +23,26 @@ impl Terminal {
     /// Shows `prompt` and reads one line (without its newline), with or
     /// without echo.
     pub fn ask(&mut self, prompt: &str, echo: bool) -> io::Result<Vec<u8>> {
-        self.tty.write_all(prompt.as_bytes())?;
-        if !prompt.ends_with(' ') {
-            self.tty.write_all(b" ")?;
-        }
         let fd = self.tty.as_raw_fd();
         // SAFETY: termios is plain data; tcgetattr fills it.
         let mut saved: libc::termios = unsafe { std::mem::zeroed() };
         let quiet = !echo && unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
+        // Echo goes off before the prompt shows, so that nothing typed in
+        // answer to it is shown (or flushed by the change).
         if quiet {
             let mut silent = saved;
             silent.c_lflag &= !(libc::ECHO | libc::ECHONL);
             // SAFETY: a valid terminal and settings.
             unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &silent) };
         }
-        let line = self.read_line();
+        let shown = self.tty.write_all(prompt.as_bytes()).and_then(|()| {
+            if prompt.ends_with(' ') {
+                Ok(())
+            } else {
+                self.tty.write_all(b" ")
+            }
+        });
+        let line = shown.and_then(|()| self.read_line());
         if quiet {
             // SAFETY: as above: the saved settings back.
             unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &saved) };
@@ -65,15 +70,18 @@ impl Terminal {
     }
 }
 
-/// An [`Authenticator`] that asks on the terminal: names and prompts with
-/// echo, passphrases and hidden prompts without.
+/// An [`Authenticator`] that asks on the terminal, as libvirt's default
+/// callback does: names, realms and prompts with echo, passphrases and hidden
+/// prompts without (an empty answer takes the mechanism's default).
 pub struct TerminalAuth;
 
+/// libvirt's default callback's types: no USERNAME, which is then the
+/// authentication name.
 const ASKED: [CredentialType; 5] = [
-    CredentialType::Username,
     CredentialType::Authname,
-    CredentialType::Passphrase,
     CredentialType::EchoPrompt,
+    CredentialType::Realm,
+    CredentialType::Passphrase,
     CredentialType::NoEchoPrompt,
 ];
 

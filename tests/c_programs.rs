@@ -60,10 +60,13 @@ fn build_source(source: &Path, name: &str) -> PathBuf {
 /// that needs sshd, a private sshd (tests/common/sshd.rs: root only).
 fn run(name: &str, tools: &[Tool]) {
     let what = format!("tests/c/{name}.c");
+    let uses = |tool: Tool| tools.iter().any(|t| t.command == tool.command);
+    if uses(tools::SASLPASSWD2) && common::sasl::feature_off(&what) {
+        return;
+    }
     if !needs(&what, tools) {
         return;
     }
-    let uses = |tool: Tool| tools.iter().any(|t| t.command == tool.command);
     if uses(tools::SSHD) && !tools::needs_root(&what) {
         return;
     }
@@ -77,6 +80,12 @@ fn run(name: &str, tools: &[Tool]) {
     env.extend(port.iter().map(|p| ("VIREVENT_TEST_SSHD_PORT", p.as_path())));
     env.extend(sasl.iter().map(|s| ("VIREVENT_TEST_SASL", s.dir.as_path())));
     run_program_with(build(name), name, &env);
+}
+
+/// Whether the library under test does SASL: its `sasl` feature is on
+/// (the default) and build.rs found libsasl2's development files.
+fn built_with_sasl() -> bool {
+    cfg!(feature = "sasl") && tools::present(tools::LIBSASL2_DEV)
 }
 
 /// What a TLS test program finds in $VIREVENT_TEST_PKI: the CA (ca/), the
@@ -122,6 +131,7 @@ fn run_program_with(program: PathBuf, name: &str, env: &[(&str, &Path)]) {
         .envs(env.iter().copied())
         .env("LD_LIBRARY_PATH", library_dir())
         .env("VIREVENT_SEEN_LOG", &seen)
+        .env("VIREVENT_BUILT_WITH_SASL", if built_with_sasl() { "1" } else { "0" })
         .output()
         .expect("run the C program");
     let stdout = String::from_utf8_lossy(&output.stdout);

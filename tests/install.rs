@@ -127,6 +127,11 @@ fn installs_into_a_prefix_and_builds_the_demo_with_pkg_config() {
         run(Command::new("pkg-config").args(args).arg("virevent").env("PKG_CONFIG_PATH", lib.join("pkgconfig")))
     };
     assert_eq!(pkg(&["--modversion"]).trim(), VERSION);
+    // libsasl2 for static links, when the library uses it.
+    let pc = std::fs::read_to_string(lib.join("pkgconfig/virevent.pc")).unwrap();
+    let nm = run(Command::new("objdump").arg("-p").arg(lib.join("libvirevent.so")));
+    assert_eq!(pc.contains("Requires.private: libsasl2\n"), nm.contains("libsasl2"), "{pc}");
+    assert!(!pc.contains('@'), "{pc}");
     let flags = pkg(&["--cflags", "--libs"]);
     assert!(flags.contains(&format!("-I{}/include", prefix.display())), "{flags}");
 
@@ -256,13 +261,18 @@ fn the_installed_python_module_finds_the_installed_library() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), expected, "the module, INSTALL_LIBDIR, the library loaded");
 }
 
-/// The function names `include/virevent.h` declares.
+/// The function and variable names `include/virevent.h` declares.
 fn header_functions() -> Vec<String> {
     let header = std::fs::read_to_string(root().join("include/virevent.h")).unwrap();
     let mut names: Vec<String> = header
         .lines()
-        .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && !l.starts_with("typedef") && l.contains('('))
-        .filter_map(|l| l.split('(').next()?.split_whitespace().last().map(|n| n.trim_start_matches('*').to_string()))
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && !l.starts_with("typedef"))
+        .filter_map(|l| match l.strip_prefix("extern ") {
+            // A variable: `extern TYPE NAME;` (virConnectAuthPtrDefault).
+            Some(variable) if !variable.contains('(') => variable.trim_end_matches(';').split_whitespace().last().map(str::to_string),
+            _ if l.contains('(') => l.split('(').next()?.split_whitespace().last().map(|n| n.trim_start_matches('*').to_string()),
+            _ => None,
+        })
         .filter(|n| n.starts_with("vir"))
         .collect();
     names.sort();

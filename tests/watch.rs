@@ -1417,7 +1417,7 @@ fn sasl_daemon(what: &str, tls: bool) -> Option<SaslDaemon> {
     if tls {
         needed.push(tools::OPENSSL);
     }
-    if !tools::needs(what, &needed) {
+    if common::sasl::feature_off(what) || !tools::needs(what, &needed) {
         return None;
     }
     let sasl = SaslConf::new(common::test_dir("sasl"));
@@ -1487,7 +1487,11 @@ fn sasl_failures_name_their_cause() {
     for (file, who) in [("wrong-password.conf", "alice"), ("unknown-user.conf", "mallory")] {
         let path = sasl.auth_file(file, who, if who == "alice" { "wrong" } else { common::sasl::PASSWORD });
         let message = cannot_connect(&with(&path, ""));
-        assert_eq!(message, format!("{refused}authentication failed: authentication failed"), "{file}");
+        assert_eq!(
+            message,
+            format!("{refused}authentication failed: authentication failed (the credentials given for '{who}')"),
+            "{file}"
+        );
         // virsh says the same, in its words.
         let out = Command::new("virsh").args(["-c", &with(&path, ""), "list"]).stdin(Stdio::null()).output().unwrap();
         assert!(String::from_utf8_lossy(&out.stderr).contains("authentication failed"), "virsh: {out:?}");
@@ -1519,4 +1523,68 @@ fn sasl_failures_name_their_cause() {
     let missing = sasl.sasl.dir.join("missing.conf");
     let message = cannot_connect(&with(&missing, ""));
     assert_eq!(message, format!("cannot read the credentials file '{}': No such file or directory (os error 2)", missing.display()));
+}
+
+/// Runs virevent-watch with `args` on a new pseudo-terminal (python3's pty
+/// module), typing `answer` and a newline once it prompts for a password;
+/// returns its exit code and everything the terminal showed.
+fn on_a_terminal(args: &[&str], answer: &str) -> (i32, String) {
+    const SCRIPT: &str = r#"
+import os, pty, select, sys, time
+answer = sys.argv[1].encode()
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+shown, typed, deadline = b"", False, time.time() + 20
+while time.time() < deadline:
+    if not select.select([fd], [], [], 0.5)[0]:
+        continue
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    shown += data
+    if not typed and b"password" in shown.lower():
+        time.sleep(0.1)
+        os.write(fd, answer + b"\n")
+        typed = True
+done, status = os.waitpid(pid, os.WNOHANG)
+while done == 0 and time.time() < deadline + 5:
+    time.sleep(0.05)
+    done, status = os.waitpid(pid, os.WNOHANG)
+if done == 0:
+    os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+sys.stdout.write(shown.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let output = Command::new("python3").args(["-c", SCRIPT, answer, BIN]).args(args).output().expect("python3 runs");
+    let shown = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), shown)
+}
+
+#[test]
+fn a_password_missing_from_auth_conf_is_asked_on_the_terminal_without_echo() {
+    let what = "virevent-watch: the password prompt";
+    if !common::tools::needs(what, &[common::tools::PYTHON3]) {
+        return;
+    }
+    let Some(sasl) = sasl_daemon(what, false) else { return };
+    let name_only = sasl.sasl.dir.join("name-only.conf");
+    std::fs::write(&name_only, "[credentials-test]\nauthname=alice\n[auth-libvirt-127.0.0.1]\ncredentials=test\n").unwrap();
+    let args = ["--uri", &sasl.daemon.tcp_uri, "--auth-file", name_only.to_str().unwrap(), "--timeout", "0.2"];
+    let (status, shown) = on_a_terminal(&args, common::sasl::PASSWORD);
+    assert_eq!(status, 0, "{shown}");
+    assert!(shown.to_lowercase().contains("password"), "no prompt: {shown:?}");
+    assert!(!shown.contains(common::sasl::PASSWORD), "the password was echoed: {shown:?}");
+    // A wrong one typed there is refused like one from a file.
+    let (status, shown) = on_a_terminal(&args, "not it");
+    assert_eq!(status, 1, "{shown}");
+    assert!(shown.contains("authentication failed (the credentials given for 'alice')"), "{shown:?}");
+    assert!(!shown.contains("not it"), "{shown:?}");
+    // Without a terminal nothing is asked: the missing password is named.
+    let message = cannot_connect(&format!("{}?authfile={}", sasl.daemon.tcp_uri, name_only.display()));
+    assert!(message.contains("needs VIR_CRED_PASSPHRASE"), "{message}");
 }

@@ -122,18 +122,20 @@ impl Authenticator for CallbackAuth {
     }
 }
 
-/// libvirt's default credential types: what virConnectAuthPtrDefault answers.
-static DEFAULT_TYPES: [c_int; 5] = [1, 2, 5, 6, 7];
+/// libvirt's default credential types: what virConnectAuthPtrDefault answers
+/// (AUTHNAME, ECHOPROMPT, REALM, PASSPHRASE, NOECHOPROMPT, EXTERNAL).
+static DEFAULT_TYPES: [c_int; 6] = [2, 6, 8, 5, 7, 9];
 
 /// A virConnectAuth whose callback asks on the controlling terminal, as
-/// libvirt's does: USERNAME, AUTHNAME and ECHOPROMPT with echo, PASSPHRASE
-/// and NOECHOPROMPT without. With no terminal it returns -1.
+/// libvirt's does: AUTHNAME, REALM and ECHOPROMPT with echo, PASSPHRASE and
+/// NOECHOPROMPT without (an empty answer takes the default). With no
+/// terminal it returns -1.
 #[no_mangle]
 pub static mut virConnectAuthPtrDefault: virConnectAuthPtr = &raw mut DEFAULT_AUTH;
 
 static mut DEFAULT_AUTH: virConnectAuth = virConnectAuth {
     credtype: DEFAULT_TYPES.as_ptr() as *mut c_int,
-    ncredtype: 5,
+    ncredtype: 6,
     cb: Some(ask_on_terminal),
     cbdata: std::ptr::null_mut(),
 };

@@ -47,6 +47,7 @@
 #define P_SUPPORTS_FEATURE 60
 #define P_CLOSE 2
 #define P_AUTH_LIST 66
+#define P_AUTH_SASL_INIT 67
 #define P_AUTH_POLKIT 70
 #define P_GET_STATE 212
 #define P_LIST_ALL 273

@@ -50,7 +50,7 @@ impl Session {
             Some(mech) => mech.to_string(),
             None => offered.clone(),
         };
-        let mut conf = None;
+        let mut gathered = Gathered::default();
         // libsasl2 names the mechanism on the call that picks it: a start
         // repeated after answering questions names none.
         let mut chosen = None;
@@ -58,14 +58,14 @@ impl Session {
             let (mech, outcome) = sasl.start(&mechlist).map_err(|why| self.sasl_failed(why, &offered))?;
             chosen = mech.or(chosen);
             match outcome {
-                Outcome::Ask(questions) => sasl.answer(self.credentials(&questions, login, &mut conf)?),
+                Outcome::Ask(questions) => sasl.answer(self.credentials(&questions, login, &mut gathered)?),
                 Outcome::Send { data, complete } => break (data, complete),
             }
         };
         let chosen = chosen.ok_or_else(|| self.auth_failed("libsasl2 picked no SASL mechanism".into()))?;
         let mut e = Encoder::new();
         e.string(&chosen).i32(out.0.is_none() as i32).chars(out.0.as_deref().unwrap_or_default());
-        let mut reply = self.sasl_call(proc::AUTH_SASL_START, e, hub)?;
+        let mut reply = self.sasl_call(proc::AUTH_SASL_START, e, hub, &gathered)?;
         // libvirt's loop: the client steps at least once unless both sides
         // are complete, and each step's output goes to the daemon.
         loop {
@@ -74,7 +74,7 @@ impl Session {
             }
             out = loop {
                 match sasl.step(reply.data.as_deref()).map_err(|why| self.sasl_failed(why, &offered))? {
-                    Outcome::Ask(questions) => sasl.answer(self.credentials(&questions, login, &mut conf)?),
+                    Outcome::Ask(questions) => sasl.answer(self.credentials(&questions, login, &mut gathered)?),
                     Outcome::Send { data, complete } => break (data, complete),
                 }
             };
@@ -83,7 +83,7 @@ impl Session {
             }
             let mut e = Encoder::new();
             e.i32(out.0.is_none() as i32).chars(out.0.as_deref().unwrap_or_default());
-            reply = self.sasl_call(proc::AUTH_SASL_STEP, e, hub)?;
+            reply = self.sasl_call(proc::AUTH_SASL_STEP, e, hub, &gathered)?;
         }
         let ssf = sasl.ssf().map_err(|why| self.auth_failed(why))?;
         if matches!(channel, Channel::Plain) {
@@ -100,13 +100,18 @@ impl Session {
     }
 
     /// A START or STEP call with `body` (wiped after), and its reply.
-    fn sasl_call(&mut self, procedure: i32, body: Encoder, hub: &Hub) -> Result<SaslReply> {
+    /// A refusal names the authentication name given, never the password:
+    /// the daemon says the same for a wrong password and an unknown user.
+    fn sasl_call(&mut self, procedure: i32, body: Encoder, hub: &Hub, gathered: &Gathered) -> Result<SaslReply> {
         let body = body.into_secret();
         let reply = self.call(procedure, body.as_bytes(), hub);
         self.link.wipe_output();
         let reply = match reply {
             Ok(reply) => reply,
-            Err(e) if e.code == ErrorCode::AuthFailed => return Err(self.auth_failed(e.message)),
+            Err(e) if e.code == ErrorCode::AuthFailed => {
+                let who = gathered.authname.as_ref().map_or(String::new(), |name| format!(" (the credentials given for '{name}')"));
+                return Err(self.auth_failed(format!("{}{who}", e.message)));
+            }
             Err(e) => return Err(e),
         };
         let mut d = Decoder::new(&reply);
@@ -120,21 +125,33 @@ impl Session {
         &self,
         questions: &[crate::credentials::Question],
         login: &mut Login<'_>,
-        conf: &mut Option<Option<crate::auth_conf::AuthConf>>,
+        gathered: &mut Gathered,
     ) -> Result<Vec<crate::credentials::Secret>> {
         use crate::auth_conf::AuthConf;
-        if conf.is_none() {
+        if gathered.conf.is_none() {
             let path = AuthConf::locate(login.auth_file.as_deref());
-            *conf = Some(path.map(|p| AuthConf::read(&p)).transpose()?);
+            gathered.conf = Some(path.map(|p| AuthConf::read(&p)).transpose()?);
         }
-        let conf = conf.as_ref().and_then(Option::as_ref);
-        crate::credentials::answer(questions, &login.host, conf, login.program.as_deref_mut())
+        let conf = gathered.conf.as_ref().and_then(Option::as_ref);
+        let answers = crate::credentials::answer(questions, &login.host, conf, login.program.as_deref_mut())?;
+        if let Some(at) = questions.iter().position(|q| q.kind == CredentialType::Authname) {
+            gathered.authname = Some(String::from_utf8_lossy(answers[at].as_bytes()).into_owned());
+        }
+        Ok(answers)
     }
 
     /// What a failing libsasl2 call reports: the daemon's offer with its words.
     fn sasl_failed(&self, why: String, offered: &str) -> Error {
         self.auth_failed(format!("SASL authentication failed ({why}; the daemon offers {offered})"))
     }
+}
+
+/// What the exchange has gathered: auth.conf, once read (`Some(None)`: there
+/// is none), and the authentication name given, for messages.
+#[derive(Default)]
+struct Gathered {
+    conf: Option<Option<crate::auth_conf::AuthConf>>,
+    authname: Option<String>,
 }
 
 /// The daemon's answer to AUTH_SASL_START or AUTH_SASL_STEP.
