@@ -286,8 +286,9 @@ extern "C" {
 
 /**
  * A virConnectAuth whose callback asks on the controlling terminal, as
- * libvirt's does: USERNAME, AUTHNAME and ECHOPROMPT with echo, PASSPHRASE
- * and NOECHOPROMPT without. With no terminal it returns -1.
+ * libvirt's does: AUTHNAME, REALM and ECHOPROMPT with echo, PASSPHRASE and
+ * NOECHOPROMPT without (an empty answer takes the default). With no
+ * terminal it returns -1.
  */
 extern virConnectAuthPtr virConnectAuthPtrDefault;
 
@@ -391,8 +392,11 @@ virConnectPtr virConnectOpenAuth(const char *name, virConnectAuthPtr auth, unsig
  * socket that is missing or where nothing listens (naming the path and the
  * system error), when the deadline passes (naming the socket, "timed out"),
  * or when the daemon has no such driver (its words);
- * VIR_ERR_AUTH_FAILED when the daemon wants SASL, or polkit fails, with the
- * daemon's words; VIR_ERR_RPC when it answers what cannot be decoded.
+ * VIR_ERR_AUTH_FAILED when polkit fails or SASL fails (virConnectOpen has no
+ * callback: SASL credentials come from auth.conf alone; see
+ * virConnectOpenAuth), with the cause; VIR_ERR_NO_SUPPORT when the daemon
+ * wants SASL and the library was built without it; VIR_ERR_RPC when the
+ * daemon answers what cannot be decoded.
  *
  * # Safety
  * `uri` is NULL or a NUL-terminated string.

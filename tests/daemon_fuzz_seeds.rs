@@ -72,3 +72,41 @@ fn session_seeds_and_findings_end_in_connection_closed() {
         }
     }
 }
+
+/// The `sasl` fuzz target's seeds (fuzz/corpus/sasl/seed-*: reply bodies for
+/// AUTH_SASL_START and every STEP) and findings (fuzz/regressions/sasl-*),
+/// whole and cut anywhere, through the very function it fuzzes: a body that
+/// says complete at once opens the connection; any other fails the open with
+/// a clear error, in time, and nothing panics.
+#[test]
+fn sasl_seeds_and_findings_open_or_fail_cleanly() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut inputs: Vec<_> = std::fs::read_dir(root.join("corpus/sasl")).unwrap().map(|e| e.unwrap().path()).collect();
+    inputs.extend(
+        std::fs::read_dir(root.join("regressions"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("sasl-")),
+    );
+    inputs.sort();
+    assert!(inputs.len() >= 6, "{inputs:?}");
+    for input in inputs {
+        let data = std::fs::read(&input).unwrap();
+        let name = input.file_name().unwrap().to_string_lossy().into_owned();
+        let error = fake_session::run_sasl(&data);
+        if !cfg!(feature = "sasl") || !Path::new("/usr/lib/x86_64-linux-gnu/pkgconfig/libsasl2.pc").exists() {
+            // A build without SASL refuses every such daemon alike.
+            assert_eq!(error.map(|e| e.code), Some(virevent::ErrorCode::NoSupport), "{name}");
+            continue;
+        }
+        let opens = name.starts_with("seed-complete");
+        assert_eq!(error.is_none(), opens, "{name}: {error:?}");
+        if let Some(e) = error {
+            assert!(matches!(e.code, virevent::ErrorCode::AuthFailed | virevent::ErrorCode::Rpc), "{name}: {e:?}");
+        }
+        for cut in (0..data.len()).step_by(4) {
+            let error = fake_session::run_sasl(&data[..cut]);
+            assert!(error.is_some(), "{name} cut at {cut} opened");
+        }
+    }
+}

@@ -1,11 +1,13 @@
 //! Every C export runs inside the one wrapper (src/ffi/boundary.rs) that resets
 //! the last error and catches panics, directly or through an export or helper
-//! that does; and the header declares exactly the exports.
+//! that does; every callback the library hands to C code (not exported)
+//! catches panics itself; and the header declares exactly the exports.
 
 use std::path::Path;
 
-/// (name, body) of each `extern "C" fn` in src/ffi.
-fn exports() -> Vec<(String, String)> {
+/// (name, body) of each exported (`#[no_mangle]`) `extern "C" fn` in
+/// src/ffi, or with `callbacks`, of each other one.
+fn exports_or(callbacks: bool) -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi");
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -16,11 +18,29 @@ fn exports() -> Vec<(String, String)> {
             let name: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
             let body_start = after.find(" {\n").expect("export body");
             let body_end = after[body_start..].find("\n}\n").map_or(after.len(), |e| body_start + e);
-            found.push((name, after[body_start..body_end].to_string()));
+            let before = &rest[..at];
+            let exported = before.ends_with("#[no_mangle]\npub unsafe ") || before.ends_with("#[no_mangle]\npub ");
+            if exported != callbacks {
+                found.push((name, after[body_start..body_end].to_string()));
+            }
             rest = &after[body_end..];
         }
     }
     found
+}
+
+fn exports() -> Vec<(String, String)> {
+    exports_or(false)
+}
+
+#[test]
+fn every_callback_catches_panics() {
+    let callbacks = exports_or(true);
+    assert!(!callbacks.is_empty(), "virConnectAuthPtrDefault's callback");
+    for (name, body) in &callbacks {
+        let first = body.lines().skip(1).map(str::trim).find(|l| !l.starts_with("//")).unwrap_or_default();
+        assert!(first.contains("std::panic::catch_unwind("), "{name} does not start by catching panics: {first}");
+    }
 }
 
 #[test]

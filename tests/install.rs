@@ -261,15 +261,17 @@ fn the_installed_python_module_finds_the_installed_library() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), expected, "the module, INSTALL_LIBDIR, the library loaded");
 }
 
-/// The function and variable names `include/virevent.h` declares.
-fn header_functions() -> Vec<String> {
+/// The function names `include/virevent.h` declares, and (with
+/// `variables`) its variables too (`extern TYPE NAME;`).
+fn header_functions(variables: bool) -> Vec<String> {
     let header = std::fs::read_to_string(root().join("include/virevent.h")).unwrap();
     let mut names: Vec<String> = header
         .lines()
         .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && !l.starts_with("typedef"))
         .filter_map(|l| match l.strip_prefix("extern ") {
-            // A variable: `extern TYPE NAME;` (virConnectAuthPtrDefault).
-            Some(variable) if !variable.contains('(') => variable.trim_end_matches(';').split_whitespace().last().map(str::to_string),
+            Some(variable) if !variable.contains('(') => {
+                variables.then(|| variable.trim_end_matches(';').split_whitespace().last().map(str::to_string)).flatten()
+            }
             _ if l.contains('(') => l.split('(').next()?.split_whitespace().last().map(|n| n.trim_start_matches('*').to_string()),
             _ => None,
         })
@@ -286,9 +288,9 @@ fn the_shared_library_exports_exactly_the_header_functions() {
     let mut exported: Vec<String> =
         nm.lines().filter_map(|l| l.split_whitespace().nth(2)).map(str::to_string).collect();
     exported.sort();
-    let declared = header_functions();
+    let declared = header_functions(true);
     assert!(declared.len() >= 20, "{declared:?}");
-    assert_eq!(exported, declared, "nm -D --defined-only against the header's functions");
+    assert_eq!(exported, declared, "nm -D --defined-only against the header's functions and variables");
 }
 
 /// virevent(3)'s sections: name -> text, from `.SH NAME` to the next.
@@ -312,7 +314,11 @@ fn the_api_man_page_documents_every_header_function() {
     for name in ["NAME", "LIBRARY", "SYNOPSIS", "DESCRIPTION", "FUNCTIONS", "ERRORS", "THREADS", "FORK", "SEE ALSO"] {
         section(name);
     }
-    let declared = header_functions();
+    let declared = header_functions(false);
+    // Each variable, in bold, in the SYNOPSIS and headed in FUNCTIONS.
+    for variable in header_functions(true).into_iter().filter(|n| !declared.contains(n)) {
+        assert!(section("SYNOPSIS").contains(&format!("\\fB{variable}\\fP;")), "no {variable} in the SYNOPSIS");
+    }
     // SYNOPSIS: each prototype names its function in bold, then '('.
     let mut synopsis: Vec<String> = section("SYNOPSIS")
         .split("\\fB")
@@ -332,8 +338,9 @@ fn the_api_man_page_documents_every_header_function() {
         .collect();
     let paragraphs = headed.len();
     headed.sort();
-    assert_eq!(headed, declared, "the paragraphs of virevent(3)'s FUNCTIONS against include/virevent.h's functions");
-    assert_eq!(paragraphs, declared.len());
+    let with_variables = header_functions(true);
+    assert_eq!(headed, with_variables, "the paragraphs of virevent(3)'s FUNCTIONS against include/virevent.h's functions and variables");
+    assert_eq!(paragraphs, with_variables.len());
     // Every error code of the header, with its number.
     let header = std::fs::read_to_string(root().join("include/virevent.h")).unwrap();
     let errors = section("ERRORS");

@@ -86,14 +86,34 @@ pub enum Endpoint {
     Ssh { host: String, options: ssh::Options },
 }
 
+#[cfg(virevent_sasl)]
+use super::sasl::Layer as SaslLayer;
+
+/// A build without SASL has no security layer: a type with no value, so
+/// that the link reads and writes the same way in both builds.
+#[cfg(not(virevent_sasl))]
+enum SaslLayer {}
+
+#[cfg(not(virevent_sasl))]
+impl SaslLayer {
+    fn recv(&mut self, _fd: RawFd) -> io::Result<&[u8]> {
+        match *self {}
+    }
+    fn send(&mut self, _fd: RawFd, _bytes: &[u8]) -> io::Result<usize> {
+        match *self {}
+    }
+    fn output_waits(&self) -> bool {
+        match *self {}
+    }
+}
+
 /// A connected socket, what has been read from it and what waits to be sent.
 pub struct Link {
     socket: OwnedFd,
     /// The TLS session on the socket, for a `+tls` endpoint.
     tls: Option<Tls>,
     /// The SASL security layer, once authentication on plain TCP set one up.
-    #[cfg(virevent_sasl)]
-    sasl: Option<super::sasl::Layer>,
+    sasl: Option<SaslLayer>,
     /// The ssh child whose standard input and output the socket is, for a
     /// `+ssh` endpoint; ended and reaped when the link goes.
     ssh: Option<Ssh>,
@@ -148,7 +168,6 @@ impl Link {
         Ok(Link {
             socket,
             tls,
-            #[cfg(virevent_sasl)]
             sasl: None,
             ssh,
             path: shown,
@@ -184,12 +203,14 @@ impl Link {
         let fd = self.fd();
         let mut total = 0;
         while total < budget {
-            #[cfg(virevent_sasl)]
-            let layer = self.sasl.as_mut();
-            #[cfg(not(virevent_sasl))]
-            let layer: Option<&mut Tls> = None;
-            let n = match (&mut self.tls, layer) {
-                (_, Some(layer)) => layer.recv(fd).map(|plain| {
+            // What TLS or the SASL layer unwrapped, or `None` on a plain socket.
+            let unwrapped = match (&mut self.tls, &mut self.sasl) {
+                (_, Some(layer)) => Some(layer.recv(fd)),
+                (Some(tls), None) => Some(tls.recv(fd)),
+                (None, None) => None,
+            };
+            let n = match unwrapped {
+                Some(plain) => plain.map(|plain| {
                     // SAFETY: the room fill offers holds at least `plain.len()` bytes.
                     self.framer.fill(plain.len(), |buffer, _| unsafe {
                         buffer.copy_from_nonoverlapping(plain.as_ptr(), plain.len());
@@ -198,20 +219,12 @@ impl Link {
                     plain.len()
                 }),
                 // SAFETY: recv writes at most `room` bytes at `buffer`.
-                (None, None) => match self.framer.fill(READ_ROOM, |buffer, room| unsafe {
+                None => match self.framer.fill(READ_ROOM, |buffer, room| unsafe {
                     libc::recv(fd, buffer.cast(), room, libc::MSG_DONTWAIT)
                 }) {
                     n if n >= 0 => Ok(n as usize),
                     _ => Err(io::Error::last_os_error()),
                 },
-                (Some(tls), None) => tls.recv(fd).map(|plain| {
-                    // SAFETY: the room fill offers holds at least `plain.len()` bytes.
-                    self.framer.fill(plain.len(), |buffer, _| unsafe {
-                        buffer.copy_from_nonoverlapping(plain.as_ptr(), plain.len());
-                        plain.len() as isize
-                    });
-                    plain.len()
-                }),
             };
             if let (Ok(1..), Some(keepalive)) = (&n, &mut self.keepalive) {
                 keepalive.heard(Instant::now());
@@ -298,18 +311,16 @@ impl Link {
 
     /// Whether bytes wait for the daemon to take them.
     pub fn output_waits(&self) -> bool {
-        #[cfg(virevent_sasl)]
-        if self.sasl.as_ref().is_some_and(super::sasl::Layer::output_waits) {
-            return true;
-        }
-        self.sent < self.outbox.len() || self.tls.as_ref().is_some_and(Tls::output_waits)
+        self.sent < self.outbox.len()
+            || self.tls.as_ref().is_some_and(Tls::output_waits)
+            || self.sasl.as_ref().is_some_and(SaslLayer::output_waits)
     }
 
     /// From now on every byte goes through `session`'s security layer,
     /// which wraps at most `max` bytes at a time.
     #[cfg(virevent_sasl)]
     pub fn wrap_with(&mut self, session: super::sasl::Session, max: usize) {
-        self.sasl = Some(super::sasl::Layer::new(session, max));
+        self.sasl = Some(SaslLayer::new(session, max));
     }
 
     /// Zeroes the outbox once all of it went: a call's body carried a secret.
@@ -383,11 +394,7 @@ impl Link {
     pub fn send_available(&mut self) -> Result<(), Loss> {
         while self.output_waits() {
             let (fd, rest) = (self.socket.as_raw_fd(), &self.outbox[self.sent..]);
-            #[cfg(virevent_sasl)]
-            let layer = self.sasl.as_mut();
-            #[cfg(not(virevent_sasl))]
-            let layer: Option<&mut Tls> = None;
-            let sent = match (&mut self.tls, layer) {
+            let sent = match (&mut self.tls, &mut self.sasl) {
                 (_, Some(layer)) => layer.send(fd, rest),
                 (Some(tls), None) => tls.send(fd, rest),
                 (None, None) => Socket(fd).write(rest),

@@ -231,6 +231,19 @@ mod tests {
     }
 
     #[test]
+    #[cfg(virevent_sasl)]
+    fn char_arrays_take_four_bytes_a_char_and_are_bounded() {
+        let mut e = Encoder::new();
+        e.chars(&[b'a', 0xff]);
+        let bytes = e.into_bytes();
+        assert_eq!(bytes, hex("00000002 00000061 ffffffff"));
+        assert_eq!(Decoder::new(&bytes).chars(10).unwrap(), [b'a', 0xff]);
+        assert!(Decoder::new(&bytes).chars(1).is_err(), "over the maximum");
+        assert!(Decoder::new(&bytes[..8]).chars(10).is_err(), "truncated");
+        assert!(Decoder::new(&hex("7fffffff")).chars(usize::MAX).is_err(), "a count beyond the body");
+    }
+
+    #[test]
     fn strings_are_padded_both_ways() {
         // "test2" from docs/protocol.md 5.2: 5 bytes and 3 of padding.
         let bytes = hex("00000005 7465737432 000000 ffffffff");

@@ -167,6 +167,29 @@ static void failures(void)
     case_close(&d, "sasl: a wrong password, a failing callback, a missing credential, bad flags, a refused mechanism");
 }
 
+/* libvirt's default callback asks on the controlling terminal: a process
+ * that has none (a new session) gets a clear failure, not a hang. */
+static void default_callback_without_a_terminal(void)
+{
+    case_begin();
+    Daemon d;
+    sasl_daemon(&d);
+    char uri[512];
+    tcp_uri(uri, sizeof uri, &d, "");
+    Forked f;
+    if (fork_child(&f) == 0) {
+        setsid();
+        virConnectPtr conn = virConnectOpenAuth(uri, virConnectAuthPtrDefault, 0);
+        int ok = conn == NULL && virGetLastErrorCode() == VIR_ERR_AUTH_FAILED
+                 && strstr(virGetLastErrorMessage(), "the authentication callback failed") != NULL;
+        if (!ok)
+            fprintf(stderr, "  without a terminal: %p %d %s\n", (void *)conn, virGetLastErrorCode(), virGetLastErrorMessage());
+        child_exit(&f, ok ? 0 : 1);
+    }
+    CHECK_INT(child_result(&f, 30000), 0);
+    case_close(&d, "sasl: virConnectAuthPtrDefault with no terminal fails the open with AUTH_FAILED");
+}
+
 int main(void)
 {
     sasl_dir = getenv("VIREVENT_TEST_SASL");
@@ -179,5 +202,6 @@ int main(void)
     RUN(events_after_the_callback());
     RUN(auth_conf_first());
     RUN(failures());
+    RUN(default_callback_without_a_terminal());
     return check_done();
 }

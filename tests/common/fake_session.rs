@@ -7,6 +7,11 @@
 //! link, keepalive, dispatch, the state record, the hub and the canonical
 //! form all see the bytes. Used by the fuzz target `session` and by
 //! tests/daemon_fuzz_seeds.rs, which replays its seeds and findings.
+//!
+//! [`run_sasl`] fuzzes authentication instead: the fake daemon wants SASL
+//! (AUTH_LIST [1]), offers PLAIN, and answers AUTH_SASL_START and every
+//! AUTH_SASL_STEP with the bytes under test as the reply's body; the open
+//! must fail cleanly or succeed, within its bounds (fuzz target `sasl`).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
@@ -21,6 +26,9 @@ const PROGRAM_REMOTE: u32 = 0x2000_8086;
 const REPLY: u32 = 1;
 const CALL: u32 = 0;
 const AUTH_LIST: u32 = 66;
+const AUTH_SASL_INIT: u32 = 67;
+const AUTH_SASL_START: u32 = 68;
+const AUTH_SASL_STEP: u32 = 69;
 const CONNECT_SUPPORTS_FEATURE: u32 = 60;
 const DOMAIN_GET_STATE: u32 = 212;
 const CONNECT_LIST_ALL_DOMAINS: u32 = 273;
@@ -44,11 +52,14 @@ fn reply(procedure: u32, serial: u32, body: &[u8]) -> Vec<u8> {
     p
 }
 
-/// What the fake daemon answers to the call `procedure` with `body`.
-fn answer(procedure: u32, body: &[u8]) -> Vec<u8> {
+/// What the fake daemon answers to the call `procedure` with `body`; with
+/// `sasl`, it wants SASL and answers its exchange with those bytes.
+fn answer(procedure: u32, body: &[u8], sasl: Option<&[u8]>) -> Vec<u8> {
     let word = |n: u32| n.to_be_bytes().to_vec();
     match procedure {
-        AUTH_LIST => [word(1), word(0)].concat(),
+        AUTH_LIST => [word(1), word(u32::from(sasl.is_some()))].concat(),
+        AUTH_SASL_INIT => [word(5), b"PLAIN\0\0\0".to_vec()].concat(),
+        AUTH_SASL_START | AUTH_SASL_STEP => sasl.unwrap_or_default().to_vec(),
         CONNECT_SUPPORTS_FEATURE => word(1),
         p if REGISTRATIONS.contains(&p) => body.get(..4).map_or_else(|| word(0), <[u8]>::to_vec),
         CONNECT_LIST_ALL_DOMAINS => {
@@ -61,6 +72,50 @@ fn answer(procedure: u32, body: &[u8]) -> Vec<u8> {
         DOMAIN_GET_STATE => [word(1), word(1)].concat(),
         _ => Vec::new(),
     }
+}
+
+/// The fake daemon on `listener`'s first connection: answers every call
+/// (with `sasl`, wanting SASL and answering its exchange with those bytes);
+/// with `after_states`, once the open's last call is answered and the
+/// receiver says go, sends its bytes and ends the connection.
+fn serve(
+    listener: UnixListener,
+    sasl: Option<Vec<u8>>,
+    mut after_states: Option<(std::sync::mpsc::Receiver<()>, Vec<u8>)>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            // Whole calls in `pending`, each answered.
+            while pending.len() >= 28 {
+                let word = |at: usize| u32::from_be_bytes(pending[at..at + 4].try_into().unwrap());
+                let len = word(0) as usize;
+                if pending.len() < len {
+                    break;
+                }
+                let (procedure, kind, serial) = (word(12), word(16), word(20));
+                if word(4) == PROGRAM_REMOTE && kind == CALL {
+                    let body = answer(procedure, &pending[28..len], sasl.as_deref());
+                    let _ = stream.write_all(&reply(procedure, serial, &body));
+                    if procedure == DOMAIN_GET_STATE {
+                        if let Some((go, data)) = after_states.take().filter(|(go, _)| go.recv().is_ok()) {
+                            // The open is done: the bytes under test, then the end.
+                            let _ = stream.write_all(&data);
+                            let _ = stream.shutdown(std::net::Shutdown::Write);
+                        }
+                    }
+                }
+                pending.drain(..len.max(28));
+            }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
 }
 
 /// Runs one connection fed `data`; returns the events its handler got (the
@@ -77,36 +132,7 @@ pub fn run(data: &[u8]) -> Vec<String> {
     // The bytes go once the handler is there (events read with the open's
     // last reply are emitted before any handler could be added).
     let (ready, go) = std::sync::mpsc::channel::<()>();
-    let daemon = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(LIMIT)).unwrap();
-        let mut pending = Vec::new();
-        let mut buf = [0u8; 65536];
-        loop {
-            // Whole calls in `pending`, each answered.
-            while pending.len() >= 28 {
-                let word = |at: usize| u32::from_be_bytes(pending[at..at + 4].try_into().unwrap());
-                let len = word(0) as usize;
-                if pending.len() < len {
-                    break;
-                }
-                let (procedure, kind, serial) = (word(12), word(16), word(20));
-                if word(4) == PROGRAM_REMOTE && kind == CALL {
-                    let _ = stream.write_all(&reply(procedure, serial, &answer(procedure, &pending[28..len])));
-                    if procedure == DOMAIN_GET_STATE && go.recv().is_ok() {
-                        // The open is done: the bytes under test, then the end.
-                        let _ = stream.write_all(&data);
-                        let _ = stream.shutdown(std::net::Shutdown::Write);
-                    }
-                }
-                pending.drain(..len.max(28));
-            }
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
-            }
-        }
-    });
+    let daemon = serve(listener, None, Some((go, data)));
     let conn = Connection::open(Some(&format!("test+unix:///default?socket={}", sock.display()))).expect("the open");
     let got: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = got.clone();
@@ -130,6 +156,50 @@ pub fn run(data: &[u8]) -> Vec<String> {
         assert_eq!(without_seq(again.seal(1).xml()), unsealed, "not its own canonical form");
     }
     events
+}
+
+/// Opens a connection to a fake daemon that wants SASL and answers each
+/// AUTH_SASL_START and AUTH_SASL_STEP with `data` as the reply's body (a
+/// real body is `int complete`, `int nil`, then rpcgen's `char data<>`), the
+/// credentials coming from a callback. Returns the open's error, if any.
+/// Panics on a hang or a slow failure (past the open's own deadline).
+pub fn run_sasl(data: &[u8]) -> Option<virevent::Error> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = PathBuf::from(format!("/tmp/virevent-fuzz-sasl-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    let sock = dir.join("sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let data = data.to_vec();
+    let daemon = serve(listener, Some(data), None);
+    struct Program;
+    impl virevent::Authenticator for Program {
+        fn types(&self) -> &[virevent::CredentialType] {
+            &[virevent::CredentialType::Authname, virevent::CredentialType::Passphrase]
+        }
+        fn ask(&mut self, credentials: &mut [virevent::Credential]) -> bool {
+            for c in credentials {
+                c.result = Some(virevent::Secret::new(b"fuzz".to_vec()));
+            }
+            true
+        }
+    }
+    let start = Instant::now();
+    // An empty auth.conf of its own: the machine's never answers.
+    std::fs::write(dir.join("auth.conf"), "").unwrap();
+    let uri = format!("test+unix:///default?socket={}&authfile={}", sock.display(), dir.join("auth.conf").display());
+    let opened = Connection::open_auth(Some(&uri), Some(&mut Program));
+    assert!(start.elapsed() < LIMIT, "the open took {:?}", start.elapsed());
+    let error = match opened {
+        Ok(conn) => {
+            conn.close().unwrap();
+            None
+        }
+        Err(e) => Some(e),
+    };
+    daemon.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    error
 }
 
 /// `xml` without its `seq` attribute, which the library sets.

@@ -13,6 +13,11 @@ use crate::rpc::xdr::{Decoder, Encoder};
 /// REMOTE_AUTH_SASL_DATA_MAX of `remote_protocol.x`.
 const SASL_DATA_MAX: usize = 65536;
 
+/// How many AUTH_SASL_STEPs a daemon may ask for: real mechanisms take one
+/// or two, and a daemon that never says `complete` must not keep the open
+/// going until its deadline.
+const MAX_STEPS: usize = 16;
+
 /// The least strength of a security layer on plain TCP (DES, as libvirt says).
 const MIN_PLAIN_SSF: u32 = 56;
 
@@ -68,9 +73,12 @@ impl Session {
         let mut reply = self.sasl_call(proc::AUTH_SASL_START, e, hub, &gathered)?;
         // libvirt's loop: the client steps at least once unless both sides
         // are complete, and each step's output goes to the daemon.
-        loop {
+        for steps in 0.. {
             if reply.complete && out.1 {
                 break;
+            }
+            if steps == MAX_STEPS {
+                return Err(self.auth_failed(format!("the SASL exchange did not complete in {MAX_STEPS} steps")));
             }
             out = loop {
                 match sasl.step(reply.data.as_deref()).map_err(|why| self.sasl_failed(why, &offered))? {
