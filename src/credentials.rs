@@ -76,10 +76,14 @@ pub struct Secret {
 }
 
 impl Secret {
-    /// A secret holding `bytes` (taken; a NUL is added after them).
+    /// A secret holding `bytes`, which are copied (with a NUL after them)
+    /// into room of the right size and wiped, so that no copy is left behind.
     pub fn new(mut bytes: Vec<u8>) -> Secret {
-        bytes.push(0);
-        Secret { bytes }
+        let mut kept = Vec::with_capacity(bytes.len() + 1);
+        kept.extend_from_slice(&bytes);
+        kept.push(0);
+        wipe(&mut bytes);
+        Secret { bytes: kept }
     }
 
     pub fn as_bytes(&self) -> &[u8] {

@@ -8,6 +8,21 @@ use std::path::Path;
 #[path = "common/fake_session.rs"]
 mod fake_session;
 
+/// The inputs of fuzz/corpus/TARGET and the findings fuzz/regressions/TARGET-*, sorted.
+fn corpus_and_findings(target: &str) -> Vec<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut inputs: Vec<_> = std::fs::read_dir(root.join("corpus").join(target)).unwrap().map(|e| e.unwrap().path()).collect();
+    let finding = format!("{target}-");
+    inputs.extend(
+        std::fs::read_dir(root.join("regressions"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&finding)),
+    );
+    inputs.sort();
+    inputs
+}
+
 #[test]
 fn seeds_make_their_events_and_no_cut_panics() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/daemon");
@@ -41,15 +56,7 @@ fn seeds_make_their_events_and_no_cut_panics() {
 /// connection-closed (eof).
 #[test]
 fn session_seeds_and_findings_end_in_connection_closed() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let mut inputs: Vec<_> = std::fs::read_dir(root.join("corpus/session")).unwrap().map(|e| e.unwrap().path()).collect();
-    inputs.extend(
-        std::fs::read_dir(root.join("regressions"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("session-")),
-    );
-    inputs.sort();
+    let inputs = corpus_and_findings("session");
     assert!(inputs.len() >= 10, "{inputs:?}");
     for input in inputs {
         let data = std::fs::read(&input).unwrap();
@@ -80,15 +87,7 @@ fn session_seeds_and_findings_end_in_connection_closed() {
 /// a clear error, in time, and nothing panics.
 #[test]
 fn sasl_seeds_and_findings_open_or_fail_cleanly() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let mut inputs: Vec<_> = std::fs::read_dir(root.join("corpus/sasl")).unwrap().map(|e| e.unwrap().path()).collect();
-    inputs.extend(
-        std::fs::read_dir(root.join("regressions"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("sasl-")),
-    );
-    inputs.sort();
+    let inputs = corpus_and_findings("sasl");
     assert!(inputs.len() >= 6, "{inputs:?}");
     for input in inputs {
         let data = std::fs::read(&input).unwrap();

@@ -101,7 +101,7 @@ fn serve(
                     let body = answer(procedure, &pending[28..len], sasl.as_deref());
                     let _ = stream.write_all(&reply(procedure, serial, &body));
                     if procedure == DOMAIN_GET_STATE {
-                        if let Some((go, data)) = after_states.take().filter(|(go, _)| go.recv().is_ok()) {
+                        if let Some((_, data)) = after_states.take().filter(|(ready, _)| ready.recv().is_ok()) {
                             // The open is done: the bytes under test, then the end.
                             let _ = stream.write_all(&data);
                             let _ = stream.shutdown(std::net::Shutdown::Write);
@@ -118,16 +118,22 @@ fn serve(
     })
 }
 
-/// Runs one connection fed `data`; returns the events its handler got (the
-/// last one `connection-closed`). Panics on a hang, or when an event is not
-/// its own canonical form.
-pub fn run(data: &[u8]) -> Vec<String> {
+/// A new folder of this process's own, and the listening socket `sock` in it.
+fn listening() -> (PathBuf, PathBuf, UnixListener) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = PathBuf::from(format!("/tmp/virevent-fuzz-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir(&dir).unwrap();
     let sock = dir.join("sock");
     let listener = UnixListener::bind(&sock).unwrap();
+    (dir, sock, listener)
+}
+
+/// Runs one connection fed `data`; returns the events its handler got (the
+/// last one `connection-closed`). Panics on a hang, or when an event is not
+/// its own canonical form.
+pub fn run(data: &[u8]) -> Vec<String> {
+    let (dir, sock, listener) = listening();
     let data = data.to_vec();
     // The bytes go once the handler is there (events read with the open's
     // last reply are emitted before any handler could be added).
@@ -164,12 +170,7 @@ pub fn run(data: &[u8]) -> Vec<String> {
 /// credentials coming from a callback. Returns the open's error, if any.
 /// Panics on a hang or a slow failure (past the open's own deadline).
 pub fn run_sasl(data: &[u8]) -> Option<virevent::Error> {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(format!("/tmp/virevent-fuzz-sasl-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir(&dir).unwrap();
-    let sock = dir.join("sock");
-    let listener = UnixListener::bind(&sock).unwrap();
+    let (dir, sock, listener) = listening();
     let data = data.to_vec();
     let daemon = serve(listener, Some(data), None);
     struct Program;
