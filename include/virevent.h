@@ -287,8 +287,8 @@ extern "C" {
 /**
  * A virConnectAuth whose callback asks on the controlling terminal, as
  * libvirt's does: AUTHNAME, REALM and ECHOPROMPT with echo, PASSPHRASE and
- * NOECHOPROMPT without (an empty answer takes the default). With no
- * terminal it returns -1.
+ * NOECHOPROMPT without (an empty answer takes the default); EXTERNAL is
+ * listed, as in libvirt, and never asked. With no terminal it returns -1.
  */
 extern virConnectAuthPtr virConnectAuthPtrDefault;
 

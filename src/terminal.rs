@@ -51,6 +51,18 @@ impl Terminal {
         line
     }
 
+    /// Asks for a credential of type `kind` as libvirt's default callback
+    /// does: without echo for passphrases and hidden prompts, with echo
+    /// otherwise; an empty answer takes `default`, when there is one.
+    pub fn answer(&mut self, kind: Option<CredentialType>, prompt: &str, default: Option<&[u8]>) -> io::Result<Vec<u8>> {
+        let echo = !matches!(kind, Some(CredentialType::Passphrase | CredentialType::NoEchoPrompt));
+        let answer = self.ask(prompt, echo)?;
+        Ok(match default {
+            Some(default) if answer.is_empty() => default.to_vec(),
+            _ => answer,
+        })
+    }
+
     fn read_line(&mut self) -> io::Result<Vec<u8>> {
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
@@ -75,14 +87,15 @@ impl Terminal {
 /// prompts without (an empty answer takes the mechanism's default).
 pub struct TerminalAuth;
 
-/// libvirt's default callback's types: no USERNAME, which is then the
-/// authentication name.
-const ASKED: [CredentialType; 5] = [
+/// libvirt's default callback's types (virConnectAuthPtrDefault's too): no
+/// USERNAME, which is then the authentication name; EXTERNAL is never asked.
+pub const ASKED: [CredentialType; 6] = [
     CredentialType::Authname,
     CredentialType::EchoPrompt,
     CredentialType::Realm,
     CredentialType::Passphrase,
     CredentialType::NoEchoPrompt,
+    CredentialType::External,
 ];
 
 impl Authenticator for TerminalAuth {
@@ -93,11 +106,7 @@ impl Authenticator for TerminalAuth {
     fn ask(&mut self, credentials: &mut [Credential]) -> bool {
         let Ok(mut tty) = Terminal::open() else { return false };
         for c in credentials.iter_mut() {
-            let echo = !matches!(c.kind, CredentialType::Passphrase | CredentialType::NoEchoPrompt);
-            match tty.ask(&c.prompt, echo) {
-                Ok(answer) if answer.is_empty() && c.default.is_some() => {
-                    c.result = c.default.as_ref().map(|d| Secret::new(d.as_bytes().to_vec()));
-                }
+            match tty.answer(Some(c.kind), &c.prompt, c.default.as_deref().map(str::as_bytes)) {
                 Ok(answer) => c.result = Some(Secret::new(answer)),
                 Err(_) => return false,
             }

@@ -1187,21 +1187,28 @@ fn a_killed_daemon_ends_the_watch_with_an_error() {
 /// here: the daemon's (for 127.0.0.1 and localhost) and a client's, both of
 /// the CA `ca`; with `allowed_dn`, libvirtd's tls_allowed_dn_list. `None`
 /// (with a SKIPPED line) without libvirtd, virsh or openssl.
-fn tls_daemon(what: &str, allowed_dn: Option<&str>) -> Option<(Daemon, Pki, u16)> {
-    use common::tools;
-    if !tools::needs(what, &[tools::LIBVIRTD, tools::VIRSH, tools::OPENSSL]) {
-        return None;
-    }
+/// Certificates for a daemon on 127.0.0.1 and localhost and for a client,
+/// a free TLS port, and the libvirtd.conf lines that serve them there.
+fn tls_setup() -> (Pki, u16, String) {
     let pki = Pki::new(common::test_dir("pki"));
     pki.issue("ca", "daemon", Role::Server("IP:127.0.0.1,DNS:localhost"), Validity::Now);
     pki.issue("ca", "client", Role::Client, Validity::Now);
     let port = common::free_port();
-    let mut conf = format!(
+    let conf = format!(
         "tls_port = \"{port}\"\nkey_file = \"{}\"\ncert_file = \"{}\"\nca_file = \"{}\"\n",
         pki.key("daemon").display(),
         pki.cert("daemon").display(),
         pki.ca_cert("ca").display()
     );
+    (pki, port, conf)
+}
+
+fn tls_daemon(what: &str, allowed_dn: Option<&str>) -> Option<(Daemon, Pki, u16)> {
+    use common::tools;
+    if !tools::needs(what, &[tools::LIBVIRTD, tools::VIRSH, tools::OPENSSL]) {
+        return None;
+    }
+    let (pki, port, mut conf) = tls_setup();
     if let Some(dn) = allowed_dn {
         conf.push_str(&format!("tls_allowed_dn_list = [\"{dn}\"]\n"));
     }
@@ -1423,16 +1430,9 @@ fn sasl_daemon(what: &str, tls: bool) -> Option<SaslDaemon> {
     let sasl = SaslConf::new(common::test_dir("sasl"));
     let mut conf = "auth_tcp = \"sasl\"\n".to_string();
     let tls = tls.then(|| {
-        let pki = Pki::new(common::test_dir("pki"));
-        pki.issue("ca", "daemon", Role::Server("IP:127.0.0.1,DNS:localhost"), Validity::Now);
-        pki.issue("ca", "client", Role::Client, Validity::Now);
-        let port = common::free_port();
-        conf.push_str(&format!(
-            "auth_tls = \"sasl\"\ntls_port = \"{port}\"\nkey_file = \"{}\"\ncert_file = \"{}\"\nca_file = \"{}\"\n",
-            pki.key("daemon").display(),
-            pki.cert("daemon").display(),
-            pki.ca_cert("ca").display()
-        ));
+        let (pki, port, tls_conf) = tls_setup();
+        conf.push_str("auth_tls = \"sasl\"\n");
+        conf.push_str(&tls_conf);
         (port, pki.client_dir("good", "ca", Some("client")), pki)
     });
     let daemon = Daemon::start_in_env(&conf, tls.as_ref().map(|t| t.0), &[("SASL_CONF_PATH", &sasl.dir)]);

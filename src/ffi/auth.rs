@@ -2,7 +2,7 @@
 //! virConnectAuth, and libvirt's virConnectAuthPtrDefault, which asks on the
 //! terminal.
 
-use std::ffi::{c_char, c_int, c_uint, c_void, CString};
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 
 use super::args::text;
 use super::boundary::guard;
@@ -10,6 +10,7 @@ use super::types::{virConnect, virConnectAuth, virConnectFlags, virConnectAuthPt
 use crate::connection::Connection;
 use crate::credentials::{wipe, Authenticator, Credential, CredentialType, Secret};
 use crate::error::{Error, ErrorCode};
+use crate::terminal::ASKED;
 
 /// libvirt's open flags this library takes: VIR_CONNECT_RO (every virevent
 /// connection is read-only) and VIR_CONNECT_NO_ALIASES (it has no aliases).
@@ -122,20 +123,27 @@ impl Authenticator for CallbackAuth {
     }
 }
 
-/// libvirt's default credential types: what virConnectAuthPtrDefault answers
-/// (AUTHNAME, ECHOPROMPT, REALM, PASSPHRASE, NOECHOPROMPT, EXTERNAL).
-static DEFAULT_TYPES: [c_int; 6] = [2, 6, 8, 5, 7, 9];
+/// What virConnectAuthPtrDefault answers: the terminal's types, as numbers.
+static DEFAULT_TYPES: [c_int; ASKED.len()] = {
+    let mut numbers = [0; ASKED.len()];
+    let mut i = 0;
+    while i < ASKED.len() {
+        numbers[i] = ASKED[i] as c_int;
+        i += 1;
+    }
+    numbers
+};
 
 /// A virConnectAuth whose callback asks on the controlling terminal, as
 /// libvirt's does: AUTHNAME, REALM and ECHOPROMPT with echo, PASSPHRASE and
-/// NOECHOPROMPT without (an empty answer takes the default). With no
-/// terminal it returns -1.
+/// NOECHOPROMPT without (an empty answer takes the default); EXTERNAL is
+/// listed, as in libvirt, and never asked. With no terminal it returns -1.
 #[no_mangle]
 pub static mut virConnectAuthPtrDefault: virConnectAuthPtr = &raw mut DEFAULT_AUTH;
 
 static mut DEFAULT_AUTH: virConnectAuth = virConnectAuth {
     credtype: DEFAULT_TYPES.as_ptr() as *mut c_int,
-    ncredtype: 6,
+    ncredtype: ASKED.len() as c_uint,
     cb: Some(ask_on_terminal),
     cbdata: std::ptr::null_mut(),
 };
@@ -147,13 +155,12 @@ unsafe extern "C" fn ask_on_terminal(cred: *mut virConnectCredential, ncred: c_u
         // SAFETY: libvirt's contract: `ncred` credentials.
         let creds = unsafe { std::slice::from_raw_parts_mut(cred, ncred as usize) };
         let Ok(mut tty) = crate::terminal::Terminal::open() else { return -1 };
+        // SAFETY: NULL or NUL-terminated strings, by libvirt's contract.
+        let text = |p: *const c_char| (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) });
         for c in creds.iter_mut() {
-            let echo = !matches!(c.r#type, 5 | 7);
-            let prompt = if c.prompt.is_null() { String::new() } else { unsafe { std::ffi::CStr::from_ptr(c.prompt) }.to_string_lossy().into_owned() };
-            let Ok(mut answer) = tty.ask(&prompt, echo) else { return -1 };
-            if answer.is_empty() && !c.defresult.is_null() {
-                answer = unsafe { std::ffi::CStr::from_ptr(c.defresult) }.to_bytes().to_vec();
-            }
+            let prompt = text(c.prompt).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            let default = text(c.defresult).map(CStr::to_bytes);
+            let Ok(mut answer) = tty.answer(CredentialType::from_number(c.r#type), &prompt, default) else { return -1 };
             // SAFETY: malloc'd room for the answer and a NUL, as libvirt's contract wants.
             let room = unsafe { libc::malloc(answer.len() + 1) }.cast::<u8>();
             if room.is_null() {

@@ -336,22 +336,19 @@ impl Link {
 
     /// What SASL must give on this link: a security layer on plain TCP;
     /// over TLS, the cipher's key size as external strength; nothing more on
-    /// a Unix socket or ssh.
+    /// a Unix socket or ssh. With the local and remote addresses as SASL
+    /// takes them (`IP;PORT`), on TCP.
     #[cfg(virevent_sasl)]
-    pub fn channel(&self) -> super::sasl::Channel {
+    pub fn sasl_peer(&self) -> (super::sasl::Channel, Option<String>, Option<String>) {
         use super::sasl::Channel;
-        match &self.tls {
-            Some(tls) => Channel::Tls { key_bits: tls.key_bits() },
-            None if self.addresses().1.is_some() => Channel::Plain,
-            None => Channel::Secure,
-        }
-    }
-
-    /// The local and remote addresses as SASL takes them (`IP;PORT`), on TCP.
-    #[cfg(virevent_sasl)]
-    pub fn addresses(&self) -> (Option<String>, Option<String>) {
         let fd = self.fd();
-        (tcp::address_of(fd, false), tcp::address_of(fd, true))
+        let (local, remote) = (tcp::address_of(fd, false), tcp::address_of(fd, true));
+        let channel = match &self.tls {
+            Some(tls) => Channel::Tls { key_bits: tls.key_bits() },
+            None if remote.is_some() => Channel::Plain,
+            None => Channel::Secure,
+        };
+        (channel, local, remote)
     }
 
     /// When the daemon, if it takes nothing more, is given up for not

@@ -298,99 +298,99 @@ impl Session {
         }
     }
 
+    /// The current interaction's items this client asks for, in its order,
+    /// each with its credential type.
+    fn known_items(&self) -> impl Iterator<Item = (*mut Interact, CredentialType)> {
+        let mut at = self.interact;
+        std::iter::from_fn(move || {
+            // SAFETY: libsasl2's interaction list, ended by an id of 0.
+            while !at.is_null() && unsafe { (*at).id } != 0 {
+                let item = at;
+                at = unsafe { at.add(1) };
+                let id = unsafe { (*item).id };
+                if let Some(&(_, kind)) = CALLBACKS.iter().find(|(known, _)| *known == id) {
+                    return Some((item, kind));
+                }
+            }
+            None
+        })
+    }
+
     /// What the current interaction asks, in its order.
     fn questions(&self) -> Vec<Question> {
+        // SAFETY: NULL or NUL-terminated strings the interaction owns.
         let text = |p: *const c_char| (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned());
-        let mut questions = Vec::new();
-        let mut at = self.interact;
-        // SAFETY: libsasl2's interaction list, ended by an id of 0.
-        while !at.is_null() && unsafe { (*at).id } != 0 {
-            let item = unsafe { &*at };
-            let kind = CALLBACKS.iter().find(|(id, _)| *id == item.id).map(|&(_, kind)| kind);
-            if let Some(kind) = kind {
-                questions.push(Question {
-                    kind,
-                    prompt: text(item.prompt).unwrap_or_default(),
-                    challenge: text(item.challenge),
-                    default: text(item.defresult),
-                });
-            }
-            at = unsafe { at.add(1) };
-        }
-        questions
+        self.known_items()
+            .map(|(item, kind)| {
+                // SAFETY: an item of the list, valid until the next call.
+                let item = unsafe { &*item };
+                Question { kind, prompt: text(item.prompt).unwrap_or_default(), challenge: text(item.challenge), default: text(item.defresult) }
+            })
+            .collect()
     }
 
     /// Answers the current interaction: `answers[i]` for its `i`-th
     /// question (as [`Session::questions`] listed them).
     pub fn answer(&mut self, answers: Vec<Secret>) {
         self.answers = answers;
-        let mut at = self.interact;
-        let mut next = self.answers.iter();
-        // SAFETY: as in `questions`; each result points into `self.answers`,
-        // which stays unchanged until the next call has read it.
-        while !at.is_null() && unsafe { (*at).id } != 0 {
-            let item = unsafe { &mut *at };
-            if CALLBACKS.iter().any(|(id, _)| *id == item.id) {
-                if let Some(answer) = next.next() {
-                    item.result = answer.as_ptr().cast();
-                    item.len = answer.len() as c_uint;
-                }
-            }
-            at = unsafe { at.add(1) };
+        for ((item, _), answer) in self.known_items().zip(&self.answers) {
+            // SAFETY: as in `questions`; the result points into `self.answers`,
+            // which stays unchanged until the next call has read it.
+            let item = unsafe { &mut *item };
+            item.result = answer.as_ptr().cast();
+            item.len = answer.len() as c_uint;
         }
     }
 
-    /// The security layer's strength in bits (0: none).
-    pub fn ssf(&self) -> Result<u32, String> {
+    /// The unsigned property `property` (what it is: `what`, for errors).
+    fn unsigned(&self, property: c_int, what: &str) -> Result<c_uint, String> {
         let mut value: *const c_void = ptr::null();
-        // SAFETY: SASL_SSF gives a pointer to a sasl_ssf_t the connection owns.
-        let code = unsafe { sasl_getprop(self.conn, SASL_SSF, &mut value) };
+        // SAFETY: the property gives a pointer to an unsigned the connection owns.
+        let code = unsafe { sasl_getprop(self.conn, property, &mut value) };
         if code != SASL_OK || value.is_null() {
-            return Err(self.error("cannot read the negotiated strength", code));
+            return Err(self.error(&format!("cannot read {what}"), code));
         }
         Ok(unsafe { *value.cast::<c_uint>() })
     }
 
+    /// The security layer's strength in bits (0: none).
+    pub fn ssf(&self) -> Result<u32, String> {
+        self.unsigned(SASL_SSF, "the negotiated strength")
+    }
+
     /// The most plaintext one [`Session::encode`] takes.
     pub fn max_output(&self) -> Result<usize, String> {
-        let mut value: *const c_void = ptr::null();
-        // SAFETY: SASL_MAXOUTBUF gives a pointer to an unsigned the connection owns.
-        let code = unsafe { sasl_getprop(self.conn, SASL_MAXOUTBUF, &mut value) };
-        if code != SASL_OK || value.is_null() {
-            return Err(self.error("cannot read the security layer's buffer size", code));
-        }
-        Ok(unsafe { *value.cast::<c_uint>() } as usize)
+        self.unsigned(SASL_MAXOUTBUF, "the security layer's buffer size").map(|max| max as usize)
     }
 
     /// `plain` wrapped by the security layer, appended to `out`.
     pub fn encode(&mut self, plain: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        let (mut wrapped, mut len) = (ptr::null(), 0);
-        // SAFETY: valid input; the output is the connection's, valid until the next call.
-        let code = unsafe { sasl_encode(self.conn, plain.as_ptr().cast(), plain.len() as c_uint, &mut wrapped, &mut len) };
-        if code != SASL_OK {
-            return Err(self.error("the SASL security layer could not wrap our data", code));
-        }
-        if !wrapped.is_null() {
-            out.extend_from_slice(unsafe { std::slice::from_raw_parts(wrapped.cast::<u8>(), len as usize) });
-        }
-        Ok(())
+        self.through_layer(sasl_encode, plain, out, "the SASL security layer could not wrap our data")
     }
 
     /// What `wire` (bytes as they came, any part of a wrapped packet)
     /// unwraps to, appended to `out`; a partial packet waits inside libsasl2.
     pub fn decode(&mut self, wire: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        let (mut plain, mut len) = (ptr::null(), 0);
-        // SAFETY: as in `encode`.
-        let code = unsafe { sasl_decode(self.conn, wire.as_ptr().cast(), wire.len() as c_uint, &mut plain, &mut len) };
+        self.through_layer(sasl_decode, wire, out, "the daemon's data failed the SASL security layer's check")
+    }
+
+    /// `input` through sasl_encode or sasl_decode (`layer`), appended to `out`.
+    fn through_layer(&mut self, layer: LayerFn, input: &[u8], out: &mut Vec<u8>, failed: &str) -> Result<(), String> {
+        let (mut output, mut len) = (ptr::null(), 0);
+        // SAFETY: valid input; the output is the connection's, valid until the next call.
+        let code = unsafe { layer(self.conn, input.as_ptr().cast(), input.len() as c_uint, &mut output, &mut len) };
         if code != SASL_OK {
-            return Err(self.error("the daemon's data failed the SASL security layer's check", code));
+            return Err(self.error(failed, code));
         }
-        if !plain.is_null() {
-            out.extend_from_slice(unsafe { std::slice::from_raw_parts(plain.cast::<u8>(), len as usize) });
+        if !output.is_null() {
+            out.extend_from_slice(unsafe { std::slice::from_raw_parts(output.cast::<u8>(), len as usize) });
         }
         Ok(())
     }
 }
+
+/// sasl_encode's and sasl_decode's shape.
+type LayerFn = unsafe extern "C" fn(*mut RawConn, *const c_char, c_uint, *mut *const c_char, *mut c_uint) -> c_int;
 
 impl Drop for Session {
     fn drop(&mut self) {

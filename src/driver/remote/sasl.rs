@@ -24,8 +24,7 @@ const MIN_PLAIN_SSF: u32 = 56;
 impl Session {
     /// The SASL exchange, with `mech` if the URI wants one.
     pub(super) fn sasl(&mut self, hub: &Hub, login: &mut Login<'_>, mech: Option<&str>) -> Result<()> {
-        let channel = self.link.channel();
-        let (local, remote) = self.link.addresses();
+        let (channel, local, remote) = self.link.sasl_peer();
         // The name and password can come from auth.conf too; the rest only
         // from a program that takes them. Unasked, the identity to act as is
         // the authentication name, as in libvirt (whose default callback
