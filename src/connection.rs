@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use crate::credentials::Authenticator;
-use crate::driver::remote::{Login, RemoteDriver};
+use crate::driver::remote::{Backoff, Login, RemoteDriver};
 use crate::driver::test::{Operation, TestDriver};
 use crate::driver::Source;
 use crate::error::{Error, ErrorCode, Result};
@@ -253,6 +253,25 @@ impl Connection {
     pub fn set_keepalive(&self, interval: std::time::Duration, count: u32) -> Result<bool> {
         self.check(false)?;
         self.core.source().set_keepalive(interval, count)
+    }
+
+    /// Reconnection for a remote connection (off from the open): with
+    /// `Some((min, max))`, a lost link (end of file, error, keepalive, the
+    /// daemon's close) is `connection-lost` instead of `connection-closed`,
+    /// then attempts follow, the waits between them growing from `min` to
+    /// `max` (each jittered), driven by the event descriptor's timer. A
+    /// successful attempt registers and lists again and emits, before any
+    /// event of the new link, one event per difference from the record it
+    /// kept (reason `resync`) and then `connection-restored`. Handlers,
+    /// streams, filters and seqs carry on. `None` turns it off (during an
+    /// outage, the link then ends). [`ErrorCode::InvalidArg`] for `min`
+    /// zero or `max` under `min`; [`ErrorCode::NoSupport`] on the embedded
+    /// driver.
+    pub fn set_reconnect(&self, delays: Option<(std::time::Duration, std::time::Duration)>) -> Result<()> {
+        self.check(false)?;
+        self.hub().check_open()?;
+        let backoff = delays.map(|(min, max)| Backoff::new(min, max)).transpose()?;
+        self.core.source().set_reconnect(backoff)
     }
 
     /// A handle on the domain named `name` (test driver only: a remote

@@ -228,13 +228,23 @@ impl Decimal {
 
 /// The current time as decimal seconds since the epoch with microseconds.
 pub fn now_timestamp() -> String {
+    timestamp_of(SystemTime::now())
+}
+
+/// `time` as an event's `timestamp` writes it: decimal seconds since the
+/// epoch with six digits of microseconds.
+pub fn timestamp_of(time: SystemTime) -> String {
     let mut text = String::with_capacity(24);
-    push_now(&mut text);
+    push_time(&mut text, time);
     text
 }
 
 fn push_now(out: &mut String) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    push_time(out, SystemTime::now());
+}
+
+fn push_time(out: &mut String, time: SystemTime) {
+    let now = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     push_int(out, now.as_secs() as i64);
     out.push('.');
     let mut micros = now.subsec_micros();

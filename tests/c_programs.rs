@@ -185,6 +185,7 @@ c_tests!(
     test_remote_protocol: &[],
     test_remote_stalls: &[],
     test_keepalive: DAEMON,
+    test_reconnect: DAEMON,
     test_tls: &[tools::LIBVIRTD, tools::VIRSH, tools::OPENSSL],
     test_sasl: &[tools::LIBVIRTD, tools::VIRSH, tools::SASLPASSWD2, tools::SASL_PLUGINS, tools::LIBSASL2_DEV],
     test_ssh: &[tools::LIBVIRTD, tools::VIRSH, tools::SSHD, tools::SSH, tools::SSH_KEYGEN, tools::NC, tools::UNSHARE],

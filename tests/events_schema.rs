@@ -141,6 +141,13 @@ fn valid_cases() -> Vec<String> {
         domain_event("domain-state-transition", "<old-state>running</old-state><new-state>paused</new-state><reason>suspended-unknown-9</reason>"),
         domain_event("domain-state-transition", "<old-state>running</old-state><new-state>running</new-state><reason>defined-updated</reason>"),
         domain_event("domain-agent-lifecycle", "<state>unknown-9</state><reason>domain-started</reason>"),
+        domain_event("domain-state-transition", "<old-state>paused</old-state><new-state>running</new-state><reason>resync</reason>"),
+        domain_event("domain-state-transition", "<old-state>nostate</old-state><new-state>paused</new-state><reason>defined-resync</reason>"),
+        domain_event("domain-state-transition", "<old-state>running</old-state><new-state>shutoff</new-state><reason>undefined-resync</reason>"),
+        format!(
+            "<event type=\"storage-pool-lifecycle\" timestamp=\"1764017966.281000\" seq=\"3\"><pool-name>p</pool-name>\
+             <pool-uuid>{UUID}</pool-uuid><lifecycle>started</lifecycle><detail>0</detail><reason>resync</reason></event>"
+        ),
         domain_event(
             "domain-graphics",
             "<phase>disconnect</phase><local><family>unix</family><node>/s</node><service></service></local>\
@@ -159,6 +166,9 @@ fn valid_cases() -> Vec<String> {
         ),
         "<event type=\"connection-closed\" timestamp=\"1764017966.281000\" seq=\"9\"><reason>keepalive</reason></event>".into(),
         "<event type=\"events-lost\" timestamp=\"1764017966.281000\" seq=\"0\" count=\"2\" first-seq=\"8\" last-seq=\"9\"/>".into(),
+        "<event type=\"connection-lost\" timestamp=\"1764017966.281000\" seq=\"9\"><reason>eof</reason><message></message></event>".into(),
+        "<event type=\"connection-restored\" timestamp=\"1764017966.281000\" seq=\"10\"><outage-start>1764017966.281000</outage-start>\
+         <outage-end>1764017967.281000</outage-end><attempts>1</attempts><may-have-missed/></event>".into(),
     ]
 }
 
@@ -191,6 +201,11 @@ fn invalid_cases() -> Vec<(&'static str, String)> {
         ("no seq", domain_event("domain-reboot", "").replace(" seq=\"7\"", "")),
         ("an attribute too many", domain_event("domain-reboot", "").replace(" seq=\"7\"", " seq=\"7\" a=\"1\"")),
         ("a bad close reason", "<event type=\"connection-closed\" timestamp=\"1764017966.281000\" seq=\"9\"><reason>unknown-4</reason></event>".into()),
+        ("a resync reason on another event", domain_event("domain-reboot", "<reason>resync</reason>")),
+        ("a resync of no state", transition("running", "frozen", "resync")),
+        ("attempts 0", "<event type=\"connection-restored\" timestamp=\"1764017966.281000\" seq=\"10\"><outage-start>1764017966.281000</outage-start>\
+         <outage-end>1764017967.281000</outage-end><attempts>0</attempts><may-have-missed/></event>".into()),
+        ("connection-lost without its message", "<event type=\"connection-lost\" timestamp=\"1764017966.281000\" seq=\"9\"><reason>eof</reason></event>".into()),
         ("events-lost with children", "<event type=\"events-lost\" timestamp=\"1764017966.281000\" seq=\"0\" count=\"2\" first-seq=\"8\" last-seq=\"9\"><x/></event>".into()),
         ("events-lost with a seq", "<event type=\"events-lost\" timestamp=\"1764017966.281000\" seq=\"3\" count=\"2\" first-seq=\"8\" last-seq=\"9\"/>".into()),
     ]

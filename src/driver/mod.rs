@@ -46,4 +46,10 @@ pub trait Source: Send + Sync {
     fn set_keepalive(&self, _interval: Duration, _count: u32) -> Result<bool> {
         Err(Error::new(ErrorCode::NoSupport, "keepalive needs a connection to a libvirt daemon; this one is embedded"))
     }
+
+    /// Reconnection after a lost link, with `backoff` between attempts
+    /// (`None` turns it off). A source with no link has none to lose.
+    fn set_reconnect(&self, _backoff: Option<remote::Backoff>) -> Result<()> {
+        Err(Error::new(ErrorCode::NoSupport, "reconnection needs a connection to a libvirt daemon; this one is embedded"))
+    }
 }

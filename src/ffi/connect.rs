@@ -404,6 +404,53 @@ pub unsafe extern "C" fn virConnectSetKeepAlive(conn: virConnectPtr, interval: c
     })
 }
 
+/// Reconnection after a lost link, off from the open (a lost link then ends
+/// the connection, as in libvirt). With `minDelayMs` > 0, a connection to a
+/// daemon whose link is lost (end of file, error, keepalive, the daemon's
+/// close) emits `connection-lost` (`<reason>`, `<message>`) instead of
+/// `connection-closed`, and tries to connect again: the first attempt after
+/// about `minDelayMs`, then waits doubling up to `maxDelayMs`, each jittered
+/// (between half and all of its step, never under `minDelayMs`). The attempts
+/// are driven by the connection's timer, part of virConnectGetEventFD: a loop
+/// that polls it and calls virDeliverEvents reconnects, as does the event
+/// thread; no call sleeps. One attempt (connecting, authenticating with
+/// auth.conf, opening, registering, listing) takes 5 s at most; an
+/// authentication callback given to virConnectOpenAuth is not called again.
+/// A successful attempt registers every event again, lists every domain,
+/// network and storage pool again, and emits, before any event of the new
+/// link: for each domain whose state changed while away (or that was
+/// restarted), a `domain-state-transition` with reason `resync`; for each
+/// that appeared or vanished, one with reason `defined-resync` or
+/// `undefined-resync`; for networks and pools that appeared, vanished,
+/// started or stopped, their lifecycle events with `<reason>resync</reason>`;
+/// then one `connection-restored` (`<outage-start>`, `<outage-end>`,
+/// `<attempts>`, and `<may-have-missed>` naming the event types that carry no
+/// state, whose events of the outage are gone). Handler ids, filters, streams
+/// and seqs carry on. While away, delivery calls succeed and the other calls
+/// work as before. virConnectClose during an outage ends it at once
+/// (`connection-closed`, reason `client`); `minDelayMs` 0 turns reconnection
+/// off, and during an outage ends the link (`connection-closed` with the
+/// loss's reason). Turning it on lists the daemon's networks and pools, which
+/// the resync compares with. Returns 0; -1 with VIR_ERR_INVALID_ARG for
+/// `maxDelayMs` under `minDelayMs` or `flags` other than 0, with
+/// VIR_ERR_NO_SUPPORT on the embedded driver.
+///
+/// # Safety
+/// `conn` is NULL or a connection from virConnectOpen that virConnectClose has not
+/// freed.
+#[no_mangle]
+pub unsafe extern "C" fn virConnectSetReconnect(conn: virConnectPtr, minDelayMs: c_uint, maxDelayMs: c_uint, flags: c_uint) -> c_int {
+    guard(|| {
+        let connection = unsafe { connection(conn) }?;
+        if flags != 0 {
+            return Err(Error::new(ErrorCode::InvalidArg, format!("flags must be 0, not {flags:#x}")));
+        }
+        let ms = |n: c_uint| std::time::Duration::from_millis(n.into());
+        connection.set_reconnect((minDelayMs != 0).then(|| (ms(minDelayMs), ms(maxDelayMs))))?;
+        Ok(0)
+    })
+}
+
 /// Sets how many events each queue of the connection holds (default 65536):
 /// the handler queue, and the queue of each event stream, present and future.
 /// No emitter ever blocks: an event that finds a queue full is dropped for that

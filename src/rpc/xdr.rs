@@ -20,6 +20,7 @@ impl fmt::Display for DecodeError {
 }
 
 /// Reads XDR items from a byte slice.
+#[derive(Clone)]
 pub struct Decoder<'a> {
     bytes: &'a [u8],
     at: usize,

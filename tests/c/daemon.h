@@ -27,6 +27,7 @@ typedef struct {
     int tcp_port;   /* where it also listens on 127.0.0.1 for TCP (auth none), or 0 */
     int tls_port;   /* where it also listens on 127.0.0.1 for TLS, or 0 */
     pid_t pid;      /* 0 once it has ended */
+    int listens;    /* whether it was started with --listen (TCP or TLS) */
 } Daemon;
 
 /* A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick). */
@@ -117,6 +118,58 @@ static inline void daemon_show_log(const Daemon *d)
         fclose(log);
 }
 
+/* Runs libvirtd with the folder's configuration and waits (up to 10 s) until
+ * its sockets accept; exits the test when it cannot, saying why, with the
+ * folder removed. daemon_start_full calls it first, daemon_restart again. */
+static inline void daemon_spawn(Daemon *d)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/libvirtd.conf", d->dir);
+    d->pid = fork();
+    if (d->pid == 0) {
+        char drivers[256], log[256], pidfile[256];
+        snprintf(drivers, sizeof drivers, "%s/drivers", d->dir);
+        snprintf(log, sizeof log, "%s/log", d->dir);
+        snprintf(pidfile, sizeof pidfile, "%s/pid", d->dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        /* An empty driver folder keeps the QEMU driver from loading; the test
+         * driver is built in. */
+        setenv("LIBVIRT_DRIVER_DIR", drivers, 1);
+        if (d->listens)
+            execlp("libvirtd", "libvirtd", "--listen", "--config", path, "--pid-file", pidfile, (char *)NULL);
+        else
+            execlp("libvirtd", "libvirtd", "--config", path, "--pid-file", pidfile, (char *)NULL);
+        _exit(127);
+    }
+    /* The socket file appears when it is bound, a moment before it listens:
+     * wait until a connection goes through. */
+    for (int i = 0; i < 1000; i++) {
+        if (socket_accepts(d->sock) && (!d->tcp_port || tcp_accepts(d->tcp_port))
+            && (!d->tls_port || tcp_accepts(d->tls_port)))
+            return;
+        int status;
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            if (WIFEXITED(status))
+                fprintf(stderr, "libvirtd ended at start with exit code %d%s; its log:\n", WEXITSTATUS(status),
+                        WEXITSTATUS(status) == 127 ? " (it could not be run)" : "");
+            else
+                fprintf(stderr, "libvirtd was ended at start by signal %d; its log:\n", WTERMSIG(status));
+            daemon_show_log(d);
+            daemon_remove_dir(d);
+            exit(2);
+        }
+        sleep_ms(10);
+    }
+    fprintf(stderr, "libvirtd made no socket at %s within 10 s; its log:\n", d->sock);
+    daemon_show_log(d);
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, NULL, 0);
+    daemon_remove_dir(d);
+    exit(2);
+}
+
 /* Starts a daemon in a new folder and waits (up to 10 s) for its socket; exits
  * the test when it cannot, saying why, with its folder removed. With `tcp`, it
  * also listens for TCP on 127.0.0.1 at a free port (d->tcp_port); with `pki`
@@ -162,49 +215,8 @@ static inline void daemon_start_full(Daemon *d, int tcp, const char *pki, const 
     snprintf(d->sock, sizeof d->sock, "%s/libvirt-sock", d->dir);
     snprintf(d->uri, sizeof d->uri, "test+unix:///default?socket=%s", d->sock);
 
-    d->pid = fork();
-    if (d->pid == 0) {
-        char drivers[256], log[256], pidfile[256];
-        snprintf(drivers, sizeof drivers, "%s/drivers", d->dir);
-        snprintf(log, sizeof log, "%s/log", d->dir);
-        snprintf(pidfile, sizeof pidfile, "%s/pid", d->dir);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        /* An empty driver folder keeps the QEMU driver from loading; the test
-         * driver is built in. */
-        setenv("LIBVIRT_DRIVER_DIR", drivers, 1);
-        if (tcp)
-            execlp("libvirtd", "libvirtd", "--listen", "--config", path, "--pid-file", pidfile, (char *)NULL);
-        else
-            execlp("libvirtd", "libvirtd", "--config", path, "--pid-file", pidfile, (char *)NULL);
-        _exit(127);
-    }
-    /* The socket file appears when it is bound, a moment before it listens:
-     * wait until a connection goes through. */
-    for (int i = 0; i < 1000; i++) {
-        if (socket_accepts(d->sock) && (!d->tcp_port || tcp_accepts(d->tcp_port))
-            && (!d->tls_port || tcp_accepts(d->tls_port)))
-            return;
-        int status;
-        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-            if (WIFEXITED(status))
-                fprintf(stderr, "libvirtd ended at start with exit code %d%s; its log:\n", WEXITSTATUS(status),
-                        WEXITSTATUS(status) == 127 ? " (it could not be run)" : "");
-            else
-                fprintf(stderr, "libvirtd was ended at start by signal %d; its log:\n", WTERMSIG(status));
-            daemon_show_log(d);
-            daemon_remove_dir(d);
-            exit(2);
-        }
-        sleep_ms(10);
-    }
-    fprintf(stderr, "libvirtd made no socket at %s within 10 s; its log:\n", d->sock);
-    daemon_show_log(d);
-    kill(d->pid, SIGKILL);
-    waitpid(d->pid, NULL, 0);
-    daemon_remove_dir(d);
-    exit(2);
+    d->listens = tcp;
+    daemon_spawn(d);
 }
 
 /* daemon_start_full without TLS. */
@@ -227,6 +239,14 @@ static inline void daemon_kill(Daemon *d, int sig)
     kill(d->pid, sig);
     waitpid(d->pid, NULL, 0);
     d->pid = 0;
+}
+
+/* Starts the daemon again in its folder, with its configuration and
+ * sockets, once it has ended (daemon_kill). */
+static inline void daemon_restart(Daemon *d)
+{
+    if (d->pid == 0)
+        daemon_spawn(d);
 }
 
 /* Stops the daemon if it runs and removes its folder. */

@@ -37,7 +37,7 @@ pub fn table_types() -> Vec<String> {
 
 /// The library's own types, beside the kinds table's (the embedded test
 /// driver's events are `domain-state-transition`, one of the table's).
-pub const OWN_TYPES: [&str; 2] = ["connection-closed", "events-lost"];
+pub const OWN_TYPES: [&str; 4] = ["connection-closed", "connection-lost", "connection-restored", "events-lost"];
 
 /// Every type the library produces.
 pub fn library_types() -> Vec<String> {

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use super::protocol::{uuid_text, WireDomain};
-use super::states::DomainStates;
+use super::inventory::{Inventory, Objects};
 use crate::domain::domain_event;
 use crate::event::{Builder, Draft, Tag};
 use crate::rpc::xdr::{DecodeError, Decoder};
@@ -58,8 +58,8 @@ impl Kind {
     /// The event the rest of one of this kind's bodies becomes (`body` is past
     /// the callback ID). Bytes after the layout's end are left alone: libvirt
     /// never changes a message's layout, so they can only be padding.
-    pub(crate) fn event(&'static self, body: Decoder<'_>, states: &mut DomainStates) -> Decoded<Draft> {
-        (self.decode)(&mut Input { d: body, kind: self, states })
+    pub(crate) fn event(&'static self, body: Decoder<'_>, inventory: &mut Inventory) -> Decoded<Draft> {
+        (self.decode)(&mut Input { d: body, kind: self, inventory })
     }
 }
 
@@ -127,7 +127,7 @@ const JOB_STATS_MAX: usize = 64;
 struct Input<'a> {
     d: Decoder<'a>,
     kind: &'static Kind,
-    states: &'a mut DomainStates,
+    inventory: &'a mut Inventory,
 }
 
 impl Input<'_> {
@@ -220,7 +220,7 @@ pub(crate) fn word(words: &Words, n: i32) -> Cow<'static, str> {
 fn lifecycle(i: &mut Input<'_>) -> Decoded<Draft> {
     let dom = WireDomain::decode(&mut i.d)?;
     let (event, detail) = (i.d.i32()?, i.d.i32()?);
-    Ok(i.states.lifecycle(&dom, event, detail))
+    Ok(i.inventory.domains.lifecycle(&dom, event, detail))
 }
 
 /// A domain and nothing else (reboot, control-error).
@@ -404,8 +404,17 @@ fn nic_mac_change(i: &mut Input<'_>) -> Decoded<Draft> {
 }
 
 fn network_lifecycle(i: &mut Input<'_>) -> Decoded<Draft> {
-    let b = i.named(tag!("network-name"), tag!("network-uuid"))?;
-    i.lifecycle(b, &words::NETWORK_LIFECYCLE)
+    recorded_lifecycle(i, (tag!("network-name"), tag!("network-uuid")), &words::NETWORK_LIFECYCLE, |inventory| &mut inventory.networks)
+}
+
+/// A network's or storage pool's lifecycle, which also keeps the record of
+/// them that `objects` picks (see [`Objects::lifecycle`]).
+fn recorded_lifecycle(i: &mut Input<'_>, (name, uuid): (Tag, Tag), words: &Words, objects: fn(&mut Inventory) -> &mut Objects) -> Decoded<Draft> {
+    let mut ahead = i.d.clone();
+    let (object_name, object_uuid, event) = (ahead.text()?, ahead.fixed()?, ahead.i32()?);
+    objects(i.inventory).lifecycle(&object_name, object_uuid, event);
+    let b = i.named(name, uuid)?;
+    i.lifecycle(b, words)
 }
 
 fn network_metadata_change(i: &mut Input<'_>) -> Decoded<Draft> {
@@ -416,8 +425,7 @@ fn network_metadata_change(i: &mut Input<'_>) -> Decoded<Draft> {
 }
 
 fn pool_lifecycle(i: &mut Input<'_>) -> Decoded<Draft> {
-    let b = i.named(tag!("pool-name"), tag!("pool-uuid"))?;
-    i.lifecycle(b, &words::POOL_LIFECYCLE)
+    recorded_lifecycle(i, (tag!("pool-name"), tag!("pool-uuid")), &words::POOL_LIFECYCLE, |inventory| &mut inventory.pools)
 }
 
 fn pool_refresh(i: &mut Input<'_>) -> Decoded<Draft> {
@@ -472,7 +480,7 @@ mod tests {
         let mut e = Encoder::new();
         fill(&mut e);
         let body = e.into_bytes();
-        let draft = kind_named(type_name).event(Decoder::new(&body), &mut DomainStates::default()).unwrap();
+        let draft = kind_named(type_name).event(Decoder::new(&body), &mut Inventory::default()).unwrap();
         let event = draft.seal(1);
         assert!(event.xml().starts_with(&format!("<event type=\"{type_name}\" timestamp=\"")), "{}", event.xml());
         let content = event.xml().split_once(" seq=\"1\">").unwrap().1.strip_suffix("</event>").unwrap().to_string();
@@ -491,7 +499,7 @@ mod tests {
 
     fn refuses_every_truncation(type_name: &str, body: &[u8]) {
         for cut in 0..body.len() {
-            let result = kind_named(type_name).event(Decoder::new(&body[..cut]), &mut DomainStates::default());
+            let result = kind_named(type_name).event(Decoder::new(&body[..cut]), &mut Inventory::default());
             assert!(result.is_err(), "{type_name} cut at {cut}");
         }
     }
@@ -500,9 +508,9 @@ mod tests {
     /// domain recorded `running`.
     fn lifecycle_of(hex: &str) -> String {
         let body = crate::rpc::packet::tests::hex(hex);
-        let mut states = DomainStates::default();
-        states.learn(UUID, crate::domain::DomainState::Running);
-        let event = KINDS[0].event(Decoder::new(&body), &mut states).unwrap().seal(1);
+        let mut inventory = Inventory::default();
+        inventory.domains.learn(&WireDomain { name: "test".into(), uuid: UUID, id: 1 }, crate::domain::DomainState::Running);
+        let event = KINDS[0].event(Decoder::new(&body), &mut inventory).unwrap().seal(1);
         event.xml().split_once(" seq=\"1\">").unwrap().1.to_string()
     }
 
@@ -652,13 +660,13 @@ mod tests {
         let mut e = Encoder::new();
         dom(&mut e).u32(1).string("x").i32(8).i32(0);
         let body = e.into_bytes();
-        let err = kind_named("domain-tunable").event(Decoder::new(&body), &mut DomainStates::default()).err().unwrap();
+        let err = kind_named("domain-tunable").event(Decoder::new(&body), &mut Inventory::default()).err().unwrap();
         assert!(err.0.contains("typed parameter 'x' of unknown type 8"), "{err}");
         // More parameters than the protocol allows.
         let mut e = Encoder::new();
         dom(&mut e).u32(65);
         let body = e.into_bytes();
-        assert!(kind_named("domain-job-completed").event(Decoder::new(&body), &mut DomainStates::default()).is_err());
+        assert!(kind_named("domain-job-completed").event(Decoder::new(&body), &mut Inventory::default()).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! takes nothing for [`DAEMON_TIMEOUT`].
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,20 +26,25 @@ use crate::poll_set::Interest;
 use crate::rpc::error::RemoteError;
 use crate::rpc::keepalive::{self, Keepalive};
 use crate::rpc::link::{CallError, Ending, Link, Loss, DAEMON_TIMEOUT};
-use crate::rpc::packet::{Kind, Packet, PROGRAM_REMOTE};
+use crate::rpc::packet::{Header, Kind, Packet, PROGRAM_REMOTE};
 use crate::rpc::xdr::{Decoder, Encoder};
 use kinds::{CLOSE_CALLBACK_REGISTER, CLOSE_CALLBACK_UNREGISTER, CONNECTION_CLOSED, KINDS};
 use protocol::{
-    decode_domain_list, decode_state, proc, CONNECT_READ_ONLY, FEATURE_PROGRAM_KEEPALIVE,
+    decode_domain_list, decode_named_list, decode_state, proc, WireDomain, CONNECT_READ_ONLY, FEATURE_PROGRAM_KEEPALIVE,
+    LIST_ACTIVE,
 };
+use inventory::{Inventory, Objects};
+pub use reconnect::Backoff;
+use reconnect::{Outage, ATTEMPT_TIMEOUT};
 use routes::Routes;
-use states::DomainStates;
 use uri::Target;
 
 mod auth;
+mod inventory;
 mod kinds;
 mod protocol;
 pub(crate) use auth::Login;
+mod reconnect;
 mod routes;
 #[cfg(virevent_sasl)]
 mod sasl;
@@ -59,62 +64,149 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection to a libvirt daemon.
 pub struct RemoteDriver {
     hub: Arc<Hub>,
-    session: Mutex<Session>,
-    /// The socket and the timer, also known outside the session's lock
-    /// for a forked child to close its copies.
-    socket: RawFd,
+    /// Where the daemon is: what reconnecting connects to again.
+    target: Target,
+    state: Mutex<State>,
+    /// The socket (-1 while away) and the timer, also known outside the
+    /// state's lock for a forked child to close its copies.
+    socket: AtomicI32,
     timer_fd: RawFd,
-    /// Whether the link is gone (read without the session's lock).
+    /// Whether the link is gone for good (read without the lock).
     lost: AtomicBool,
 }
 
-/// What the socket's owner keeps.
-struct Session {
-    link: Link,
-    /// What decoding the events needs: the registrations and the states.
-    events: Registry,
-    /// The event types the daemon refused to register, with its words.
-    refused: Vec<(&'static str, String)>,
-    /// Expires when the link next has something to do on its own: give up a
-    /// daemon that took no output for [`DAEMON_TIMEOUT`], or keepalive.
+/// What the driver's lock guards.
+struct State {
+    /// The link and what goes with it: `None` during an outage.
+    session: Option<Session>,
+    /// Expires when something is due: giving up a daemon that took no
+    /// output for [`DAEMON_TIMEOUT`], keepalive, or the next attempt to
+    /// reconnect.
     timer: Timer,
-    /// Whether the daemon offers keepalive (feature 10).
+    /// What the program asked of keepalive, for every link of the connection.
+    keepalive: (Duration, u32),
+    /// Whether the last link's daemon offered keepalive.
     keepalive_offered: bool,
-    /// Whether the socket is watched for room (while output waits).
-    watching_room: bool,
-    /// Why the link is gone, once it is (`None` while it works).
+    /// Reconnection, once the program turns it on.
+    reconnect: Option<Backoff>,
+    /// The outage under way, with reconnection on.
+    outage: Option<Outage>,
+    /// Why the link is gone for good (`None` while it works or is being restored).
     ended: Option<Error>,
+}
+
+impl State {
+    /// Sets the timer to the link's next deadline, or the next attempt's.
+    fn arm_timer(&mut self) {
+        let due = match (&self.session, &self.outage) {
+            (_, Some(outage)) => Some(outage.due),
+            (Some(session), None) => session.link.next_deadline(),
+            (None, None) => None,
+        };
+        match due {
+            Some(due) => self.timer.arm(due.saturating_duration_since(Instant::now())),
+            None => self.timer.disarm(),
+        }
+    }
+
+    /// Applies the keepalive setting to the link.
+    fn apply_keepalive(&mut self) {
+        if let Some(session) = &mut self.session {
+            let (interval, count) = self.keepalive;
+            self.keepalive_offered = session.set_keepalive(interval, count);
+        }
+        self.arm_timer();
+    }
 }
 
 impl RemoteDriver {
     /// Connects to the daemon `target` names and opens its driver, all within
     /// [`DAEMON_TIMEOUT`]; events emitted from now on go to `hub`.
     pub fn open(target: &Target, login: &mut Login<'_>, hub: Arc<Hub>) -> Result<RemoteDriver> {
-        let deadline = Instant::now() + DAEMON_TIMEOUT;
-        let link = Link::connect(&target.endpoint, deadline)?;
-        let (socket, timer) = (link.fd(), Timer::new()?);
-        let timer_fd = timer.fd();
-        let mut session = Session {
-            link,
-            events: Registry::default(),
-            refused: Vec::new(),
+        let timer = Timer::new()?;
+        let session = Session::connect(target, login, &hub, DAEMON_TIMEOUT, Opening::First)?;
+        let (socket, timer_fd) = (session.link.fd(), timer.fd());
+        let mut state = State {
+            session: Some(session),
             timer,
+            // Keepalive is on by default, as in libvirt's client.
+            keepalive: (keepalive::DEFAULT_INTERVAL, keepalive::DEFAULT_COUNT),
             keepalive_offered: false,
-            watching_room: false,
+            reconnect: None,
+            outage: None,
             ended: None,
         };
-        session.open_sequence(&target.name, login, &hub).map_err(|e| session.opening_error(e))?;
-        // Keepalive is on by default, as in libvirt's client.
-        session.set_keepalive(keepalive::DEFAULT_INTERVAL, keepalive::DEFAULT_COUNT);
+        state.apply_keepalive();
         hub.work().add(socket, Interest::READ)?;
         hub.work().add(timer_fd, Interest::READ)?;
-        Ok(RemoteDriver { hub, session: Mutex::new(session), socket, timer_fd, lost: AtomicBool::new(false) })
+        Ok(RemoteDriver {
+            hub,
+            target: target.clone(),
+            state: Mutex::new(state),
+            socket: AtomicI32::new(socket),
+            timer_fd,
+            lost: AtomicBool::new(false),
+        })
     }
 
-    /// Records a loss: the `connection-closed` event, and the error later calls get.
-    fn settle(&self, session: &mut Session, outcome: std::result::Result<(), Loss>) {
-        if let Err(loss) = outcome {
-            self.end(session, loss.error, loss.ending.reason());
+    /// A lost link: with reconnection on, `connection-lost` and the first
+    /// attempt scheduled; without, the end.
+    fn lose(&self, state: &mut State, loss: Loss) {
+        if state.reconnect.is_none() {
+            return self.end(state, loss.error, loss.ending.reason());
+        }
+        let Some(session) = state.session.take() else { return };
+        // Out of the work set before its descriptor closes with the session.
+        self.socket.store(-1, Ordering::Release);
+        self.hub.work().remove(session.link.fd());
+        session.link.shut_down();
+        let reason = loss.ending.reason();
+        let _ = self.hub.emit(reconnect::lost(reason, &loss.error));
+        let outage = Outage::new(session.events.inventory, reason, loss.error);
+        self.schedule(state, outage);
+    }
+
+    /// Sets when the next attempt is made.
+    fn schedule(&self, state: &mut State, mut outage: Outage) {
+        if let Some(backoff) = &state.reconnect {
+            outage.due = Instant::now() + outage.next_wait(backoff);
+        }
+        state.outage = Some(outage);
+        state.arm_timer();
+    }
+
+    /// Tries to reconnect once the outage's next attempt is due. Success
+    /// registers again, lists again, and emits, before any event of the new
+    /// link, the differences found (see [`inventory::resync`]) and
+    /// `connection-restored`; failure schedules the next attempt.
+    fn attempt(&self, state: &mut State) {
+        let Some(mut outage) = state.outage.take_if(|outage| outage.due <= Instant::now()) else { return };
+        outage.attempts += 1;
+        let mut login = Login {
+            wanted: self.target.auth.clone(),
+            host: self.target.host.clone(),
+            auth_file: self.target.auth_file.clone(),
+            program: None,
+        };
+        let opened = Session::connect(&self.target, &mut login, &self.hub, ATTEMPT_TIMEOUT, Opening::Again)
+            .and_then(|session| self.hub.work().add(session.link.fd(), Interest::READ).map(|()| session));
+        let mut session = match opened {
+            Ok(session) => session,
+            Err(error) => {
+                outage.last_error = error;
+                return self.schedule(state, outage);
+            }
+        };
+        self.socket.store(session.link.fd(), Ordering::Release);
+        for draft in inventory::resync(&outage.before, &session.events.inventory) {
+            let _ = self.hub.emit(draft);
+        }
+        let _ = self.hub.emit(outage.restored(&session.events.routes.type_names()));
+        let released = session.release_held(&self.hub);
+        state.session = Some(session);
+        state.apply_keepalive();
+        if let Err(loss) = released {
+            self.lose(state, loss);
         }
     }
 
@@ -122,12 +214,15 @@ impl RemoteDriver {
     /// calls, emits `connection-closed` with `reason` and says the source is
     /// gone. The socket (readable for good at end of file) and the timer
     /// leave the work set, so that the event thread sleeps.
-    fn end(&self, session: &mut Session, error: Error, reason: &str) {
-        session.link.shut_down();
-        self.hub.work().remove(self.socket);
+    fn end(&self, state: &mut State, error: Error, reason: &str) {
+        if let Some(session) = &state.session {
+            session.link.shut_down();
+            self.hub.work().remove(session.link.fd());
+        }
         self.hub.work().remove(self.timer_fd);
-        session.timer.disarm();
-        session.ended = Some(error);
+        state.timer.disarm();
+        state.outage = None;
+        state.ended = Some(error);
         self.lost.store(true, Ordering::Release);
         emit_closed(&self.hub, reason);
         self.hub.set_gone();
@@ -136,56 +231,96 @@ impl RemoteDriver {
 
 impl Source for RemoteDriver {
     /// Reads what the daemon has sent, emits its events, and sends what
-    /// waits for it, all without blocking. Does nothing while another thread
-    /// pumps, or once the link is gone.
+    /// waits for it, all without blocking; during an outage, makes the
+    /// attempt that is due. Does nothing while another thread pumps, or once
+    /// the link is gone.
     fn pump(&self) {
-        let Some(mut session) = self.session.try_lock() else { return };
-        if session.ended.is_none() {
-            let outcome = session.pump(&self.hub);
-            self.settle(&mut session, outcome);
+        let Some(mut state) = self.state.try_lock() else { return };
+        let state = &mut *state;
+        if state.ended.is_some() {
+            return;
+        }
+        match &mut state.session {
+            Some(session) => match session.pump(&self.hub) {
+                Ok(()) => state.arm_timer(),
+                Err(loss) => self.lose(state, loss),
+            },
+            None => self.attempt(state),
         }
     }
 
-    /// Fails with the link's error once it is gone.
+    /// Fails with the link's error once it is gone for good (an outage that
+    /// reconnection may end is not a failure).
     fn check(&self) -> Result<()> {
         if !self.lost.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.session.lock().ended.clone().map_or(Ok(()), Err)
+        self.state.lock().ended.clone().map_or(Ok(()), Err)
     }
 
     /// Ends the session politely: deregisters, sends CONNECT_CLOSE and waits for
     /// its reply, all within [`CLOSE_TIMEOUT`], then emits `connection-closed`
-    /// (reason `client`), which the streams still carry. Nothing is done if
-    /// the link is already gone.
+    /// (reason `client`), which the streams still carry. During an outage it
+    /// ends at once. Nothing is done if the link is already gone.
     fn close(&self) {
-        let mut session = self.session.lock();
-        if session.ended.is_some() {
+        let mut state = self.state.lock();
+        if state.ended.is_some() {
             return;
         }
         // Closing goes on whatever the daemon says: the socket is shut anyway.
         // A daemon found gone meanwhile gives the reason of its going.
-        let reason = match session.say_goodbye(&self.hub) {
-            Ok(()) => "client",
-            Err(loss) => loss.ending.reason(),
+        let state = &mut *state;
+        let reason = match (&mut state.session, &state.outage) {
+            (Some(session), None) => match session.say_goodbye(&self.hub) {
+                Ok(()) => "client",
+                Err(loss) => loss.ending.reason(),
+            },
+            _ => "client",
         };
-        self.end(&mut session, Error::new(ErrorCode::InvalidConn, "the connection is closed"), reason);
+        self.end(state, Error::new(ErrorCode::InvalidConn, "the connection is closed"), reason);
     }
 
     fn descriptors_after_fork(&self, out: &mut Vec<RawFd>) {
-        out.extend([self.socket, self.timer_fd]);
+        let socket = self.socket.load(Ordering::Acquire);
+        out.extend([socket, self.timer_fd].into_iter().filter(|&fd| fd >= 0));
     }
 
     fn refused_event_types(&self) -> Vec<(String, String)> {
-        self.session.lock().refused.iter().map(|(kind, why)| (kind.to_string(), why.clone())).collect()
+        let state = self.state.lock();
+        let Some(session) = &state.session else { return Vec::new() };
+        session.refused.iter().map(|(kind, why)| (kind.to_string(), why.clone())).collect()
     }
 
+    /// Also kept for the links that reconnection makes; during an outage,
+    /// returns whether the last link's daemon offered keepalive.
     fn set_keepalive(&self, interval: Duration, count: u32) -> Result<bool> {
-        let mut session = self.session.lock();
-        if let Some(error) = &session.ended {
+        let mut state = self.state.lock();
+        if let Some(error) = &state.ended {
             return Err(error.clone());
         }
-        Ok(session.set_keepalive(interval, count))
+        state.keepalive = (interval, count);
+        state.apply_keepalive();
+        Ok(state.keepalive_offered)
+    }
+
+    /// Turning it on lists the networks and storage pools (once), for the
+    /// resync to compare with; turning it off during an outage ends the link
+    /// with the loss's reason and error.
+    fn set_reconnect(&self, backoff: Option<Backoff>) -> Result<()> {
+        let mut state = self.state.lock();
+        if let Some(error) = &state.ended {
+            return Err(error.clone());
+        }
+        match (backoff, &mut state.session) {
+            (Some(_), Some(session)) => session.list_objects(&self.hub)?,
+            (None, None) => {
+                let outage = state.outage.take().expect("an outage while there is no session");
+                self.end(&mut state, outage.last_error, outage.reason);
+            }
+            _ => {}
+        }
+        state.reconnect = backoff;
+        Ok(())
     }
 }
 
@@ -193,9 +328,38 @@ impl Source for RemoteDriver {
 #[derive(Default)]
 struct Registry {
     routes: Routes,
-    states: DomainStates,
+    inventory: Inventory,
     /// Whether the daemon's connection-close callback is registered.
     close_callback: bool,
+    /// Whether the messages being decoded are a reconnection's held ones,
+    /// whose lifecycle changes the listing already shows are left out (the
+    /// resync told them).
+    replaying: bool,
+}
+
+/// Which open a session's is: a connection's first, or a reconnection's,
+/// which also lists networks and pools and holds the events that arrive
+/// during it until the resync's are out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    First,
+    Again,
+}
+
+/// A link to the daemon and what goes with it.
+struct Session {
+    link: Link,
+    /// What decoding the events needs: the registrations and the record of objects.
+    events: Registry,
+    /// The event types the daemon refused to register, with its words.
+    refused: Vec<(&'static str, String)>,
+    /// Whether the daemon offers keepalive (feature 10).
+    keepalive_offered: bool,
+    /// Whether the socket is watched for room (while output waits).
+    watching_room: bool,
+    /// During a reconnection's open: the event messages that arrived, whole,
+    /// to be decoded once the resync's events are out.
+    held: Option<Vec<(Header, Vec<u8>)>>,
 }
 
 /// Why an event message ends the link.
@@ -226,6 +390,25 @@ impl Stop {
 }
 
 impl Session {
+    /// Connects to the daemon `target` names and runs the open sequence, all
+    /// within `timeout`.
+    fn connect(target: &Target, login: &mut Login<'_>, hub: &Hub, timeout: Duration, opening: Opening) -> Result<Session> {
+        let link = Link::connect(&target.endpoint, Instant::now() + timeout)?;
+        let mut session = Session {
+            link,
+            events: Registry::default(),
+            refused: Vec::new(),
+            keepalive_offered: false,
+            watching_room: false,
+            held: (opening == Opening::Again).then(Vec::new),
+        };
+        session.open_sequence(&target.name, login, hub).map_err(|e| session.opening_error(e, timeout))?;
+        if opening == Opening::Again {
+            session.list_objects(hub)?;
+        }
+        Ok(session)
+    }
+
     /// CONNECT_OPEN of `name`, read-only (all an events client needs).
     fn open(&mut self, name: &str, hub: &Hub) -> Result<()> {
         let mut e = Encoder::new();
@@ -281,7 +464,7 @@ impl Session {
             match self.call(proc::DOMAIN_GET_STATE, &e.into_bytes(), hub) {
                 Ok(body) => {
                     let state = decode_state(&body).map_err(|e| self.bad_reply("DOMAIN_GET_STATE", e))?;
-                    self.events.states.learn(domain.uuid, DomainState::from_number(state));
+                    self.events.inventory.domains.learn(&domain, DomainState::from_number(state));
                 }
                 Err(e) if e.code == ErrorCode::NoDomain => {}
                 Err(e) => return Err(e),
@@ -307,7 +490,7 @@ impl Session {
 
     /// What a failed open reports: the open's deadline passing is
     /// `VIR_ERR_NO_CONNECT` "timed out", as a daemon that never accepts is.
-    fn opening_error(&self, e: Error) -> Error {
+    fn opening_error(&self, e: Error, timeout: Duration) -> Error {
         if e.code != ErrorCode::Rpc || !e.message.ends_with("in time (timed out)") {
             return e;
         }
@@ -317,7 +500,7 @@ impl Session {
             format!(
                 "cannot open the libvirt daemon at '{}': timed out after {} s ({what})",
                 self.link.path(),
-                DAEMON_TIMEOUT.as_secs()
+                timeout.as_secs()
             ),
         )
     }
@@ -338,16 +521,7 @@ impl Session {
             self.watching_room = waits;
             hub.work().modify(self.link.fd(), if waits { Interest::READ_WRITE } else { Interest::READ });
         }
-        self.arm_timer();
         Ok(())
-    }
-
-    /// Sets the timer to the link's next deadline.
-    fn arm_timer(&mut self) {
-        match self.link.next_deadline() {
-            Some(deadline) => self.timer.arm(deadline.saturating_duration_since(Instant::now())),
-            None => self.timer.disarm(),
-        }
     }
 
     /// Keepalive with a PING after each `interval` of silence, the daemon
@@ -356,7 +530,6 @@ impl Session {
     fn set_keepalive(&mut self, interval: Duration, count: u32) -> bool {
         let on = self.keepalive_offered && !interval.is_zero();
         self.link.set_keepalive(on.then(|| Keepalive::new(interval, count, Instant::now())));
-        self.arm_timer();
         self.keepalive_offered
     }
 
@@ -379,11 +552,56 @@ impl Session {
     /// Emits the events of the whole packets already read.
     fn dispatch_read(&mut self, hub: &Hub) -> std::result::Result<(), Loss> {
         while let Some(packet) = self.link.next_packet()? {
-            if let Err(stop) = dispatch(&mut self.events, hub, &packet) {
+            if let Err(stop) = route(&mut self.events, &mut self.held, hub, &packet) {
                 return Err(stop.loss(&self.link));
             }
         }
         Ok(())
+    }
+
+    /// Ends a reconnection's holding: emits the events of the messages held,
+    /// in order, then those of the whole packets read since.
+    fn release_held(&mut self, hub: &Hub) -> std::result::Result<(), Loss> {
+        self.events.replaying = true;
+        for (header, body) in self.held.take().unwrap_or_default() {
+            if let Err(stop) = dispatch(&mut self.events, hub, &Packet { header, body: &body }) {
+                return Err(stop.loss(&self.link));
+            }
+        }
+        self.events.replaying = false;
+        self.dispatch_read(hub)
+    }
+
+    /// Lists the networks and storage pools into the record, once, for a
+    /// resync to compare with: each listed whole, then its active ones. A
+    /// daemon without them (a driver that has none) has an empty list.
+    fn list_objects(&mut self, hub: &Hub) -> Result<()> {
+        if self.events.inventory.networks.is_listed() {
+            return Ok(());
+        }
+        self.link.set_deadline(Instant::now() + DAEMON_TIMEOUT);
+        self.events.inventory.networks = self.list_named(proc::CONNECT_LIST_ALL_NETWORKS, hub)?;
+        self.events.inventory.pools = self.list_named(proc::CONNECT_LIST_ALL_STORAGE_POOLS, hub)?;
+        Ok(())
+    }
+
+    /// One of CONNECT_LIST_ALL_NETWORKS and CONNECT_LIST_ALL_STORAGE_POOLS.
+    fn list_named(&mut self, procedure: i32, hub: &Hub) -> Result<Objects> {
+        let mut list = |flags: u32| {
+            let mut e = Encoder::new();
+            e.i32(1).u32(flags);
+            match self.call_raw(procedure, &e.into_bytes(), hub) {
+                Ok(body) => decode_named_list(&body).map_err(|e| self.bad_reply("object listing", e)),
+                Err(CallError::Daemon(_)) => Ok(Vec::new()),
+                Err(e) => Err(call_error(self.link.path(), e)),
+            }
+        };
+        let all = list(0)?;
+        let active = list(LIST_ACTIVE)?;
+        Ok(Objects::listed(all.into_iter().map(|(name, uuid)| {
+            let on = active.iter().any(|(_, a)| *a == uuid);
+            (name, uuid, on)
+        })))
     }
 
     /// Deregisters every event and closes the daemon's side.
@@ -420,11 +638,11 @@ impl Session {
     /// with the reply but after it wait in the link for the next call, or for
     /// [`Session::drain`].
     fn call_raw(&mut self, procedure: i32, body: &[u8], hub: &Hub) -> std::result::Result<Vec<u8>, CallError> {
-        let Session { link, events, .. } = self;
+        let Session { link, events, held, .. } = self;
         let mut stop = None;
         let reply = link.call(procedure, body, |packet| {
             if stop.is_none() {
-                stop = dispatch(events, hub, &packet).err();
+                stop = route(events, held, hub, &packet).err();
             }
         });
         match stop {
@@ -435,6 +653,18 @@ impl Session {
 
     fn bad_reply(&self, what: &str, e: impl std::fmt::Display) -> Error {
         Error::new(ErrorCode::Rpc, format!("the libvirt daemon at '{}' sent a bad {what} reply: {e}", self.link.path()))
+    }
+}
+
+/// Holds one packet (a whole copy) while `held` is on, or else decodes and
+/// emits its event.
+fn route(events: &mut Registry, held: &mut Option<Vec<(Header, Vec<u8>)>>, hub: &Hub, packet: &Packet<'_>) -> std::result::Result<(), Stop> {
+    match held {
+        Some(held) => {
+            held.push((packet.header, packet.body.to_vec()));
+            Ok(())
+        }
+        None => dispatch(events, hub, packet),
     }
 }
 
@@ -465,7 +695,14 @@ fn decode(events: &mut Registry, packet: &Packet<'_>) -> std::result::Result<Opt
     if body.i32().map_err(bad)? != callback_id {
         return Ok(None);
     }
-    kind.event(body, &mut events.states).map(Some).map_err(bad)
+    if events.replaying && kind.procedure == KINDS[0].procedure {
+        let mut ahead = body.clone();
+        let (domain, event) = (WireDomain::decode(&mut ahead).map_err(bad)?, ahead.i32().map_err(bad)?);
+        if events.inventory.domains.already_shows(&domain, event) {
+            return Ok(None);
+        }
+    }
+    kind.event(body, &mut events.inventory).map(Some).map_err(bad)
 }
 
 /// Feeds `data`, as bytes from a daemon after the open, through what the

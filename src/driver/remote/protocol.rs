@@ -19,6 +19,8 @@ pub(crate) mod proc {
     pub(crate) const AUTH_POLKIT: i32 = 70;
     pub(crate) const DOMAIN_GET_STATE: i32 = 212;
     pub(crate) const CONNECT_LIST_ALL_DOMAINS: i32 = 273;
+    pub(crate) const CONNECT_LIST_ALL_STORAGE_POOLS: i32 = 281;
+    pub(crate) const CONNECT_LIST_ALL_NETWORKS: i32 = 283;
 }
 
 /// Authentication types of AUTH_LIST.
@@ -32,8 +34,14 @@ pub(crate) const FEATURE_PROGRAM_KEEPALIVE: i32 = 10;
 /// CONNECT_OPEN's read-only flag: all an events client needs.
 pub(crate) const CONNECT_READ_ONLY: u32 = 1;
 
+/// The listings' flag for active objects only (VIR_CONNECT_LIST_NETWORKS_ACTIVE,
+/// VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE).
+pub(crate) const LIST_ACTIVE: u32 = 2;
+
 /// REMOTE_DOMAIN_LIST_MAX of `remote_protocol.x`.
 const DOMAIN_LIST_MAX: usize = 16384;
+/// REMOTE_NETWORK_LIST_MAX and REMOTE_STORAGE_POOL_LIST_MAX (both 16384).
+const NAMED_LIST_MAX: usize = 16384;
 
 /// A `remote_nonnull_domain`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +100,13 @@ pub fn decode_domain_list(body: &[u8]) -> Result<Vec<WireDomain>, DecodeError> {
     Decoder::new(body).array(DOMAIN_LIST_MAX, WireDomain::decode)
 }
 
+/// Decodes the reply of CONNECT_LIST_ALL_NETWORKS or
+/// CONNECT_LIST_ALL_STORAGE_POOLS: `remote_nonnull_network` and
+/// `remote_nonnull_storage_pool` are both `{name, uuid}` (a count follows).
+pub fn decode_named_list(body: &[u8]) -> Result<Vec<(String, [u8; 16])>, DecodeError> {
+    Decoder::new(body).array(NAMED_LIST_MAX, |d| Ok((d.string()?, d.fixed()?)))
+}
+
 /// Decodes DOMAIN_GET_STATE's reply: the `virDomainState` (its reason follows).
 pub fn decode_state(body: &[u8]) -> Result<i32, DecodeError> {
     Decoder::new(body).i32()
@@ -112,5 +127,13 @@ mod tests {
         let mut e = Encoder::new();
         list[0].encode(&mut e);
         assert_eq!(e.into_bytes(), hex("00000004 74657374 6695eb01f6a4830479aa97f2502e193f 00000001"));
+    }
+
+    #[test]
+    fn lists_networks_and_pools_by_name_and_uuid() {
+        let body = hex("00000001 00000007 64656661756c7400 6695eb01f6a4830479aa97f2502e193f 00000001");
+        let list = decode_named_list(&body).unwrap();
+        assert_eq!(list, [("default".to_string(), [0x66, 0x95, 0xeb, 0x01, 0xf6, 0xa4, 0x83, 0x04, 0x79, 0xaa, 0x97, 0xf2, 0x50, 0x2e, 0x19, 0x3f])]);
+        assert!(decode_named_list(&hex("00004001")).is_err());
     }
 }

@@ -35,6 +35,11 @@ impl Routes {
         self.by_procedure[slot(procedure)?]
     }
 
+    /// The event types registered, in the order made.
+    pub fn type_names(&self) -> Vec<&'static str> {
+        self.made.iter().map(|(kind, _)| kind.type_name).collect()
+    }
+
     /// Every registration in the order made, for deregistering: the kind and
     /// its callback ID. No event is taken afterwards.
     pub fn take(&mut self) -> Vec<(&'static Kind, i32)> {

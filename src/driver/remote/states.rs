@@ -42,9 +42,13 @@ impl Hasher for UuidHasher {
 }
 
 /// What the connection knows of one domain.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Record {
     state: DomainState,
+    /// Its name and id, as last reported: what a resync after a reconnection
+    /// names a domain that vanished with.
+    name: String,
+    id: i32,
     /// The inactive state a start left, when a `resumed-*` event came before
     /// the start's own `started-*` (libvirt resumes a new QEMU process's CPUs
     /// before it reports the start): the `started-*` event's old state.
@@ -69,8 +73,26 @@ pub struct DomainStates {
 
 impl DomainStates {
     /// Records what the daemon reported for a domain.
-    pub fn learn(&mut self, uuid: [u8; 16], state: DomainState) {
-        self.states.insert(uuid, Record { state, starting_from: None, just_started: false });
+    pub fn learn(&mut self, domain: &WireDomain, state: DomainState) {
+        let record = Record { state, name: domain.name.clone(), id: domain.id, starting_from: None, just_started: false };
+        self.states.insert(domain.uuid, record);
+    }
+
+    /// Every domain recorded: its UUID, name, id and state.
+    pub fn domains(&self) -> impl Iterator<Item = (&[u8; 16], &str, i32, DomainState)> {
+        self.states.iter().map(|(uuid, r)| (uuid, r.name.as_str(), r.id, r.state))
+    }
+
+    /// The recorded id and state of the domain `uuid`.
+    pub fn get(&self, uuid: &[u8; 16]) -> Option<(i32, DomainState)> {
+        self.states.get(uuid).map(|r| (r.id, r.state))
+    }
+
+    /// Whether the record already shows what lifecycle `event` does to
+    /// `domain` (a change of state to the one recorded): true for an event
+    /// that came before a listing that includes it.
+    pub fn already_shows(&self, domain: &WireDomain, event: i32) -> bool {
+        (STARTED..=8).contains(&event) && self.states.get(&domain.uuid).is_some_and(|r| new_state(r.state, domain.id, event) == r.state)
     }
 
     /// The `domain-state-transition` event of a lifecycle event, recording
@@ -78,37 +100,44 @@ impl DomainStates {
     pub fn lifecycle(&mut self, domain: &WireDomain, event: i32, detail: i32) -> Draft {
         // One lookup reads and then updates the record.
         let entry = self.states.entry(domain.uuid);
-        let recorded = match &entry {
-            Entry::Occupied(record) => *record.get(),
-            Entry::Vacant(_) => Record { state: DomainState::NoState, starting_from: None, just_started: false },
+        let (recorded, recorded_from, recorded_just_started) = match &entry {
+            Entry::Occupied(record) => (record.get().state, record.get().starting_from, record.get().just_started),
+            Entry::Vacant(_) => (DomainState::NoState, None, false),
         };
-        let new = new_state(recorded.state, domain.id, event);
+        let new = new_state(recorded, domain.id, event);
         let (old, starting_from) = match event {
             // The start's own event: from the state the domain was started
             // from, even when the start's resume came first. A start the
             // record already shows (listed after it) has no known old state.
-            STARTED => match recorded.starting_from {
+            STARTED => match recorded_from {
                 Some(from) => (from, None),
-                None if starts_from(recorded.state) => (recorded.state, None),
+                None if starts_from(recorded) => (recorded, None),
                 None => (DomainState::NoState, None),
             },
             // The resume of a start (libvirt's QEMU driver sends it before
             // `started-*`): remember what the start began from.
-            RESUMED if starts_from(recorded.state) => (recorded.state, Some(recorded.state)),
-            RESUMED if recorded.just_started => (recorded.state, None),
+            RESUMED if starts_from(recorded) => (recorded, Some(recorded)),
+            RESUMED if recorded_just_started => (recorded, None),
             // Any other change the record already shows was in the states
             // listed at connect time (the daemon may answer the listing
             // before it sends the events of changes the answer includes): the
             // state before it is unknown.
-            3..=8 if recorded.state == new => (DomainState::NoState, None),
-            STOPPED => (recorded.state, None),
-            _ => (recorded.state, recorded.starting_from),
+            3..=8 if recorded == new => (DomainState::NoState, None),
+            STOPPED => (recorded, None),
+            _ => (recorded, recorded_from),
         };
         // A domain undefined while inactive is gone: forget it.
+        let just_started = event == STARTED;
         match entry {
             Entry::Occupied(record) if event == UNDEFINED && !new.is_active() => drop(record.remove()),
             Entry::Vacant(_) if event == UNDEFINED && !new.is_active() => {}
-            entry => *entry.or_insert(recorded) = Record { state: new, starting_from, just_started: event == STARTED },
+            Entry::Occupied(mut record) => {
+                let record = record.get_mut();
+                (record.state, record.id, record.starting_from, record.just_started) = (new, domain.id, starting_from, just_started);
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(Record { state: new, name: domain.name.clone(), id: domain.id, starting_from, just_started });
+            }
         }
         let event_word = word(&words::DOMAIN_EVENT, event);
         let detail_word = match usize::try_from(event).ok().and_then(|i| words::DOMAIN_EVENT_DETAIL.get(i)) {
@@ -178,7 +207,7 @@ mod tests {
     #[test]
     fn old_state_comes_from_the_record_and_events_keep_it() {
         let mut states = DomainStates::default();
-        states.learn(test_domain(1).uuid, DomainState::Running);
+        states.learn(&test_domain(1), DomainState::Running);
         assert_eq!(
             lifecycle(&mut states, 1, 3, 0),
             "<event type=\"domain-state-transition\"><domain-id>1</domain-id><domain-name>test</domain-name>\
@@ -202,7 +231,7 @@ mod tests {
     fn real_orderings_give_the_state_each_change_came_from() {
         let from = |state, events: &[(i32, i32, i32)]| {
             let mut states = DomainStates::default();
-            states.learn(test_domain(1).uuid, state);
+            states.learn(&test_domain(1), state);
             run(&mut states, events)
         };
         // virsh start: the new process's CPUs are resumed before the start is told.
@@ -249,7 +278,13 @@ mod tests {
             from(DomainState::Running, &[(1, 7, 0), (1, 2, 4)]),
             ["running -> pmsuspended (pmsuspended-memory)", "pmsuspended -> running (started-wakeup)"]
         );
-        // Changes that came before the listing: what they came from is not known.
+        // Changes that came before the listing: what they came from is not
+        // known; a reconnection's replay leaves them out.
+        let mut states = DomainStates::default();
+        states.learn(&test_domain(1), DomainState::Running);
+        assert!(states.already_shows(&test_domain(1), 2) && states.already_shows(&test_domain(1), 4));
+        assert!(!states.already_shows(&test_domain(1), 3) && !states.already_shows(&test_domain(1), 0));
+        assert!(!states.already_shows(&test_domain(7), 2));
         assert_eq!(from(DomainState::Running, &[(1, 2, 0)]), ["nostate -> running (started-booted)"]);
         assert_eq!(from(DomainState::Paused, &[(1, 3, 0), (1, 4, 0)]), ["nostate -> paused (suspended-paused)", "paused -> running (resumed-unpaused)"]);
         assert_eq!(from(DomainState::Running, &[(1, 4, 0)]), ["nostate -> running (resumed-unpaused)"]);
@@ -281,7 +316,7 @@ mod tests {
     #[test]
     fn unknown_numbers_are_named_never_refused() {
         let mut states = DomainStates::default();
-        states.learn(test_domain(1).uuid, DomainState::Running);
+        states.learn(&test_domain(1), DomainState::Running);
         assert_eq!(
             run(&mut states, &[(1, 3, 42), (1, 9, 1), (1, -1, -1)]),
             [
