@@ -342,6 +342,94 @@ static void off_by_default(void)
     case_close(&d, "off by default: a lost link ends the connection");
 }
 
+/* Writes the test driver file `path`: domains `alpha` (UUID ALPHA, in
+ * libvirt state `alpha_state`) and, when given, `beta` or `gamma`, each
+ * running or shut off as asked. */
+#define ALPHA "11111111-2222-3333-4444-555555555555"
+static void write_node(const char *path, int alpha_state, const char *other, int other_state)
+{
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    const char *dom = "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'><name>%s</name>"
+                      "%s<memory>8192</memory><os><type>hvm</type></os><test:runstate>%d</test:runstate></domain>";
+    fputs("<node>", f);
+    fprintf(f, dom, "alpha", "<uuid>" ALPHA "</uuid>", alpha_state);
+    fprintf(f, dom, other, "", other_state);
+    fputs("</node>", f);
+    fclose(f);
+}
+
+/* A daemon whose test driver file says, after the restart, what changed
+ * while it was down: `alpha` paused, `beta` gone, `gamma` new (shut off). */
+static void changed_while_down(void)
+{
+    case_begin();
+    Daemon d;
+    daemon_start(&d);
+    char node[300], uri[600];
+    snprintf(node, sizeof node, "%s/node.xml", d.dir);
+    write_node(node, 1, "beta", 1);
+    snprintf(uri, sizeof uri, "test+unix://%s?socket=%s", node, d.sock);
+    virConnectPtr conn = virConnectOpen(uri);
+    CHECK(conn != NULL);
+    if (!conn) {
+        daemon_stop(&d);
+        return;
+    }
+    Seen seen = {0};
+    add_seen(conn, NULL, &seen);
+    CHECK_INT(virConnectSetReconnect(conn, 100, 1000, 0), 0);
+    daemon_kill(&d, SIGTERM);
+    write_node(node, 3, "gamma", 5);
+    CHECK_INT(deliver_until_type(conn, &seen, 0, "connection-lost", 5000, NULL, NULL), 0);
+    daemon_restart(&d);
+    CHECK_INT(deliver_until_type(conn, &seen, 1, "connection-restored", 10000, NULL, NULL), 4);
+    if (seen.count == 5) {
+        EXPECT_TRANSITION(seen.xml[1], 2, 1, "alpha", ALPHA, "running", "paused", "resync");
+        char name[32], uuid[64], reason[64], old_state[32], new_state[32];
+        CHECK_STR(field(seen.xml[2], "domain-name", name, sizeof name), "beta");
+        CHECK_STR(field(seen.xml[2], "reason", reason, sizeof reason), "undefined-resync");
+        CHECK_STR(field(seen.xml[2], "old-state", old_state, sizeof old_state), "running");
+        CHECK_STR(field(seen.xml[2], "new-state", new_state, sizeof new_state), "shutoff");
+        CHECK_STR(field(seen.xml[3], "domain-name", name, sizeof name), "gamma");
+        CHECK_STR(field(seen.xml[3], "reason", reason, sizeof reason), "defined-resync");
+        CHECK_STR(field(seen.xml[3], "old-state", old_state, sizeof old_state), "nostate");
+        CHECK_STR(field(seen.xml[3], "new-state", new_state, sizeof new_state), "shutoff");
+        CHECK(strlen(field(seen.xml[3], "domain-uuid", uuid, sizeof uuid)) == 36);
+        expect_restored(seen.xml[4], 1);
+    }
+    expect_consecutive(&seen, 0);
+    CHECK_INT(virConnectClose(conn), 0);
+    seen_clear(&seen);
+    case_close(&d, "a test driver file changed while the daemon was down");
+}
+
+/* Keepalive (interval 1, count 2) gives a stopped daemon up: connection-lost
+ * with reason keepalive; once it runs again, the link is restored. */
+static void keepalive_loss(void)
+{
+    Daemon d;
+    virConnectPtr conn = case_open(&d);
+    Seen seen = {0};
+    add_seen(conn, NULL, &seen);
+    CHECK_INT(virConnectSetKeepAlive(conn, 1, 2), 0);
+    CHECK_INT(virConnectSetReconnect(conn, 100, 500, 0), 0);
+    kill(d.pid, SIGSTOP);
+    CHECK_INT(deliver_until_type(conn, &seen, 0, "connection-lost", 8000, NULL, NULL), 0);
+    if (seen.count >= 1)
+        expect_lost(seen.xml[0], "keepalive");
+    kill(d.pid, SIGCONT);
+    int restored = deliver_until_type(conn, &seen, 1, "connection-restored", 10000, NULL, NULL);
+    CHECK_INT(restored, 1);
+    if (restored == 1)
+        expect_restored(seen.xml[1], 1);
+    CHECK_INT(virConnectClose(conn), 0);
+    seen_clear(&seen);
+    case_close(&d, "keepalive loss, then restored");
+}
+
 /* Bad arguments: a clear error, nothing changed. */
 static void bad_arguments(void)
 {
@@ -374,6 +462,8 @@ int main(void)
     RUN(restart_while_idle(SIGKILL));
     RUN(restart_while_flowing(SIGTERM));
     RUN(restart_while_flowing(SIGKILL));
+    RUN(changed_while_down());
+    RUN(keepalive_loss());
     RUN(on_the_event_thread());
     RUN(outage_ends());
     RUN(away_ten_seconds());
