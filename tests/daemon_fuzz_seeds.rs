@@ -1,4 +1,4 @@
-//! Replays the `session` fuzz target's seeds and findings (a whole
+//! Replays the `resync` and `session` fuzz targets's seeds and findings (a whole
 //! connection fed a daemon's bytes), and the `daemon` fuzz target's seeds (fuzz/corpus/daemon/seed-*, one
 //! packet of each body layout) through the very function it fuzzes: each
 //! seed makes its events, and no prefix of one (a body cut anywhere) panics.
@@ -106,6 +106,63 @@ fn sasl_seeds_and_findings_open_or_fail_cleanly() {
         for cut in (0..data.len()).step_by(4) {
             let error = fake_session::run_sasl(&data[..cut]);
             assert!(error.is_some(), "{name} cut at {cut} opened");
+        }
+    }
+}
+
+/// The `resync` fuzz target's seeds (fuzz/corpus/resync/seed-*: a
+/// reconnection's listing replies, parts split by `SPLT`, then events) and
+/// findings (fuzz/regressions/resync-*), whole and cut anywhere, through the
+/// very function it fuzzes: nothing panics or hangs; a good seed gives the
+/// exact resync, a bad listing fails the attempt and nothing is made of it.
+#[test]
+fn resync_seeds_and_findings_restore_or_fail_cleanly() {
+    let inputs = corpus_and_findings("resync");
+    assert!(inputs.len() >= 4, "{inputs:?}");
+    for input in inputs {
+        let data = std::fs::read(&input).unwrap();
+        let name = input.file_name().unwrap().to_string_lossy().into_owned();
+        let events = fake_session::run_resync(&data);
+        let summary: Vec<String> = events
+            .iter()
+            .map(|e| {
+                let kind = e.split('"').nth(1).unwrap_or("");
+                let tag = |t: &str| e.split_once(&format!("<{t}>")).map_or("", |(_, r)| r.split_once('<').unwrap().0);
+                match kind {
+                    "domain-state-transition" => format!("{} {} -> {} ({})", tag("domain-name"), tag("old-state"), tag("new-state"), tag("reason")),
+                    "network-lifecycle" | "storage-pool-lifecycle" => format!("{kind} {} ({})", tag("lifecycle"), tag("reason")),
+                    _ => kind.to_string(),
+                }
+            })
+            .collect();
+        let want: &[&str] = match name.as_str() {
+            "seed-restore" => &[
+                "connection-lost",
+                "other nostate -> paused (defined-resync)",
+                "test running -> paused (resync)",
+                "network-lifecycle defined (resync)",
+                "network-lifecycle started (resync)",
+                "connection-restored",
+                "test paused -> running (resumed-unpaused)",
+                "connection-lost",
+            ],
+            "seed-same" => &["connection-lost", "connection-restored", "connection-lost"],
+            "seed-gone" => &[
+                "connection-lost",
+                "test running -> shutoff (undefined-resync)",
+                "storage-pool-lifecycle defined (resync)",
+                "connection-restored",
+                "connection-lost",
+            ],
+            // A listing that does not decode fails the attempt: nothing more.
+            "seed-bad-list" => &["connection-lost"],
+            _ => &[],
+        };
+        if !want.is_empty() {
+            assert_eq!(summary, want, "{name}");
+        }
+        for cut in (0..data.len()).step_by(3) {
+            fake_session::run_resync(&data[..cut]);
         }
     }
 }
