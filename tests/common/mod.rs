@@ -80,14 +80,25 @@ pub fn free_port() -> u16 {
 /// Whether an epoll set of process `pid` watches a socket (its fdinfo lists
 /// each watched descriptor as `tfd: N`).
 pub fn watches_a_socket(pid: u32) -> bool {
+    sockets_watched(pid) > 0
+}
+
+/// How many sockets the epoll sets of process `pid` watch, over all its sets
+/// (one per connection): a watch of N daemons is ready at N.
+pub fn sockets_watched(pid: u32) -> usize {
     let target = |fd: &str| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap_or_default();
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
-    fds.flatten().any(|entry| {
-        let fd = entry.file_name().to_string_lossy().into_owned();
-        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
-        target(&fd).as_os_str() == "anon_inode:[eventpoll]"
-            && info.lines().filter_map(|line| line.strip_prefix("tfd:")?.split_whitespace().next()).any(|watched| {
-                target(watched).to_string_lossy().starts_with("socket:")
-            })
-    })
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+    fds.flatten()
+        .map(|entry| {
+            let fd = entry.file_name().to_string_lossy().into_owned();
+            if target(&fd).as_os_str() != "anon_inode:[eventpoll]" {
+                return 0;
+            }
+            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
+            info.lines()
+                .filter_map(|line| line.strip_prefix("tfd:")?.split_whitespace().next())
+                .filter(|watched| target(watched).to_string_lossy().starts_with("socket:"))
+                .count()
+        })
+        .sum()
 }
