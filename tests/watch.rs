@@ -1308,6 +1308,71 @@ fn several_daemons_are_watched_in_one_thread_each_event_naming_its_uri() {
     assert_eq!((status, line_of(&rest, &b.uri), stderr), (Some(1), vec!["connection-closed reason=eof"], lost_a + &lost_b));
 }
 
+/// examples-c/fleet.c built against this build's library, as the program
+/// `c-NAME` (one per test: the tests run at once).
+fn fleet(name: &str) -> Command {
+    let mut command = Command::new(common::build_c(&common::root().join("examples-c/fleet.c"), name));
+    // cargo's LD_LIBRARY_PATH names target/debug too, where another build's
+    // library may stand: this build's, as its rpath says.
+    command.env("LD_LIBRARY_PATH", common::library_dir());
+    command
+}
+
+/// The events of `lines` (fleet's `URI: XML`) from `uri`, without timestamp
+/// and seq, checked against docs/events.rng.
+fn fleet_events(lines: &[String], uri: &str) -> Vec<String> {
+    let xml: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix(&format!("{uri}: "))).collect();
+    common::schema::validate(&format!("examples-c/fleet, {uri}"), &xml);
+    xml.iter().map(|l| without_stamps(l).0).collect()
+}
+
+#[test]
+fn fleet_drives_its_two_embedded_connections() {
+    let program = || fleet("fleet-embedded");
+    let output = program().stdin(Stdio::null()).output().expect("fleet runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<String> = stdout.lines().map(str::to_string).collect();
+    let (suspended, resumed) =
+        (transition(1, "running", "paused", "suspended-paused"), transition(1, "paused", "running", "resumed-unpaused"));
+    // Two connections, each its own domain and its own seq from 1.
+    assert_eq!(fleet_events(&lines, "test:///default"), [suspended.clone(), resumed.clone(), suspended, resumed]);
+    let seqs: Vec<u64> = lines.iter().map(|l| without_stamps(l).1).collect();
+    assert_eq!(seqs, [1, 2, 1, 2]);
+    // -n stops it at N events.
+    let output = program().args(["-n", "3"]).output().unwrap();
+    assert_eq!((output.status.code(), output.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count()), (Some(0), 3));
+}
+
+#[test]
+fn fleet_watches_two_daemons_in_one_poll_and_drops_the_lost_one() {
+    let Some(mut a) = Daemon::start("examples-c/fleet against two daemons") else { return };
+    let mut b = Daemon::start_with("", None);
+    let mut watcher = Process::spawn(fleet("fleet-daemons").args([&a.uri, &b.uri]), None);
+    watcher.daemons = 2;
+    watcher.wait_ready();
+    assert_eq!(threads(watcher.child.id()), 1, "fleet's threads");
+    a.virsh(&["suspend", "test"]);
+    b.virsh(&["destroy", "test"]);
+    a.virsh(&["resume", "test"]);
+    let lines = watcher.lines(3);
+    assert_eq!(
+        fleet_events(&lines, &a.uri),
+        [transition(1, "running", "paused", "suspended-paused"), transition(1, "paused", "running", "resumed-unpaused")]
+    );
+    assert_eq!(fleet_events(&lines, &b.uri), [transition(-1, "running", "shutoff", "stopped-destroyed")]);
+    let closed = "<event type=\"connection-closed\"><reason>eof</reason></event>";
+    a.kill(libc::SIGTERM);
+    assert_eq!(fleet_events(&watcher.lines(1), &a.uri), [closed]);
+    b.virsh(&["start", "test"]);
+    assert_eq!(fleet_events(&watcher.lines(1), &b.uri), [transition(2, "shutoff", "running", "started-booted")]);
+    b.kill(libc::SIGTERM);
+    let (status, rest, stderr) = watcher.finish();
+    assert_eq!((status, fleet_events(&rest, &b.uri)), (Some(1), vec![closed.to_string()]), "{stderr}");
+    let lost = |d: &Daemon| format!("fleet: connection lost: {}: the libvirt daemon at '{}/libvirt-sock' closed the connection (end of file)\n", d.uri, d.dir.display());
+    assert_eq!(stderr, lost(&a) + &lost(&b));
+}
+
 /// A daemon that also listens for TLS on 127.0.0.1, with certificates made
 /// here: the daemon's (for 127.0.0.1 and localhost) and a client's, both of
 /// the CA `ca`; with `allowed_dn`, libvirtd's tls_allowed_dn_list. `None`
