@@ -187,6 +187,8 @@ struct Process {
     /// The lines taken by [`Process::collect`].
     seen: Vec<String>,
     stderr: Option<JoinHandle<String>>,
+    /// Its stderr so far, as the reader takes it.
+    stderr_so_far: Arc<Mutex<String>>,
     /// What its stderr starts with: the refusals of the daemons it watches.
     refused: String,
     /// How many daemons it watches: it is ready once it watches that many sockets.
@@ -276,12 +278,28 @@ impl Process {
                 }
             }
         });
+        let stderr_so_far = Arc::new(Mutex::new(String::new()));
+        let so_far = stderr_so_far.clone();
         let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
+            let mut bytes = Vec::new();
+            let mut chunk = [0; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                bytes.extend_from_slice(&chunk[..n]);
+                *so_far.lock().unwrap() = String::from_utf8_lossy(&bytes).into_owned();
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
         });
-        Process { child, lines, seen: Vec::new(), stderr: Some(stderr), refused: String::new(), daemons: 1, printed, xml: None }
+        Process {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+            stderr_so_far,
+            refused: String::new(),
+            daemons: 1,
+            printed,
+            xml: None,
+        }
     }
 
     /// Waits until the watcher has connected and registered: the library adds
@@ -305,6 +323,15 @@ impl Process {
             }
             assert!(start.elapsed() < PATIENCE, "the watcher did not connect in time");
             thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Waits, within [`PATIENCE`], until its stderr ends with `text`.
+    fn wait_stderr_ending(&self, text: &str) {
+        let start = Instant::now();
+        while !self.stderr_so_far.lock().unwrap().ends_with(text) {
+            assert!(start.elapsed() < PATIENCE, "its stderr {:?} does not end with {text:?}", self.stderr_so_far.lock().unwrap());
+            thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -1229,14 +1256,14 @@ fn threads(pid: u32) -> usize {
 }
 
 /// The lines of `lines` that name `uri` as the XML watcher does (the root's
-/// last attribute), without it, timestamp and seq.
+/// last attribute, XML-escaped), without it, timestamp and seq.
 fn xml_of(lines: &[String], uri: &str) -> Vec<String> {
-    let attribute = format!(" uri=\"{uri}\">");
+    let attribute = format!(" uri=\"{}\"", uri.replace('&', "&amp;"));
     lines
         .iter()
         .filter_map(|l| {
             let (root, rest) = l.split_once('>').unwrap_or_else(|| panic!("{l}"));
-            let root = root.strip_suffix(&attribute[..attribute.len() - 1])?;
+            let root = root.strip_suffix(&attribute)?;
             Some(without_stamps(&format!("{root}>{rest}")).0)
         })
         .collect()
@@ -1252,13 +1279,16 @@ fn several_daemons_are_watched_in_one_thread_each_event_naming_its_uri() {
     let what = "virevent-watch: several --uri in one thread";
     let Some(mut a) = Daemon::start(what) else { return };
     let mut b = Daemon::start_with("", None);
-    let both = ["--uri", a.uri.as_str(), "--uri", b.uri.as_str()];
+    // A parameter more, for a '&' to escape in XML.
+    let (a_uri, b_uri) = (a.uri.clone(), format!("{}&no_tty=1", b.uri));
+    let both = ["--uri", a_uri.as_str(), "--uri", b_uri.as_str()];
     let with = |more: &[&'static str]| -> Vec<&str> { both.iter().copied().chain(more.iter().copied()).collect() };
     let mut xml = Process::watch(&with(&[]), None);
     let mut line = Process::watch(&with(&["--format", "line"]), None);
     // --count counts the events of every connection.
     let mut json = Process::watch(&with(&["--format", "json", "--count", "3"]), None);
-    for watcher in [&mut xml, &mut line, &mut json] {
+    let mut virsh = Process::watch(&with(&["--format", "virsh", "--count", "3"]), None);
+    for watcher in [&mut xml, &mut line, &mut json, &mut virsh] {
         watcher.wait_ready();
         assert_eq!(common::sockets_watched(watcher.child.id()), 2, "the sockets of the two connections");
         assert_eq!(threads(watcher.child.id()), 1, "virevent-watch's threads, watching two daemons");
@@ -1269,43 +1299,67 @@ fn several_daemons_are_watched_in_one_thread_each_event_naming_its_uri() {
     let (from_xml, from_line) = (xml.lines(3), line.lines(3));
     // Across connections the order is the daemons'; within one it is its own.
     assert_eq!(
-        xml_of(&from_xml, &a.uri),
+        xml_of(&from_xml, &a_uri),
         [transition(1, "running", "paused", "suspended-paused"), transition(1, "paused", "running", "resumed-unpaused")]
     );
-    assert_eq!(xml_of(&from_xml, &b.uri), [transition(-1, "running", "shutoff", "stopped-destroyed")]);
+    assert_eq!(xml_of(&from_xml, &b_uri), [transition(-1, "running", "shutoff", "stopped-destroyed")]);
     assert_eq!(
-        line_of(&from_line, &a.uri),
+        line_of(&from_line, &a_uri),
         ["test running -> paused (suspended-paused)", "test paused -> running (resumed-unpaused)"]
     );
-    assert_eq!(line_of(&from_line, &b.uri), ["test running -> shutoff (stopped-destroyed)"]);
+    assert_eq!(line_of(&from_line, &b_uri), ["test running -> shutoff (stopped-destroyed)"]);
     let (status, printed, stderr) = json.finish();
     assert_eq!((status, stderr.as_str()), (Some(0), ""));
     let named = |uri: &str| printed.iter().filter(|l| l.ends_with(&format!(",\"uri\":\"{uri}\"}}"))).count();
-    assert_eq!((printed.len(), named(&a.uri), named(&b.uri)), (3, 2, 1), "{printed:?}");
-
-    // One daemon goes: its connection-closed, named; the watch goes on with the other.
-    let lost = |daemon: &Daemon| {
-        let sock = format!("{}/libvirt-sock", daemon.dir.display());
-        format!(
-            "virevent-watch: connection lost: {}: the libvirt daemon at '{sock}' closed the connection (end of file)\n",
-            daemon.uri
-        )
+    assert_eq!((printed.len(), named(&a_uri), named(&b_uri)), (3, 2, 1), "{printed:?}");
+    let (status, printed, stderr) = virsh.finish();
+    assert_eq!((status, stderr.as_str()), (Some(0), ""));
+    let of = |uri: &str| -> Vec<String> {
+        printed.iter().filter_map(|l| l.strip_prefix(&format!("{uri}: "))).map(after_timestamp).collect()
     };
-    let (lost_a, lost_b) = (lost(&a), lost(&b));
+    assert_eq!(
+        of(&a_uri),
+        ["event 'lifecycle' for domain 'test': Suspended Paused", "event 'lifecycle' for domain 'test': Resumed Unpaused"]
+    );
+    assert_eq!(of(&b_uri), ["event 'lifecycle' for domain 'test': Stopped Destroyed"]);
+
+    // One daemon goes: its connection-closed, named, then the loss on stderr;
+    // the watch goes on with the other.
+    let lost = |daemon: &Daemon, uri: &str| {
+        let sock = format!("{}/libvirt-sock", daemon.dir.display());
+        format!("virevent-watch: connection lost: {uri}: the libvirt daemon at '{sock}' closed the connection (end of file)\n")
+    };
+    let (lost_a, lost_b) = (lost(&a, &a_uri), lost(&b, &b_uri));
     a.kill(libc::SIGTERM);
     let closed = "<event type=\"connection-closed\"><reason>eof</reason></event>";
-    assert_eq!(xml_of(&xml.lines(1), &a.uri), [closed]);
-    assert_eq!(line_of(&line.lines(1), &a.uri), ["connection-closed reason=eof"]);
+    assert_eq!(xml_of(&xml.lines(1), &a_uri), [closed]);
+    assert_eq!(line_of(&line.lines(1), &a_uri), ["connection-closed reason=eof"]);
+    xml.wait_stderr_ending(&lost_a);
+    line.wait_stderr_ending(&lost_a);
     b.virsh(&["start", "test"]);
-    assert_eq!(xml_of(&xml.lines(1), &b.uri), [transition(2, "shutoff", "running", "started-booted")]);
-    assert_eq!(line_of(&line.lines(1), &b.uri), ["test shutoff -> running (started-booted)"]);
+    assert_eq!(xml_of(&xml.lines(1), &b_uri), [transition(2, "shutoff", "running", "started-booted")]);
+    assert_eq!(line_of(&line.lines(1), &b_uri), ["test shutoff -> running (started-booted)"]);
     assert_eq!(xml.child.try_wait().unwrap(), None, "the watch ended with one daemon left");
     // The last one gone ends it, exit status 1, each loss said in turn.
     b.kill(libc::SIGTERM);
     let (status, rest, stderr) = xml.finish();
-    assert_eq!((status, xml_of(&rest, &b.uri), stderr), (Some(1), vec![closed.to_string()], lost_a.clone() + &lost_b));
+    assert_eq!((status, xml_of(&rest, &b_uri), stderr), (Some(1), vec![closed.to_string()], lost_a.clone() + &lost_b));
     let (status, rest, stderr) = line.finish();
-    assert_eq!((status, line_of(&rest, &b.uri), stderr), (Some(1), vec!["connection-closed reason=eof"], lost_a + &lost_b));
+    assert_eq!((status, line_of(&rest, &b_uri), stderr), (Some(1), vec!["connection-closed reason=eof"], lost_a + &lost_b));
+}
+
+/// Two embedded connections: a notice for each, naming it, and none offers
+/// --demo, which wants one --uri.
+#[test]
+fn several_embedded_uris_are_each_noted_once() {
+    let (status, stdout, stderr) = run(&["--uri", "test:///default", "--uri", "test:///empty", "--timeout", "0.2"]);
+    assert_eq!((status, stdout.as_str()), (Some(0), ""), "{stderr}");
+    let notices: Vec<&str> = stderr.lines().collect();
+    assert_eq!(notices.len(), 2, "{stderr}");
+    for (notice, uri) in notices.iter().zip(["test:///default", "test:///empty"]) {
+        assert!(notice.starts_with(&format!("virevent-watch: {uri} is the embedded test driver")), "{notice}");
+        assert!(notice.ends_with("which it does only with --demo and one --uri"), "{notice}");
+    }
 }
 
 /// examples-c/fleet.c built against this build's library, as the program
