@@ -13,46 +13,11 @@ use common::tools::{self, needs, Tool};
 use common::pki::{Pki, Role, Validity};
 use common::sasl::SaslConf;
 use common::sshd::Sshd;
-use common::{library_dir, root, schema};
-
-/// Programs load the library by its SONAME, libvirevent.so.0: link it to the
-/// build's libvirevent.so, as an installation would.
-fn link_soname(lib: &Path) {
-    let link = lib.join("libvirevent.so.0");
-    match std::os::unix::fs::symlink("libvirevent.so", &link) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => panic!("cannot link {}: {e}", link.display()),
-    }
-}
+use common::{build_c, library_dir, root, schema};
 
 /// Compiles tests/c/NAME.c to a program beside the test binaries.
 fn build(name: &str) -> PathBuf {
-    build_source(&root().join(format!("tests/c/{name}.c")), name)
-}
-
-/// Compiles a C source file to the program `c-NAME` beside the test binaries.
-fn build_source(source: &Path, name: &str) -> PathBuf {
-    let lib = library_dir();
-    assert!(lib.join("libvirevent.so").exists(), "no libvirevent.so in {}", lib.display());
-    link_soname(&lib);
-    let out = lib.join(format!("c-{name}"));
-    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
-        .arg("-I")
-        .arg(root().join("include"))
-        .arg("-I")
-        .arg(root().join("tests/c"))
-        .arg(source)
-        .arg("-o")
-        .arg(&out)
-        .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .args(["-lvirevent", "-lpthread"])
-        .status()
-        .expect("run the C compiler");
-    assert!(status.success(), "{} does not compile", source.display());
-    out
+    build_c(&root().join(format!("tests/c/{name}.c")), name)
 }
 
 /// Builds and runs tests/c/NAME.c, which needs `tools`; it must exit 0. A
@@ -198,12 +163,12 @@ fn readme_example() {
     let code = readme.split("```c\n").nth(1).and_then(|rest| rest.split("```").next()).expect("a C block");
     let source = library_dir().join("readme_example.c");
     std::fs::write(&source, code).unwrap();
-    run_program(build_source(&source, "readme_example"), "readme_example");
+    run_program(build_c(&source, "readme_example"), "readme_example");
 }
 
 /// examples-c/poll_loop.c, the thread-free poll loop, builds and runs.
 #[test]
 fn example_poll_loop() {
     let source = root().join("examples-c/poll_loop.c");
-    run_program(build_source(&source, "poll_loop"), "poll_loop");
+    run_program(build_c(&source, "poll_loop"), "poll_loop");
 }

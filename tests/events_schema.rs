@@ -169,6 +169,9 @@ fn valid_cases() -> Vec<String> {
         "<event type=\"connection-lost\" timestamp=\"1764017966.281000\" seq=\"9\"><reason>eof</reason><message></message></event>".into(),
         "<event type=\"connection-restored\" timestamp=\"1764017966.281000\" seq=\"10\"><outage-start>1764017966.281000</outage-start>\
          <outage-end>1764017967.281000</outage-end><attempts>1</attempts><may-have-missed/></event>".into(),
+        // virevent-watch with several --uri names each event's connection last.
+        domain_event("domain-reboot", "").replace(" seq=\"7\"", " seq=\"7\" uri=\"test+unix:///default?socket=/a&amp;b\""),
+        "<event type=\"events-lost\" timestamp=\"1764017966.281000\" seq=\"0\" count=\"2\" first-seq=\"8\" last-seq=\"9\" uri=\"test:///default\"/>".into(),
     ]
 }
 
@@ -199,6 +202,7 @@ fn invalid_cases() -> Vec<(&'static str, String)> {
         ("a timestamp without micros", domain_event("domain-reboot", "").replace("1764017966.281000", "1764017966")),
         ("seq 0 on an event", domain_event("domain-reboot", "").replace("seq=\"7\"", "seq=\"0\"")),
         ("no seq", domain_event("domain-reboot", "").replace(" seq=\"7\"", "")),
+        ("a uri on a child", domain_event("domain-reboot", "").replace("<domain-id>", "<domain-id uri=\"x\">")),
         ("an attribute too many", domain_event("domain-reboot", "").replace(" seq=\"7\"", " seq=\"7\" a=\"1\"")),
         ("a bad close reason", "<event type=\"connection-closed\" timestamp=\"1764017966.281000\" seq=\"9\"><reason>unknown-4</reason></event>".into()),
         ("a resync reason on another event", domain_event("domain-reboot", "<reason>resync</reason>")),

@@ -187,8 +187,12 @@ struct Process {
     /// The lines taken by [`Process::collect`].
     seen: Vec<String>,
     stderr: Option<JoinHandle<String>>,
-    /// Whether it watches a daemon, whose refusals start its stderr.
-    daemon: bool,
+    /// Its stderr so far, as the reader takes it.
+    stderr_so_far: Arc<Mutex<String>>,
+    /// What its stderr starts with: the refusals of the daemons it watches.
+    refused: String,
+    /// How many daemons it watches: it is ready once it watches that many sockets.
+    daemons: usize,
     /// Every line the program printed, as the reader took it.
     printed: Arc<Mutex<Vec<String>>>,
     /// A watcher printing XML: its arguments, and its lines are validated
@@ -214,12 +218,40 @@ fn prints_xml(args: &[&str]) -> bool {
 const REFUSED: &str = "virevent-watch: the daemon does not send these event types: domain-nic-mac-change, \
     network-metadata-change, secret-lifecycle, secret-value-changed\n";
 
+/// The `--uri` values of virevent-watch's `args`, in order.
+fn uris<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut uris = Vec::new();
+    for (n, arg) in args.iter().enumerate() {
+        match (arg.strip_prefix("--uri="), *arg == "--uri") {
+            (Some(value), _) => uris.push(value),
+            (None, true) => uris.extend(args.get(n + 1).copied()),
+            (None, false) => {}
+        }
+    }
+    uris
+}
+
+/// Whether `uri` is a daemon's (libvirt 9.0's test driver, in these tests).
+fn is_daemon(uri: &str) -> bool {
+    ["+unix://", "+tcp://", "+tls://", "+ssh://"].iter().any(|t| uri.contains(t))
+}
+
+/// What a watch of `uris` says first on stderr: [`REFUSED`] for each daemon,
+/// after `URI: ` when there are several.
+fn refusals(uris: &[&str]) -> String {
+    let daemons = uris.iter().filter(|uri| is_daemon(uri));
+    let several = uris.len() > 1;
+    daemons.map(|uri| if several { REFUSED.replacen(": the daemon", &format!(": {uri}: the daemon"), 1) } else { REFUSED.into() }).collect()
+}
+
 impl Process {
     /// Runs virevent-watch with `args`; with `keep`, only that many lines are read
     /// before its stdout is closed (as `| head -N` does).
     fn watch(args: &[&str], keep: Option<usize>) -> Process {
         let mut process = Process::spawn(Command::new(BIN).args(args), keep);
-        process.daemon = args.iter().any(|a| ["+unix://", "+tcp://", "+tls://", "+ssh://"].iter().any(|t| a.contains(t)));
+        let uris = uris(args);
+        process.refused = refusals(&uris);
+        process.daemons = uris.iter().filter(|uri| is_daemon(uri)).count().max(1);
         process.xml = prints_xml(args).then(|| args.join(" "));
         process
     }
@@ -246,24 +278,41 @@ impl Process {
                 }
             }
         });
+        let stderr_so_far = Arc::new(Mutex::new(String::new()));
+        let so_far = stderr_so_far.clone();
         let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
+            let mut bytes = Vec::new();
+            let mut chunk = [0; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                bytes.extend_from_slice(&chunk[..n]);
+                *so_far.lock().unwrap() = String::from_utf8_lossy(&bytes).into_owned();
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
         });
-        Process { child, lines, seen: Vec::new(), stderr: Some(stderr), daemon: false, printed, xml: None }
+        Process {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+            stderr_so_far,
+            refused: String::new(),
+            daemons: 1,
+            printed,
+            xml: None,
+        }
     }
 
     /// Waits until the watcher has connected and registered: the library adds
     /// a remote connection's socket to the epoll set behind its event
     /// descriptor last in opening (the sets themselves exist from the start),
     /// after which every daemon event waits in the socket for a delivery,
-    /// which comes after the handler is added.
+    /// which comes after the handler is added. A watch of several daemons
+    /// opens them in turn: it is ready once it watches a socket for each.
     fn wait_ready(&mut self) {
         let pid = self.child.id();
         let start = Instant::now();
         loop {
-            if common::watches_a_socket(pid) {
+            if common::sockets_watched(pid) >= self.daemons {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -274,6 +323,15 @@ impl Process {
             }
             assert!(start.elapsed() < PATIENCE, "the watcher did not connect in time");
             thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Waits, within [`PATIENCE`], until its stderr ends with `text`.
+    fn wait_stderr_ending(&self, text: &str) {
+        let start = Instant::now();
+        while !self.stderr_so_far.lock().unwrap().ends_with(text) {
+            assert!(start.elapsed() < PATIENCE, "its stderr {:?} does not end with {text:?}", self.stderr_so_far.lock().unwrap());
+            thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -310,10 +368,8 @@ impl Process {
             }
         }
         let mut stderr = self.stderr.take().unwrap().join().unwrap();
-        if self.daemon {
-            assert!(stderr.starts_with(REFUSED), "the refusals do not start its stderr: {stderr:?}");
-            stderr.drain(..REFUSED.len());
-        }
+        assert!(stderr.starts_with(&self.refused), "the refusals do not start its stderr: {stderr:?}");
+        stderr.drain(..self.refused.len());
         (status.code(), rest, stderr)
     }
 
@@ -626,6 +682,10 @@ fn arguments_are_checked() {
             &["--demo", "--uri", "test:///empty"],
             "--demo drives the domain 'test' of test:///default, and test:///empty has no domain",
         ),
+        (
+            &["--uri", "test:///default", "--demo", "--uri=test:///default"],
+            "--demo drives the domain 'test' of one embedded test:///default, not of 2 URIs: give one --uri at most",
+        ),
     ] {
         let (status, stdout, stderr) = run(args);
         assert_eq!(status, Some(2), "{args:?}: {stderr}");
@@ -646,6 +706,11 @@ fn bad_uris_fail_with_the_library_message() {
     let (status, _, stderr) = run(&["--uri", "test+unix:///default?socket=/nonexistent/virevent-sock"]);
     assert_eq!(status, Some(1), "{stderr}");
     assert!(stderr.contains("cannot connect to the libvirt daemon's socket '/nonexistent/virevent-sock'"), "{stderr}");
+    // With several, any one that fails to open ends the watch at start, named.
+    let (status, stdout, stderr) = run(&["--uri", "test:///default", "--uri", "bogus://nowhere", "--timeout", "5"]);
+    assert_eq!((status, stdout.as_str()), (Some(1), ""), "{stderr}");
+    let named = "virevent-watch: cannot connect to 'bogus://nowhere': no driver for URI 'bogus://nowhere'";
+    assert!(stderr.lines().last().is_some_and(|l| l.starts_with(named)), "{stderr}");
 }
 
 #[test]
@@ -1181,6 +1246,185 @@ fn a_killed_daemon_ends_the_watch_with_an_error() {
     assert_eq!(rest, ["<event type=\"connection-closed\"><reason>eof</reason></event>"]);
     // A filter that does not take connection-closed changes nothing but the output.
     assert_eq!(domains.finish(), (Some(1), vec![], lost));
+}
+
+/// How many threads process `pid` has, as /proc/PID/status says.
+fn threads(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("Threads:")).expect("a Threads line");
+    line.trim().parse().unwrap()
+}
+
+/// The lines of `lines` that name `uri` as the XML watcher does (the root's
+/// last attribute, XML-escaped), without it, timestamp and seq.
+fn xml_of(lines: &[String], uri: &str) -> Vec<String> {
+    let attribute = format!(" uri=\"{}\"", uri.replace('&', "&amp;"));
+    lines
+        .iter()
+        .filter_map(|l| {
+            let (root, rest) = l.split_once('>').unwrap_or_else(|| panic!("{l}"));
+            let root = root.strip_suffix(&attribute)?;
+            Some(without_stamps(&format!("{root}>{rest}")).0)
+        })
+        .collect()
+}
+
+/// The bodies of the `--format line` lines of `lines` that start with `URI: `.
+fn line_of<'a>(lines: &'a [String], uri: &str) -> Vec<&'a str> {
+    lines.iter().filter_map(|l| l.strip_prefix(&format!("{uri}: "))).map(line_body).collect()
+}
+
+#[test]
+fn several_daemons_are_watched_in_one_thread_each_event_naming_its_uri() {
+    let what = "virevent-watch: several --uri in one thread";
+    let Some(mut a) = Daemon::start(what) else { return };
+    let mut b = Daemon::start_with("", None);
+    // A parameter more, for a '&' to escape in XML.
+    let (a_uri, b_uri) = (a.uri.clone(), format!("{}&no_tty=1", b.uri));
+    let both = ["--uri", a_uri.as_str(), "--uri", b_uri.as_str()];
+    let with = |more: &[&'static str]| -> Vec<&str> { both.iter().copied().chain(more.iter().copied()).collect() };
+    let mut xml = Process::watch(&with(&[]), None);
+    let mut line = Process::watch(&with(&["--format", "line"]), None);
+    // --count counts the events of every connection.
+    let mut json = Process::watch(&with(&["--format", "json", "--count", "3"]), None);
+    let mut virsh = Process::watch(&with(&["--format", "virsh", "--count", "3"]), None);
+    for watcher in [&mut xml, &mut line, &mut json, &mut virsh] {
+        watcher.wait_ready();
+        assert_eq!(common::sockets_watched(watcher.child.id()), 2, "the sockets of the two connections");
+        assert_eq!(threads(watcher.child.id()), 1, "virevent-watch's threads, watching two daemons");
+    }
+    a.virsh(&["suspend", "test"]);
+    b.virsh(&["destroy", "test"]);
+    a.virsh(&["resume", "test"]);
+    let (from_xml, from_line) = (xml.lines(3), line.lines(3));
+    // Across connections the order is the daemons'; within one it is its own.
+    assert_eq!(
+        xml_of(&from_xml, &a_uri),
+        [transition(1, "running", "paused", "suspended-paused"), transition(1, "paused", "running", "resumed-unpaused")]
+    );
+    assert_eq!(xml_of(&from_xml, &b_uri), [transition(-1, "running", "shutoff", "stopped-destroyed")]);
+    assert_eq!(
+        line_of(&from_line, &a_uri),
+        ["test running -> paused (suspended-paused)", "test paused -> running (resumed-unpaused)"]
+    );
+    assert_eq!(line_of(&from_line, &b_uri), ["test running -> shutoff (stopped-destroyed)"]);
+    let (status, printed, stderr) = json.finish();
+    assert_eq!((status, stderr.as_str()), (Some(0), ""));
+    let named = |uri: &str| printed.iter().filter(|l| l.ends_with(&format!(",\"uri\":\"{uri}\"}}"))).count();
+    assert_eq!((printed.len(), named(&a_uri), named(&b_uri)), (3, 2, 1), "{printed:?}");
+    let (status, printed, stderr) = virsh.finish();
+    assert_eq!((status, stderr.as_str()), (Some(0), ""));
+    let of = |uri: &str| -> Vec<String> {
+        printed.iter().filter_map(|l| l.strip_prefix(&format!("{uri}: "))).map(after_timestamp).collect()
+    };
+    assert_eq!(
+        of(&a_uri),
+        ["event 'lifecycle' for domain 'test': Suspended Paused", "event 'lifecycle' for domain 'test': Resumed Unpaused"]
+    );
+    assert_eq!(of(&b_uri), ["event 'lifecycle' for domain 'test': Stopped Destroyed"]);
+
+    // One daemon goes: its connection-closed, named, then the loss on stderr;
+    // the watch goes on with the other.
+    let lost = |daemon: &Daemon, uri: &str| {
+        let sock = format!("{}/libvirt-sock", daemon.dir.display());
+        format!("virevent-watch: connection lost: {uri}: the libvirt daemon at '{sock}' closed the connection (end of file)\n")
+    };
+    let (lost_a, lost_b) = (lost(&a, &a_uri), lost(&b, &b_uri));
+    a.kill(libc::SIGTERM);
+    let closed = "<event type=\"connection-closed\"><reason>eof</reason></event>";
+    assert_eq!(xml_of(&xml.lines(1), &a_uri), [closed]);
+    assert_eq!(line_of(&line.lines(1), &a_uri), ["connection-closed reason=eof"]);
+    xml.wait_stderr_ending(&lost_a);
+    line.wait_stderr_ending(&lost_a);
+    b.virsh(&["start", "test"]);
+    assert_eq!(xml_of(&xml.lines(1), &b_uri), [transition(2, "shutoff", "running", "started-booted")]);
+    assert_eq!(line_of(&line.lines(1), &b_uri), ["test shutoff -> running (started-booted)"]);
+    assert_eq!(xml.child.try_wait().unwrap(), None, "the watch ended with one daemon left");
+    // The last one gone ends it, exit status 1, each loss said in turn.
+    b.kill(libc::SIGTERM);
+    let (status, rest, stderr) = xml.finish();
+    assert_eq!((status, xml_of(&rest, &b_uri), stderr), (Some(1), vec![closed.to_string()], lost_a.clone() + &lost_b));
+    let (status, rest, stderr) = line.finish();
+    assert_eq!((status, line_of(&rest, &b_uri), stderr), (Some(1), vec!["connection-closed reason=eof"], lost_a + &lost_b));
+}
+
+/// Two embedded connections: a notice for each, naming it, and none offers
+/// --demo, which wants one --uri.
+#[test]
+fn several_embedded_uris_are_each_noted_once() {
+    let (status, stdout, stderr) = run(&["--uri", "test:///default", "--uri", "test:///empty", "--timeout", "0.2"]);
+    assert_eq!((status, stdout.as_str()), (Some(0), ""), "{stderr}");
+    let notices: Vec<&str> = stderr.lines().collect();
+    assert_eq!(notices.len(), 2, "{stderr}");
+    for (notice, uri) in notices.iter().zip(["test:///default", "test:///empty"]) {
+        assert!(notice.starts_with(&format!("virevent-watch: {uri} is the embedded test driver")), "{notice}");
+        assert!(notice.ends_with("which it does only with --demo and one --uri"), "{notice}");
+    }
+}
+
+/// examples-c/fleet.c built against this build's library, as the program
+/// `c-NAME` (one per test: the tests run at once).
+fn fleet(name: &str) -> Command {
+    let mut command = Command::new(common::build_c(&common::root().join("examples-c/fleet.c"), name));
+    // cargo's LD_LIBRARY_PATH names target/debug too, where another build's
+    // library may stand: this build's, as its rpath says.
+    command.env("LD_LIBRARY_PATH", common::library_dir());
+    command
+}
+
+/// The events of `lines` (fleet's `URI: XML`) from `uri`, without timestamp
+/// and seq, checked against docs/events.rng.
+fn fleet_events(lines: &[String], uri: &str) -> Vec<String> {
+    let xml: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix(&format!("{uri}: "))).collect();
+    common::schema::validate(&format!("examples-c/fleet, {uri}"), &xml);
+    xml.iter().map(|l| without_stamps(l).0).collect()
+}
+
+#[test]
+fn fleet_drives_its_two_embedded_connections() {
+    let program = || fleet("fleet-embedded");
+    let output = program().stdin(Stdio::null()).output().expect("fleet runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<String> = stdout.lines().map(str::to_string).collect();
+    let (suspended, resumed) =
+        (transition(1, "running", "paused", "suspended-paused"), transition(1, "paused", "running", "resumed-unpaused"));
+    // Two connections, each its own domain and its own seq from 1.
+    assert_eq!(fleet_events(&lines, "test:///default"), [suspended.clone(), resumed.clone(), suspended, resumed]);
+    let seqs: Vec<u64> = lines.iter().map(|l| without_stamps(l).1).collect();
+    assert_eq!(seqs, [1, 2, 1, 2]);
+    // -n stops it at N events.
+    let output = program().args(["-n", "3"]).output().unwrap();
+    assert_eq!((output.status.code(), output.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count()), (Some(0), 3));
+}
+
+#[test]
+fn fleet_watches_two_daemons_in_one_poll_and_drops_the_lost_one() {
+    let Some(mut a) = Daemon::start("examples-c/fleet against two daemons") else { return };
+    let mut b = Daemon::start_with("", None);
+    let mut watcher = Process::spawn(fleet("fleet-daemons").args([&a.uri, &b.uri]), None);
+    watcher.daemons = 2;
+    watcher.wait_ready();
+    assert_eq!(threads(watcher.child.id()), 1, "fleet's threads");
+    a.virsh(&["suspend", "test"]);
+    b.virsh(&["destroy", "test"]);
+    a.virsh(&["resume", "test"]);
+    let lines = watcher.lines(3);
+    assert_eq!(
+        fleet_events(&lines, &a.uri),
+        [transition(1, "running", "paused", "suspended-paused"), transition(1, "paused", "running", "resumed-unpaused")]
+    );
+    assert_eq!(fleet_events(&lines, &b.uri), [transition(-1, "running", "shutoff", "stopped-destroyed")]);
+    let closed = "<event type=\"connection-closed\"><reason>eof</reason></event>";
+    a.kill(libc::SIGTERM);
+    assert_eq!(fleet_events(&watcher.lines(1), &a.uri), [closed]);
+    b.virsh(&["start", "test"]);
+    assert_eq!(fleet_events(&watcher.lines(1), &b.uri), [transition(2, "shutoff", "running", "started-booted")]);
+    b.kill(libc::SIGTERM);
+    let (status, rest, stderr) = watcher.finish();
+    assert_eq!((status, fleet_events(&rest, &b.uri)), (Some(1), vec![closed.to_string()]), "{stderr}");
+    let lost = |d: &Daemon| format!("fleet: connection lost: {}: the libvirt daemon at '{}/libvirt-sock' closed the connection (end of file)\n", d.uri, d.dir.display());
+    assert_eq!(stderr, lost(&a) + &lost(&b));
 }
 
 /// A daemon that also listens for TLS on 127.0.0.1, with certificates made

@@ -1,12 +1,14 @@
 //! virevent-watch: prints events as they arrive.
 //!
-//! It uses only the safe Rust API and no thread: it polls the connection's
-//! event descriptor, then delivers, and its one handler queues the events for
-//! the loop to print (the handler cannot end the program or report a failed
-//! write; the loop can). With `--demo` the loop also drives the embedded test
-//! domain between polls.
+//! It uses only the safe Rust API and no thread: one poll(2) waits on the
+//! event descriptor of every connection it watches (`--uri`, repeated), then
+//! it delivers on those that are readable, and each connection's one handler
+//! queues the events for the loop to print (the handler cannot end the program
+//! or report a failed write; the loop can). With `--demo` the loop also drives
+//! the embedded test domain between polls.
 
 use std::io::{self, IsTerminal, Write};
+use std::os::fd::RawFd;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -21,7 +23,7 @@ mod format;
 #[path = "virevent-watch/virsh.rs"]
 mod virsh;
 
-use format::Format;
+use format::{prefixed, Format};
 
 const NAME: &str = "virevent-watch";
 const DEFAULT_URI: &str = "test:///default";
@@ -50,7 +52,10 @@ Usage: virevent-watch [OPTION]...
 Print virevent events as they arrive, one per line, flushing each at once.
 
 Options:
-  --uri URI          where to watch (default test:///default): the embedded
+  --uri URI          where to watch (default test:///default); repeat it to
+                     watch several at once, in one thread: each event then
+                     says which URI it came from (see --format), and a lost
+                     connection is reported while the others go on. The embedded
                      test driver, test:///default (one running domain, 'test')
                      or test:///empty (no domain), which lives in this program,
                      so nothing happens there unless the program acts (--demo);
@@ -71,7 +76,7 @@ Options:
                      or else an XPath 1.0 expression (/event[new-state='paused']);
                      repeat it to print the events any entry matches
                      (default: every event)
-  --count N          exit after printing N events
+  --count N          exit after printing N events (of all the URIs together)
   --timeout SECONDS  exit once SECONDS have passed (decimals allowed: 0.5)
   --auth-file PATH   read credentials for SASL from PATH, a libvirt auth.conf
                      (as LIBVIRT_AUTH_FILE does; a URI's authfile= comes first).
@@ -85,7 +90,10 @@ Options:
                      with a daemon, end the connection (connection-closed,
                      reason keepalive) after N PINGs unanswered (default 6, as
                      virsh)
-  --format FORMAT    how to print each event:
+  --format FORMAT    how to print each event (with several --uri, its URI is
+                     added: a uri=\"URI\" attribute last on the root in xml, a
+                     \"uri\" member last in json, \"URI: \" before the line in line
+                     and virsh formats):
                      xml   the event's canonical one-line XML (the default)
                      line  a readable line, the time in UTC with milliseconds;
                            domain-state-transition events read
@@ -99,8 +107,9 @@ Options:
                      json  one JSON object per line: \"type\", \"timestamp\" (a
                            number, seconds since the epoch), \"seq\" (a number),
                            then each attribute and child element of the event as
-                           a string field; one named type, timestamp or seq is
-                           written with a leading '_' (\"_type\")
+                           a string field; one named type, timestamp or seq (or
+                           uri, with several --uri) is written with a leading
+                           '_' (\"_type\")
                      virsh  what `virsh event --all --loop --timestamp` (and
                             net-event, pool-event, nodedev-event, secret-event)
                             print for the same event, byte for byte; virevent's
@@ -116,18 +125,21 @@ Options with a value take it as the next argument or after '=' (--count=3).
 
 Exit status:
   0  the count was reached, the timeout passed, or standard output was closed
-  1  the connection could not be opened, or it was lost: when a daemon ends the
+  1  a connection could not be opened, or it was lost: when a daemon ends the
      connection, its connection-closed event (reason eof or error) is printed if
-     the filters take it, then the reason goes to standard error; or a --demo
-     step failed
+     the filters take it, then the reason goes to standard error (\"connection
+     lost: URI: REASON\" with several --uri, whose watch goes on until the last
+     is lost); or a --demo step failed
   2  bad arguments (including a filter entry the library refuses, and --demo
-     with another URI than test:///default)
+     with another URI than test:///default, or with several)
 "
 );
 
 /// What the command line asks for.
 struct Options {
-    uri: String,
+    /// Every `--uri`, in order (test:///default when none is given); with
+    /// several, each event printed says which one it came from.
+    uris: Vec<String>,
     filters: Vec<String>,
     count: Option<u64>,
     timeout: Option<Duration>,
@@ -187,7 +199,7 @@ fn embedded(uri: &str) -> Option<bool> {
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure> {
     let mut options = Options {
-        uri: DEFAULT_URI.into(),
+        uris: Vec::new(),
         filters: Vec::new(),
         count: None,
         timeout: None,
@@ -243,7 +255,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
             None => return Err(Failure::usage(format!("option '{name}' needs a value"))),
         };
         match name.as_str() {
-            "--uri" => options.uri = value,
+            "--uri" => options.uris.push(value),
             "--auth-file" => options.auth_file = Some(value),
             "--filter" => options.filters.push(value),
             "--count" => options.count = Some(whole("--count", "events", &value)?),
@@ -268,20 +280,29 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
             }
         }
     }
+    if options.uris.is_empty() {
+        options.uris.push(DEFAULT_URI.into());
+    }
+    if demo && options.uris.len() > 1 {
+        return Err(Failure::usage(format!(
+            "--demo drives the domain 'test' of one embedded {DEFAULT_URI}, not of {} URIs: give one --uri at most",
+            options.uris.len()
+        )));
+    }
     if demo {
-        match embedded(&options.uri) {
+        match embedded(&options.uris[0]) {
             Some(true) => options.demo = Some(interval.unwrap_or(DEMO_INTERVAL)),
             Some(false) => {
                 return Err(Failure::usage(format!(
                     "--demo drives the domain 'test' of {DEFAULT_URI}, and {} has no domain",
-                    options.uri
+                    options.uris[0]
                 )))
             }
             None => {
                 return Err(Failure::usage(format!(
                     "--demo drives the domain 'test' of the embedded {DEFAULT_URI}, not of '{}': a \
                      daemon's domains are driven from outside (with virsh, say)",
-                    options.uri
+                    options.uris[0]
                 )))
             }
         }
@@ -322,17 +343,18 @@ fn skips_the_daemon_check(uri: &str) -> bool {
 
 /// Sets keepalive as virsh does. Where the connection has none (the embedded
 /// driver, or a daemon without it), a user who chose `-k` or `-K` is told so
-/// on stderr, and the watch goes on; virsh goes on too.
-fn set_keepalive(conn: &Connection, keepalive: &Keepalive) -> Result<(), Failure> {
+/// on stderr, and the watch goes on; virsh goes on too. `label` is the URI
+/// when several are watched, for the messages to name.
+fn set_keepalive(conn: &Connection, keepalive: &Keepalive, label: Option<&str>) -> Result<(), Failure> {
     let interval = Duration::from_secs(keepalive.interval);
     let note = match conn.set_keepalive(interval, keepalive.count) {
         Ok(true) => return Ok(()),
         Ok(false) => "the daemon does not offer keepalive".to_string(),
         Err(e) if e.code == ErrorCode::NoSupport => e.message,
-        Err(e) => return Err(Failure::runtime(format!("cannot set keepalive: {}", e.message))),
+        Err(e) => return Err(Failure::runtime(format!("cannot set keepalive: {}", prefixed(label, e.message)))),
     };
     if keepalive.chosen {
-        let _ = writeln!(io::stderr(), "{NAME}: keepalive not set: {note}");
+        let _ = writeln!(io::stderr(), "{NAME}: keepalive not set: {}", prefixed(label, note));
     }
     Ok(())
 }
@@ -363,9 +385,16 @@ fn print_out(text: &str) -> Result<(), Failure> {
 }
 
 /// The one notice a watch of the embedded test driver starts with, when
-/// nothing but the program could make events there.
-fn quiet_notice(uri: &str) -> String {
+/// nothing but the program could make events there; with `several` URIs,
+/// where --demo is refused, it points to a daemon alone.
+fn quiet_notice(uri: &str, several: bool) -> String {
     let which = if uri.is_empty() { DEFAULT_URI } else { uri };
+    if several {
+        return format!(
+            "{NAME}: {which} is the embedded test driver, inside this program: nothing happens there unless the \
+             program itself acts, which it does only with --demo and one --uri"
+        );
+    }
     let demo = if embedded(uri) == Some(true) { "--demo" } else { "--demo (on test:///default)" };
     format!(
         "{NAME}: {which} is the embedded test driver, inside this program: nothing happens there unless the \
@@ -383,18 +412,19 @@ struct Demo {
 }
 
 impl Demo {
-    /// Takes the next step if its time has come.
-    fn step_if_due(&mut self) -> Result<(), Failure> {
+    /// Takes the next step if its time has come; says whether it did (and
+    /// so queued an event to deliver).
+    fn step_if_due(&mut self) -> Result<bool, Failure> {
         let now = Instant::now();
         if self.next.is_none_or(|next| now < next) {
-            return Ok(());
+            return Ok(false);
         }
         let (name, step) = DEMO_STEPS[self.step % DEMO_STEPS.len()];
         step(&self.domain)
             .map_err(|e| Failure::runtime(format!("--demo cannot {name} the domain 'test': {}", e.message)))?;
         self.step += 1;
         self.next = now.checked_add(self.interval);
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -402,6 +432,59 @@ impl Demo {
 enum Printed {
     More,
     Done,
+}
+
+/// One connection watched, and the queue its handler fills for the loop to print.
+struct Watched {
+    /// Its URI when several are watched: what its events and messages say.
+    label: Option<String>,
+    conn: Connection,
+    /// Its event descriptor: readable exactly when a delivery has work.
+    fd: RawFd,
+    queue: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Watched {
+    /// Opens `uri` and registers the one handler; says on stderr what the
+    /// daemon refuses. `label` is the URI when several are watched.
+    fn open(uri: &str, filter: &Filter, options: &Options, label: Option<&str>) -> Result<Watched, Failure> {
+        if skips_the_daemon_check(uri) {
+            let note = prefixed(label, "no_verify=1: the daemon's certificate is not checked".into());
+            let _ = writeln!(io::stderr(), "{NAME}: warning: {note}");
+        }
+        // A password auth.conf lacks is asked on the terminal, where there is one.
+        let mut prompt = TerminalAuth;
+        let asker: Option<&mut dyn virevent::Authenticator> =
+            if io::stdin().is_terminal() { Some(&mut prompt) } else { None };
+        let cannot = |what: &str, e: virevent::Error| Failure::runtime(format!("cannot {what} '{uri}': {}", e.message));
+        let conn = Connection::open_auth(Some(uri), asker).map_err(|e| cannot("connect to", e))?;
+        set_keepalive(&conn, &options.keepalive, label)?;
+        let queue: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let sink = queue.clone();
+        conn.add_handler(filter.clone(), move |event| {
+            sink.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone())
+        })
+        .map_err(|e| cannot("watch", e))?;
+        let fd = conn.event_fd().map_err(|e| cannot("watch", e))?;
+        // An older daemon lacks some kinds: say once which will never come.
+        let refused: Vec<String> =
+            conn.refused_event_types().unwrap_or_default().into_iter().map(|(kind, _)| kind).collect();
+        if !refused.is_empty() {
+            let note = prefixed(label, format!("the daemon does not send these event types: {}", refused.join(", ")));
+            let _ = writeln!(io::stderr(), "{NAME}: {note}");
+        }
+        Ok(Watched { label: label.map(str::to_string), conn, fd, queue })
+    }
+}
+
+/// What one delivery on a connection came to.
+enum Delivered {
+    /// Go on watching it.
+    More,
+    /// The count was reached or stdout closed: the watch is over.
+    Done,
+    /// Its link is gone (its connection-closed event printed): the reason.
+    Lost(String),
 }
 
 fn watch(options: &Options) -> Result<(), Failure> {
@@ -412,41 +495,28 @@ fn watch(options: &Options) -> Result<(), Failure> {
         Filter::parse(&options.filters).map_err(|e| Failure::usage(format!("bad --filter: {}", e.message)))?
     };
     let deadline = options.timeout.map(|t| Instant::now().checked_add(t));
-    if skips_the_daemon_check(&options.uri) {
-        let _ = writeln!(io::stderr(), "{NAME}: warning: no_verify=1: the daemon's certificate is not checked");
-    }
     if let Some(path) = &options.auth_file {
-        // Read by the open below, as libvirt's client reads it; no thread runs yet.
+        // Read by the opens below, as libvirt's client reads it; no thread runs yet.
         std::env::set_var("LIBVIRT_AUTH_FILE", path);
     }
-    // A password auth.conf lacks is asked on the terminal, where there is one.
-    let mut prompt = TerminalAuth;
-    let asker: Option<&mut dyn virevent::Authenticator> = if io::stdin().is_terminal() { Some(&mut prompt) } else { None };
-    let conn = Connection::open_auth(Some(&options.uri), asker)
-        .map_err(|e| Failure::runtime(format!("cannot connect to '{}': {}", options.uri, e.message)))?;
-    set_keepalive(&conn, &options.keepalive)?;
-    let queue: Arc<Mutex<Vec<Event>>> = Arc::default();
-    let sink = queue.clone();
-    conn.add_handler(filter, move |event| sink.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone()))
-        .map_err(|e| Failure::runtime(format!("cannot watch '{}': {}", options.uri, e.message)))?;
-    let fd = conn.event_fd().map_err(|e| Failure::runtime(format!("cannot watch '{}': {}", options.uri, e.message)))?;
-    // An older daemon lacks some kinds: say once which will never come.
-    let refused: Vec<String> =
-        conn.refused_event_types().unwrap_or_default().into_iter().map(|(kind, _)| kind).collect();
-    if !refused.is_empty() {
-        let _ = writeln!(io::stderr(), "{NAME}: the daemon does not send these event types: {}", refused.join(", "));
+    // Events name their connection only when there are several.
+    let several = options.uris.len() > 1;
+    let mut watched = Vec::with_capacity(options.uris.len());
+    for uri in &options.uris {
+        watched.push(Watched::open(uri, &filter, options, several.then_some(uri.as_str()))?);
     }
     let mut demo = match options.demo {
         Some(interval) => {
-            let domain = conn
+            let domain = watched[0]
+                .conn
                 .lookup_domain("test")
                 .map_err(|e| Failure::runtime(format!("--demo cannot find the domain 'test': {}", e.message)))?;
             Some(Demo { domain, interval, step: 0, next: Some(Instant::now()) })
         }
         None => {
-            if embedded(&options.uri).is_some() {
+            for uri in options.uris.iter().filter(|uri| embedded(uri).is_some()) {
                 // Not eprintln!: a closed stderr must not end the watch.
-                let _ = writeln!(io::stderr(), "{}", quiet_notice(&options.uri));
+                let _ = writeln!(io::stderr(), "{}", quiet_notice(uri, several));
             }
             None
         }
@@ -454,27 +524,34 @@ fn watch(options: &Options) -> Result<(), Failure> {
 
     let mut out = io::stdout().lock();
     let mut left = options.count;
+    // Each connection delivers once at start (what came with the open), then
+    // whenever poll finds its descriptor readable, and only then.
+    let mut ready = vec![true; watched.len()];
     loop {
         if let Some(demo) = &mut demo {
-            demo.step_if_due()?;
+            ready[0] |= demo.step_if_due()?;
         }
-        let delivered = conn.deliver();
-        let events = std::mem::take(&mut *queue.lock().unwrap_or_else(PoisonError::into_inner));
-        for event in &events {
-            if left == Some(0) {
-                break;
+        let mut n = 0;
+        while n < watched.len() {
+            if !std::mem::take(&mut ready[n]) {
+                n += 1;
+                continue;
             }
-            if let Printed::Done = print(&mut out, options.format, event)? {
-                return Ok(());
+            match deliver(&watched[n], &mut out, options.format, &mut left)? {
+                Delivered::More => n += 1,
+                Delivered::Done => return Ok(()),
+                // The others go on; the last one lost ends the watch (exit 1).
+                Delivered::Lost(reason) => {
+                    let lost = Failure::runtime(format!("connection lost: {reason}"));
+                    watched.remove(n);
+                    ready.remove(n);
+                    if watched.is_empty() {
+                        return Err(lost);
+                    }
+                    let _ = writeln!(io::stderr(), "{NAME}: {}", lost.message);
+                }
             }
-            left = left.map(|n| n - 1);
         }
-        if left == Some(0) {
-            return Ok(());
-        }
-        // Once the link is gone and its connection-closed event is delivered,
-        // deliveries fail with the reason.
-        delivered.map_err(|e| Failure::runtime(format!("connection lost: {}", e.message)))?;
         // Until the deadline, or the next demo step if it comes first.
         let mut wait = match deadline {
             None | Some(None) => None,
@@ -492,20 +569,51 @@ fn watch(options: &Options) -> Result<(), Failure> {
         }
         // Rounded up: waking early would only poll again.
         let wait_ms = wait.map_or(-1, |w| w.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int);
-        let mut pollfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: one pollfd, for the descriptor the connection owns and keeps open.
-        if unsafe { libc::poll(&mut pollfd, 1, wait_ms) } < 0 {
+        let mut pollfds: Vec<libc::pollfd> =
+            watched.iter().map(|w| libc::pollfd { fd: w.fd, events: libc::POLLIN, revents: 0 }).collect();
+        // SAFETY: the pollfds are ours, for descriptors the connections own and keep open.
+        if unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, wait_ms) } < 0 {
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(Failure::runtime(format!("poll failed: {e}")));
             }
         }
+        // POLLERR or POLLHUP too: the delivery says what went wrong.
+        for (ready, pollfd) in ready.iter_mut().zip(&pollfds) {
+            *ready = pollfd.revents != 0;
+        }
     }
 }
 
+/// Delivers on one connection and prints what its handler queued, counting
+/// down `left` (the events still to print, over all connections).
+fn deliver(w: &Watched, out: &mut impl Write, format: Format, left: &mut Option<u64>) -> Result<Delivered, Failure> {
+    let label = w.label.as_deref();
+    let delivered = w.conn.deliver();
+    let events = std::mem::take(&mut *w.queue.lock().unwrap_or_else(PoisonError::into_inner));
+    for event in &events {
+        if *left == Some(0) {
+            break;
+        }
+        if let Printed::Done = print(out, format, event, label)? {
+            return Ok(Delivered::Done);
+        }
+        *left = left.map(|n| n - 1);
+    }
+    if *left == Some(0) {
+        return Ok(Delivered::Done);
+    }
+    // Once the link is gone and its connection-closed event is delivered,
+    // deliveries fail with the reason.
+    Ok(match delivered {
+        Ok(_) => Delivered::More,
+        Err(e) => Delivered::Lost(prefixed(label, e.message)),
+    })
+}
+
 /// Writes one event and flushes it; a closed stdout ends the watch quietly.
-fn print(out: &mut impl Write, format: Format, event: &Event) -> Result<Printed, Failure> {
-    let mut line = format::render(format, event);
+fn print(out: &mut impl Write, format: Format, event: &Event, label: Option<&str>) -> Result<Printed, Failure> {
+    let mut line = format::render(format, event, label);
     line.push('\n');
     match out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(Printed::More),

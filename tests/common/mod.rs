@@ -18,6 +18,43 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Programs load the library by its SONAME, libvirevent.so.0: link it to the
+/// build's libvirevent.so, as an installation would.
+fn link_soname(lib: &Path) {
+    let link = lib.join("libvirevent.so.0");
+    match std::os::unix::fs::symlink("libvirevent.so", &link) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => panic!("cannot link {}: {e}", link.display()),
+    }
+}
+
+/// Compiles a C source file (against include/virevent.h, with tests/c/ for
+/// its helpers, `-Wall -Wextra -Werror`) to the program `c-NAME` beside the
+/// test binaries, linked to this build's library.
+pub fn build_c(source: &Path, name: &str) -> PathBuf {
+    let lib = library_dir();
+    assert!(lib.join("libvirevent.so").exists(), "no libvirevent.so in {}", lib.display());
+    link_soname(&lib);
+    let out = lib.join(format!("c-{name}"));
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg("-I")
+        .arg(root().join("tests/c"))
+        .arg(source)
+        .arg("-o")
+        .arg(&out)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lvirevent", "-lpthread"])
+        .status()
+        .expect("run the C compiler");
+    assert!(status.success(), "{} does not compile", source.display());
+    out
+}
+
 /// Runs `python3 SCRIPT ARGS` from the crate's directory with VIREVENT_LIB naming
 /// this build's library, prints its output, and fails if it fails; skips it
 /// (see [`tools::needs`]) when python3 or one of `modules` is missing. `what`
@@ -80,14 +117,25 @@ pub fn free_port() -> u16 {
 /// Whether an epoll set of process `pid` watches a socket (its fdinfo lists
 /// each watched descriptor as `tfd: N`).
 pub fn watches_a_socket(pid: u32) -> bool {
+    sockets_watched(pid) > 0
+}
+
+/// How many sockets the epoll sets of process `pid` watch, over all its sets
+/// (one per connection): a watch of N daemons is ready at N.
+pub fn sockets_watched(pid: u32) -> usize {
     let target = |fd: &str| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap_or_default();
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
-    fds.flatten().any(|entry| {
-        let fd = entry.file_name().to_string_lossy().into_owned();
-        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
-        target(&fd).as_os_str() == "anon_inode:[eventpoll]"
-            && info.lines().filter_map(|line| line.strip_prefix("tfd:")?.split_whitespace().next()).any(|watched| {
-                target(watched).to_string_lossy().starts_with("socket:")
-            })
-    })
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+    fds.flatten()
+        .map(|entry| {
+            let fd = entry.file_name().to_string_lossy().into_owned();
+            if target(&fd).as_os_str() != "anon_inode:[eventpoll]" {
+                return 0;
+            }
+            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
+            info.lines()
+                .filter_map(|line| line.strip_prefix("tfd:")?.split_whitespace().next())
+                .filter(|watched| target(watched).to_string_lossy().starts_with("socket:"))
+                .count()
+        })
+        .sum()
 }

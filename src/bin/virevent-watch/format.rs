@@ -28,20 +28,69 @@ impl Format {
 }
 
 /// The event in `format`, without its last line feed (on one line but in
-/// virsh's format, which gives some kinds several, as virsh does).
-pub fn render(format: Format, event: &Event) -> String {
+/// virsh's format, which gives some kinds several, as virsh does). With `uri`
+/// (a watch of several connections) it also says where it came from: the
+/// root's last attribute in XML, the last member in JSON, a `URI: ` prefix on
+/// the (first) line otherwise. The library never adds it: it is this
+/// program's, which alone knows it watches several.
+pub fn render(format: Format, event: &Event, uri: Option<&str>) -> String {
     let fields = match format {
         Format::Xml => None,
-        Format::Virsh => return super::virsh::render(event.xml()).unwrap_or_else(|| event.xml().to_string()),
+        Format::Virsh => {
+            let text = super::virsh::render(event.xml()).unwrap_or_else(|| event.xml().to_string());
+            return prefixed(uri, text);
+        }
         Format::Line | Format::Json => Fields::read(event.xml()),
     };
     // The library validated the XML: a failure to read it is a bug here, and the
     // XML itself is the most faithful thing to print then.
     match (format, fields) {
-        (Format::Line, Some(fields)) => line(&fields),
-        (Format::Json, Some(fields)) => json(&fields, event.seq()),
-        _ => event.xml().to_string(),
+        (Format::Line, Some(fields)) => prefixed(uri, line(&fields)),
+        (Format::Json, Some(fields)) => json(&fields, event.seq(), uri),
+        _ => uri.map_or_else(|| event.xml().to_string(), |uri| with_uri_attribute(event.xml(), uri)),
     }
+}
+
+/// `URI: text`, or `text` alone without a URI.
+pub fn prefixed(uri: Option<&str>, text: String) -> String {
+    match uri {
+        Some(uri) => format!("{uri}: {text}"),
+        None => text,
+    }
+}
+
+/// The event's XML with `uri="URI"` as the last attribute of its root. The
+/// root's start tag ends at the first `>` outside a value: the canonical form
+/// quotes values with `"` and escapes that character inside them.
+fn with_uri_attribute(xml: &str, uri: &str) -> String {
+    let mut quoted = false;
+    let end = xml
+        .bytes()
+        .position(|b| {
+            quoted ^= b == b'"';
+            !quoted && b == b'>'
+        })
+        .unwrap_or(xml.len());
+    let end = if xml[..end].ends_with('/') { end - 1 } else { end };
+    let mut out = String::with_capacity(xml.len() + uri.len() + 8);
+    out.push_str(&xml[..end]);
+    out.push_str(" uri=\"");
+    for c in uri.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            // Escaped so that attribute normalization keeps them.
+            '\t' | '\n' | '\r' => {
+                let _ = write!(out, "&#{};", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out.push_str(&xml[end..]);
+    out
 }
 
 /// What the line and JSON formats show of an event.
@@ -142,8 +191,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// `{"type":...,"timestamp":N,"seq":N,...}`.
-fn json(fields: &Fields, seq: u64) -> String {
+/// `{"type":...,"timestamp":N,"seq":N,...}`, and `"uri":URI` last when given.
+fn json(fields: &Fields, seq: u64, uri: Option<&str>) -> String {
     let mut out = String::with_capacity(256);
     out.push_str("{\"type\":");
     push_json_string(&mut out, &fields.kind);
@@ -152,13 +201,17 @@ fn json(fields: &Fields, seq: u64) -> String {
     let _ = write!(out, ",\"seq\":{seq}");
     for (name, value) in &fields.fields {
         out.push(',');
-        if matches!(name.as_str(), "type" | "timestamp" | "seq") {
+        if matches!(name.as_str(), "type" | "timestamp" | "seq") || (uri.is_some() && name == "uri") {
             push_json_string(&mut out, &format!("_{name}"));
         } else {
             push_json_string(&mut out, name);
         }
         out.push(':');
         push_json_string(&mut out, value);
+    }
+    if let Some(uri) = uri {
+        out.push_str(",\"uri\":");
+        push_json_string(&mut out, uri);
     }
     out.push('}');
     out
@@ -216,7 +269,7 @@ mod tests {
         let fields = Fields::read(PAUSED).unwrap();
         assert_eq!(line(&fields), "2025-11-24 20:59:26.281 test running -> paused (suspended-paused)");
         assert_eq!(
-            json(&fields, 7),
+            json(&fields, 7, None),
             "{\"type\":\"domain-state-transition\",\"timestamp\":1764017966.281000,\"seq\":7,\"domain-id\":\"1\",\
              \"domain-name\":\"test\",\"domain-uuid\":\"6695eb01-f6a4-8304-79aa-97f2502e193f\",\
              \"old-state\":\"running\",\"new-state\":\"paused\",\"reason\":\"suspended-paused\"}"
@@ -230,7 +283,7 @@ mod tests {
         let fields = Fields::read(lost).unwrap();
         assert_eq!(line(&fields), "1970-01-01 00:00:01.500 events-lost count=3 first-seq=4 last-seq=6");
         assert_eq!(
-            json(&fields, 0),
+            json(&fields, 0, None),
             "{\"type\":\"events-lost\",\"timestamp\":1.5,\"seq\":0,\"count\":\"3\",\"first-seq\":\"4\",\"last-seq\":\"6\"}"
         );
         let odd = "<event type=\"x\" timestamp=\"1\" seq=\"2\"><type>t</type><a>&lt;&#10;\"<b>in</b>\\</a><e/>\
@@ -238,7 +291,7 @@ mod tests {
         let fields = Fields::read(odd).unwrap();
         assert_eq!(line(&fields), "1970-01-01 00:00:01.000 x type=t a=\"<\\n\\\" in\\\\\" e=\"\" n=\"two words\"");
         assert_eq!(
-            json(&fields, 2),
+            json(&fields, 2, None),
             "{\"type\":\"x\",\"timestamp\":1,\"seq\":2,\"_type\":\"t\",\"a\":\"<\\n\\\" in\\\\\",\"e\":\"\",\"n\":\"two words\"}"
         );
     }
@@ -252,6 +305,31 @@ mod tests {
         assert_eq!(
             line(&fields),
             "1970-01-01 00:00:01.000 domain-tunable domain-name=t param:cputune.cpu_shares=512 local=\"ipv4 127.0.0.1 5900\""
+        );
+    }
+
+    #[test]
+    fn the_uri_is_the_roots_last_attribute_escaped() {
+        let uri = "test+unix:///default?socket=/a&b\"<c>\t";
+        let escaped = "test+unix:///default?socket=/a&amp;b&quot;&lt;c&gt;&#9;";
+        assert_eq!(
+            with_uri_attribute(PAUSED, uri),
+            PAUSED.replacen(" seq=\"7\">", &format!(" seq=\"7\" uri=\"{escaped}\">"), 1)
+        );
+        // After every attribute, of an empty root too, and past a '>' in a value.
+        let lost = "<event type=\"events-lost\" timestamp=\"1\" seq=\"0\" count=\"3\" first-seq=\"4\" last-seq=\"6\"/>";
+        assert_eq!(with_uri_attribute(lost, "u"), lost.replace("/>", " uri=\"u\"/>"));
+        let odd = "<event type=\"a>b\" timestamp=\"1\" seq=\"2\"><x>&gt;</x></event>";
+        assert_eq!(with_uri_attribute(odd, "u"), odd.replace("2\">", "2\" uri=\"u\">"));
+    }
+
+    #[test]
+    fn json_says_the_uri_last_and_a_field_named_uri_steps_aside() {
+        let fields = Fields::read("<event type=\"x\" timestamp=\"1\" seq=\"2\"><uri>child</uri></event>").unwrap();
+        assert_eq!(json(&fields, 2, None), "{\"type\":\"x\",\"timestamp\":1,\"seq\":2,\"uri\":\"child\"}");
+        assert_eq!(
+            json(&fields, 2, Some("qemu:///system")),
+            "{\"type\":\"x\",\"timestamp\":1,\"seq\":2,\"_uri\":\"child\",\"uri\":\"qemu:///system\"}"
         );
     }
 
