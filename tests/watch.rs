@@ -36,6 +36,9 @@ struct Daemon {
     /// The same daemon over TCP on 127.0.0.1 (auth none).
     tcp_uri: String,
     child: Option<Child>,
+    /// Its TCP port, and the TLS port it opens, if any: what it listens on.
+    tcp_port: u16,
+    tls: Option<u16>,
 }
 
 impl Daemon {
@@ -70,13 +73,13 @@ impl Daemon {
                 Err(e) => panic!("cannot create {}: {e}", dir.display()),
             }
         };
-        let mut daemon = Daemon { uri: String::new(), tcp_uri: String::new(), child: None, dir };
+        let tcp_port = common::free_port();
+        let mut daemon = Daemon { uri: String::new(), tcp_uri: String::new(), child: None, dir, tcp_port, tls };
         let dir = &daemon.dir;
         // An empty driver folder keeps the QEMU driver from loading; the test
         // driver is built in.
         std::fs::create_dir(dir.join("drivers")).unwrap();
         let conf = dir.join("libvirtd.conf");
-        let tcp_port = common::free_port();
         std::fs::write(
             &conf,
             format!(
@@ -92,35 +95,48 @@ impl Daemon {
         let sock = dir.join("libvirt-sock");
         daemon.uri = format!("test+unix:///default?socket={}", sock.display());
         daemon.tcp_uri = format!("test+tcp://127.0.0.1:{tcp_port}/default");
-        let log = std::fs::File::create(dir.join("log")).unwrap();
-        let spawn = |program: &str| {
-            Command::new(program)
-                .arg("--listen")
-                .arg("--config")
-                .arg(&conf)
-                .arg("--pid-file")
-                .arg(dir.join("pid"))
-                .env("LIBVIRT_DRIVER_DIR", dir.join("drivers"))
-                .envs(env.iter().copied())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log.try_clone().unwrap())
-                .spawn()
-        };
-        let child = spawn("libvirtd").unwrap_or_else(|e| panic!("cannot run libvirtd: {e}"));
-        daemon.child = Some(child);
+        daemon.spawn(env);
+        daemon
+    }
+
+    /// Runs libvirtd with the folder's configuration and `env`, and waits
+    /// until its sockets accept.
+    fn spawn(&mut self, env: &[(&str, &Path)]) {
+        let dir = &self.dir;
+        let log = std::fs::File::options().create(true).append(true).open(dir.join("log")).unwrap();
+        let child = Command::new("libvirtd")
+            .arg("--listen")
+            .arg("--config")
+            .arg(dir.join("libvirtd.conf"))
+            .arg("--pid-file")
+            .arg(dir.join("pid"))
+            .env("LIBVIRT_DRIVER_DIR", dir.join("drivers"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run libvirtd: {e}"));
+        self.child = Some(child);
         // The socket file appears when it is bound, a moment before it listens.
+        let sock = dir.join("libvirt-sock");
         let start = Instant::now();
         let listens = |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-        while UnixStream::connect(&sock).is_err() || !listens(tcp_port) || !tls.is_none_or(listens) {
-            if let Ok(Some(status)) = daemon.child.as_mut().unwrap().try_wait() {
-                daemon.child = None;
-                panic!("libvirtd ended at start ({status}); see {}", daemon.log());
+        while UnixStream::connect(&sock).is_err() || !listens(self.tcp_port) || !self.tls.is_none_or(listens) {
+            if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
+                self.child = None;
+                panic!("libvirtd ended at start ({status}); see {}", self.log());
             }
             assert!(start.elapsed() < PATIENCE, "libvirtd made no socket at {} in time", sock.display());
             thread::sleep(Duration::from_millis(5));
         }
-        daemon
+    }
+
+    /// Starts it again in its folder, on the same sockets, once it has ended.
+    fn restart(&mut self) {
+        if self.child.is_none() {
+            self.spawn(&[]);
+        }
     }
 
     fn log(&self) -> String {
@@ -1831,4 +1847,50 @@ fn a_password_missing_from_auth_conf_is_asked_on_the_terminal_without_echo() {
     // Without a terminal nothing is asked: the missing password is named.
     let message = cannot_connect(&format!("{}?authfile={}", sasl.daemon.tcp_uri, name_only.display()));
     assert!(message.contains("needs VIR_CRED_PASSPHRASE"), "{message}");
+}
+
+/// `--reconnect` with two daemons in one thread: one not there at start is
+/// tried until it is, then watched; the other, ended and started again,
+/// prints connection-lost, the state it lost while away as a resync,
+/// connection-restored, then its live events; each keeps its own link.
+#[test]
+fn reconnect_waits_for_a_daemon_and_resyncs_one_that_restarts() {
+    let what = "virevent-watch: --reconnect";
+    let Some(mut a) = Daemon::start(what) else { return };
+    let mut b = Daemon::start_with("", None);
+    // b is not there when the watch starts: its socket is gone.
+    b.kill(libc::SIGTERM);
+    let (a_uri, b_uri) = (a.uri.clone(), b.uri.clone());
+    let mut line = Process::watch(&["--reconnect", "--format", "line", "--uri", &a_uri, "--uri", &b_uri], None);
+    line.daemons = 1;
+    line.wait_ready();
+    line.wait_stderr_ending("; trying again (--reconnect)\n");
+    assert!(line.stderr_so_far.lock().unwrap().contains(&format!("cannot connect to '{b_uri}': ")));
+    b.restart();
+    line.wait_stderr_ending(&format!("virevent-watch: connected to '{b_uri}'\n"));
+    assert_eq!(threads(line.child.id()), 1, "virevent-watch's threads");
+    b.virsh(&["suspend", "test"]);
+    assert_eq!(line_of(&line.lines(1), &b_uri), ["test running -> paused (suspended-paused)"]);
+
+    // a: paused, then ended; started again, it has `test` running.
+    a.virsh(&["suspend", "test"]);
+    assert_eq!(line_of(&line.lines(1), &a_uri), ["test running -> paused (suspended-paused)"]);
+    a.kill(libc::SIGTERM);
+    let lost = line.line();
+    let body = lost.strip_prefix(&format!("{a_uri}: ")).map(line_body).unwrap_or_else(|| panic!("{lost}"));
+    assert!(body.starts_with("connection-lost reason=eof message="), "{body}");
+    // b goes on meanwhile.
+    b.virsh(&["resume", "test"]);
+    assert_eq!(line_of(&line.lines(1), &b_uri), ["test paused -> running (resumed-unpaused)"]);
+    a.restart();
+    let back = line.lines(2);
+    let back = line_of(&back, &a_uri);
+    assert_eq!(back[0], "test paused -> running (resync)");
+    assert!(back[1].starts_with("connection-restored outage-start="), "{}", back[1]);
+    assert!(back[1].contains(" may-have-missed=\"domain-reboot domain-rtc-change "), "{}", back[1]);
+    a.virsh(&["suspend", "test"]);
+    assert_eq!(line_of(&line.lines(1), &a_uri), ["test running -> paused (suspended-paused)"]);
+    assert_eq!(threads(line.child.id()), 1, "virevent-watch's threads");
+    assert_eq!(line.child.try_wait().unwrap(), None, "the watch ended");
+    line.stop();
 }

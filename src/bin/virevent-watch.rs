@@ -44,6 +44,11 @@ const DEMO_STEPS: [(&str, Step); 4] = [
 /// The time between two `--demo` steps unless `--interval` says otherwise.
 const DEMO_INTERVAL: Duration = Duration::from_millis(500);
 
+/// `--reconnect`'s waits: the library's between attempts on a lost link, and
+/// the watch's own between tries of a daemon that was not there at start.
+const RECONNECT_MIN: Duration = Duration::from_millis(250);
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
+
 // docs/virevent-watch.1 says the same: tests/watch.rs checks that every option
 // and exit status of one is in the other.
 const HELP: &str = concat!(
@@ -90,6 +95,11 @@ Options:
                      with a daemon, end the connection (connection-closed,
                      reason keepalive) after N PINGs unanswered (default 6, as
                      virsh)
+  --reconnect        with a daemon, do not end when its link is lost
+                     (connection-lost, then attempts with waits from 0.25 s
+                     doubling to 30 s, then the differences found as events
+                     with reason resync, then connection-restored); a daemon
+                     not there at start is tried the same way
   --format FORMAT    how to print each event (with several --uri, its URI is
                      added: a uri=\"URI\" attribute last on the root in xml, a
                      \"uri\" member last in json, \"URI: \" before the line in line
@@ -129,7 +139,8 @@ Exit status:
      connection, its connection-closed event (reason eof or error) is printed if
      the filters take it, then the reason goes to standard error (\"connection
      lost: URI: REASON\" with several --uri, whose watch goes on until the last
-     is lost); or a --demo step failed
+     is lost; with --reconnect a daemon's connection is never lost this way);
+     or a --demo step failed
   2  bad arguments (including a filter entry the library refuses, and --demo
      with another URI than test:///default, or with several)
 "
@@ -150,6 +161,8 @@ struct Options {
     keepalive: Keepalive,
     /// `--auth-file`.
     auth_file: Option<String>,
+    /// `--reconnect`.
+    reconnect: bool,
 }
 
 /// Keepalive as virsh sets it: its defaults, and whether the user chose.
@@ -207,6 +220,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
         demo: None,
         keepalive: Keepalive::VIRSH,
         auth_file: None,
+        reconnect: false,
     };
     let (mut demo, mut interval) = (false, None);
     let mut args = args.into_iter();
@@ -216,6 +230,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
             "--version" => return Ok(Command::Version),
             "--demo" => {
                 demo = true;
+                continue;
+            }
+            "--reconnect" => {
+                options.reconnect = true;
                 continue;
             }
             _ => {}
@@ -229,7 +247,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Failure
             "-K" => "--keepalive-count".to_string(),
             _ => name,
         };
-        if matches!(name.as_str(), "--help" | "--version" | "--demo") {
+        if matches!(name.as_str(), "--help" | "--version" | "--demo" | "--reconnect") {
             return Err(Failure::usage(format!("option '{name}' takes no value")));
         }
         if !matches!(
@@ -446,19 +464,24 @@ struct Watched {
 
 impl Watched {
     /// Opens `uri` and registers the one handler; says on stderr what the
-    /// daemon refuses. `label` is the URI when several are watched.
-    fn open(uri: &str, filter: &Filter, options: &Options, label: Option<&str>) -> Result<Watched, Failure> {
-        if skips_the_daemon_check(uri) {
-            let note = prefixed(label, "no_verify=1: the daemon's certificate is not checked".into());
-            let _ = writeln!(io::stderr(), "{NAME}: warning: {note}");
-        }
+    /// daemon refuses. `label` is the URI when several are watched. With
+    /// `--reconnect`, a daemon that is not there (VIR_ERR_NO_CONNECT) is
+    /// [`Opened::Absent`], to be tried again, and reconnection is turned on.
+    fn open(uri: &str, filter: &Filter, options: &Options, label: Option<&str>) -> Result<Opened, Failure> {
         // A password auth.conf lacks is asked on the terminal, where there is one.
         let mut prompt = TerminalAuth;
         let asker: Option<&mut dyn virevent::Authenticator> =
             if io::stdin().is_terminal() { Some(&mut prompt) } else { None };
         let cannot = |what: &str, e: virevent::Error| Failure::runtime(format!("cannot {what} '{uri}': {}", e.message));
-        let conn = Connection::open_auth(Some(uri), asker).map_err(|e| cannot("connect to", e))?;
+        let conn = match Connection::open_auth(Some(uri), asker) {
+            Ok(conn) => conn,
+            Err(e) if options.reconnect && e.code == ErrorCode::NoConnect => return Ok(Opened::Absent(e.message)),
+            Err(e) => return Err(cannot("connect to", e)),
+        };
         set_keepalive(&conn, &options.keepalive, label)?;
+        if options.reconnect && embedded(uri).is_none() {
+            conn.set_reconnect(Some((RECONNECT_MIN, RECONNECT_MAX))).map_err(|e| cannot("turn reconnection on for", e))?;
+        }
         let queue: Arc<Mutex<Vec<Event>>> = Arc::default();
         let sink = queue.clone();
         conn.add_handler(filter.clone(), move |event| {
@@ -473,8 +496,23 @@ impl Watched {
             let note = prefixed(label, format!("the daemon does not send these event types: {}", refused.join(", ")));
             let _ = writeln!(io::stderr(), "{NAME}: {note}");
         }
-        Ok(Watched { label: label.map(str::to_string), conn, fd, queue })
+        Ok(Opened::Watching(Watched { label: label.map(str::to_string), conn, fd, queue }))
     }
+}
+
+/// What opening one URI came to.
+enum Opened {
+    Watching(Watched),
+    /// With `--reconnect`: the daemon is not there (why).
+    Absent(String),
+}
+
+/// A daemon `--reconnect` tries again, not there at start: when next, and
+/// the wait after that try.
+struct Absent {
+    uri: String,
+    next: Instant,
+    wait: Duration,
 }
 
 /// What one delivery on a connection came to.
@@ -502,8 +540,19 @@ fn watch(options: &Options) -> Result<(), Failure> {
     // Events name their connection only when there are several.
     let several = options.uris.len() > 1;
     let mut watched = Vec::with_capacity(options.uris.len());
+    let mut absent = Vec::new();
     for uri in &options.uris {
-        watched.push(Watched::open(uri, &filter, options, several.then_some(uri.as_str()))?);
+        if skips_the_daemon_check(uri) {
+            let note = prefixed(several.then_some(uri), "no_verify=1: the daemon's certificate is not checked".into());
+            let _ = writeln!(io::stderr(), "{NAME}: warning: {note}");
+        }
+        match Watched::open(uri, &filter, options, several.then_some(uri.as_str()))? {
+            Opened::Watching(w) => watched.push(w),
+            Opened::Absent(why) => {
+                let _ = writeln!(io::stderr(), "{NAME}: cannot connect to '{uri}': {why}; trying again (--reconnect)");
+                absent.push(Absent { uri: uri.clone(), next: Instant::now() + RECONNECT_MIN, wait: RECONNECT_MIN });
+            }
+        }
     }
     let mut demo = match options.demo {
         Some(interval) => {
@@ -531,6 +580,29 @@ fn watch(options: &Options) -> Result<(), Failure> {
         if let Some(demo) = &mut demo {
             ready[0] |= demo.step_if_due()?;
         }
+        // The daemons not there at start whose next try is due.
+        let now = Instant::now();
+        let mut i = 0;
+        while i < absent.len() {
+            let a: &mut Absent = &mut absent[i];
+            if a.next > now {
+                i += 1;
+                continue;
+            }
+            match Watched::open(&a.uri, &filter, options, several.then_some(a.uri.as_str()))? {
+                Opened::Watching(w) => {
+                    let _ = writeln!(io::stderr(), "{NAME}: connected to '{}'", a.uri);
+                    watched.push(w);
+                    ready.push(true);
+                    absent.remove(i);
+                }
+                Opened::Absent(_) => {
+                    a.wait = (a.wait * 2).min(RECONNECT_MAX);
+                    a.next = now + a.wait;
+                    i += 1;
+                }
+            }
+        }
         let mut n = 0;
         while n < watched.len() {
             if !std::mem::take(&mut ready[n]) {
@@ -545,7 +617,7 @@ fn watch(options: &Options) -> Result<(), Failure> {
                     let lost = Failure::runtime(format!("connection lost: {reason}"));
                     watched.remove(n);
                     ready.remove(n);
-                    if watched.is_empty() {
+                    if watched.is_empty() && absent.is_empty() {
                         return Err(lost);
                     }
                     let _ = writeln!(io::stderr(), "{NAME}: {}", lost.message);
@@ -563,7 +635,8 @@ fn watch(options: &Options) -> Result<(), Failure> {
                 Some(left)
             }
         };
-        if let Some(next) = demo.as_ref().and_then(|demo| demo.next) {
+        let demo_next = demo.as_ref().and_then(|demo| demo.next);
+        for next in demo_next.into_iter().chain(absent.iter().map(|a| a.next)) {
             let step = next.saturating_duration_since(Instant::now());
             wait = Some(wait.map_or(step, |w| w.min(step)));
         }

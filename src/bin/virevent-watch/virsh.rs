@@ -26,6 +26,14 @@ fn text(e: &Element) -> String {
     let Some(name) = kind.strip_prefix("domain-") else { return other_objects(e, kind) };
     let head = format!("event '{name}' for domain '{dom}'");
     match name {
+        // A reconnection's resync, which virsh never prints: the change found.
+        "state-transition" if e.get("reason") == "resync" => {
+            format!("event 'resync' for domain '{dom}': {} -> {}", e.get("old-state"), e.get("new-state"))
+        }
+        "state-transition" if e.get("reason").ends_with("-resync") => {
+            let event = e.get("reason").trim_end_matches("-resync");
+            format!("event 'lifecycle' for domain '{dom}': {} Resync", words::DOMAIN_EVENT.virsh_word(event))
+        }
         "state-transition" => {
             let (event, detail) = e.get("reason").split_once('-').unwrap_or(("", ""));
             let details = words::DOMAIN_EVENT.names.iter().position(|(w, _)| *w == event);
@@ -122,7 +130,8 @@ fn text(e: &Element) -> String {
 /// Networks, pools, node devices, secrets, and virevent's own events.
 fn other_objects(e: &Element, kind: &str) -> String {
     let lifecycle = |object: &str, name: &str, words: &Words| {
-        format!("event 'lifecycle' for {object} {name}: {}", e.word("lifecycle", words))
+        let resync = if e.get("reason") == "resync" { " (resync)" } else { "" };
+        format!("event 'lifecycle' for {object} {name}: {}{resync}", e.word("lifecycle", words))
     };
     match kind {
         "network-lifecycle" => lifecycle("network", e.get("network-name"), &words::NETWORK_LIFECYCLE),
@@ -139,6 +148,15 @@ fn other_objects(e: &Element, kind: &str) -> String {
         "secret-lifecycle" => lifecycle("secret", e.get("secret-uuid"), &words::SECRET_LIFECYCLE),
         "secret-value-changed" => format!("event 'value-changed' for secret {}", e.get("secret-uuid")),
         "connection-closed" => format!("event 'connection-closed' for connection: {}", e.get("reason")),
+        "connection-lost" => format!("event 'connection-lost' for connection: {}: {}", e.get("reason"), e.get("message")),
+        "connection-restored" => {
+            let missed: Vec<&str> = e.child("may-have-missed").map_or(&[][..], |m| &m.children).iter().map(|c| c.text.as_str()).collect();
+            format!(
+                "event 'connection-restored' for connection: after {} attempts; may have missed: {}",
+                e.get("attempts"),
+                missed.join(", ")
+            )
+        }
         "events-lost" => format!(
             "event 'events-lost' for connection: {} lost, seq {} to {}",
             e.attribute("count"),
@@ -223,11 +241,15 @@ mod tests {
             ("pmsuspended-memory", "PMSuspended Memory"),
             ("suspended-unknown-42", "Suspended unknown"),
             ("unknown-9-unknown-1", "unknown unknown"),
+            ("defined-resync", "Defined Resync"),
+            ("undefined-resync", "Undefined Resync"),
         ];
         for (reason, words) in cases {
             let children = format!("<old-state>running</old-state><new-state>paused</new-state><reason>{reason}</reason>");
             assert_eq!(virsh("domain-state-transition", &children), format!("event 'lifecycle' for domain 'test': {words}"));
         }
+        let resync = "<old-state>paused</old-state><new-state>running</new-state><reason>resync</reason>";
+        assert_eq!(virsh("domain-state-transition", resync), "event 'resync' for domain 'test': paused -> running");
     }
 
     #[test]
@@ -334,6 +356,18 @@ mod tests {
             ("secret-lifecycle", "<secret-uuid>u1</secret-uuid><secret-usage-type>ceph</secret-usage-type><secret-usage-id>c</secret-usage-id><lifecycle>undefined</lifecycle><detail>0</detail>", "event 'lifecycle' for secret u1: Undefined"),
             ("secret-value-changed", "<secret-uuid>u1</secret-uuid><secret-usage-type>none</secret-usage-type><secret-usage-id></secret-usage-id>", "event 'value-changed' for secret u1"),
             ("connection-closed", "<reason>eof</reason>", "event 'connection-closed' for connection: eof"),
+            ("connection-lost", "<reason>eof</reason><message>gone</message>", "event 'connection-lost' for connection: eof: gone"),
+            (
+                "connection-restored",
+                "<outage-start>1.000000</outage-start><outage-end>2.000000</outage-end><attempts>3</attempts>\
+                 <may-have-missed><event-type>domain-reboot</event-type><event-type>domain-rtc-change</event-type></may-have-missed>",
+                "event 'connection-restored' for connection: after 3 attempts; may have missed: domain-reboot, domain-rtc-change",
+            ),
+            (
+                "network-lifecycle",
+                "<network-name>default</network-name><network-uuid>u</network-uuid><lifecycle>started</lifecycle><detail>0</detail><reason>resync</reason>",
+                "event 'lifecycle' for network default: Started (resync)",
+            ),
             ("probe", "<a>1</a><b>x y</b>", "event 'probe' a=1 b=x y"),
         ];
         for (kind, children, expected) in cases {
