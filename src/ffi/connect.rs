@@ -414,7 +414,10 @@ pub unsafe extern "C" fn virConnectSetKeepAlive(conn: virConnectPtr, interval: c
 /// are driven by the connection's timer, part of virConnectGetEventFD: a loop
 /// that polls it and calls virDeliverEvents reconnects, as does the event
 /// thread; no call sleeps. One attempt (connecting, authenticating with
-/// auth.conf, opening, registering, listing) takes 5 s at most; an
+/// auth.conf, opening, registering, listing) takes 5 s at most, and its
+/// calls wait for no reply: each reply is read by a later delivery round, so
+/// a daemon that accepts and then hangs holds up no delivery (a TLS
+/// handshake, ssh's start and a SASL exchange do wait, within those 5 s). An
 /// authentication callback given to virConnectOpenAuth is not called again.
 /// A successful attempt registers every event again, lists every domain,
 /// network and storage pool again, and emits, before any event of the new

@@ -71,6 +71,9 @@ pub enum CallError {
     Daemon(RemoteError),
     /// The connection is gone.
     Lost(Loss),
+    /// A call made without waiting (a reconnection's, [`Link::start_call`])
+    /// whose reply has not come yet.
+    Pending,
 }
 
 /// How a daemon is reached.
@@ -419,9 +422,7 @@ impl Link {
     /// reply; every other packet that arrives meanwhile goes to `other`, in
     /// order. Output that waited goes first.
     pub fn call(&mut self, procedure: i32, body: &[u8], mut other: impl FnMut(Packet<'_>)) -> Result<Vec<u8>, CallError> {
-        let serial = self.next_serial;
-        self.next_serial = self.next_serial.wrapping_add(1);
-        self.queue(&packet::call(procedure, serial, body));
+        let serial = self.start_call(procedure, body).map_err(CallError::Lost)?;
         loop {
             self.send_available().map_err(CallError::Lost)?;
             if !self.output_waits() {
@@ -448,16 +449,38 @@ impl Link {
         }
     }
 
+    /// Sends the call of `procedure` with `body` as far as the socket takes
+    /// it, without waiting; returns its serial, which its reply will carry.
+    pub fn start_call(&mut self, procedure: i32, body: &[u8]) -> Result<u32, Loss> {
+        let serial = self.next_serial;
+        self.next_serial = self.next_serial.wrapping_add(1);
+        self.queue(&packet::call(procedure, serial, body));
+        self.send_available()?;
+        Ok(serial)
+    }
+
+    /// When the calls of the current sequence give up.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The loss of a sequence whose deadline passed: the daemon did not answer.
+    pub fn timed_out(&self) -> Loss {
+        let mut loss = self.failure("it did not answer in time (timed out)".into());
+        loss.ending = Ending::TimedOut;
+        loss
+    }
+
     /// Waits until the socket is ready for `events`, or fails at the deadline.
     fn wait(&self, events: libc::c_short) -> Result<(), Loss> {
         match socket::ready_before(self.fd(), events, self.deadline) {
             Ok(true) => Ok(()),
-            Ok(false) => {
-                let what = if events == libc::POLLOUT { "it took nothing we sent" } else { "it did not answer" };
-                let mut loss = self.failure(format!("{what} in time (timed out)"));
+            Ok(false) if events == libc::POLLOUT => {
+                let mut loss = self.failure("it took nothing we sent in time (timed out)".into());
                 loss.ending = Ending::TimedOut;
                 Err(loss)
             }
+            Ok(false) => Err(self.timed_out()),
             Err(e) => Err(self.failure(format!("waiting for it failed: {e}"))),
         }
     }

@@ -60,6 +60,8 @@ impl Session {
                 Err(e) => Err(self.auth_failed(format!("polkit authentication failed: {}", e.message))),
             },
             AUTH_SASL => {
+                // A mechanism's steps cannot be made twice: a reconnection waits from here.
+                self.wait_for_replies();
                 let mech = login.wanted.as_deref().and_then(|w| w.get(5..)).filter(|m| !m.is_empty()).map(str::to_string);
                 self.sasl(hub, login, mech.as_deref())
             }

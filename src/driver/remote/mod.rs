@@ -9,6 +9,11 @@
 //! the daemon after opening ever blocks: it waits in the link's outbox while
 //! the socket is watched for room, and a timer gives the daemon up if it
 //! takes nothing for [`DAEMON_TIMEOUT`].
+//!
+//! With reconnection on ([`reconnect`]), a lost link starts an outage: the
+//! timer says when to attempt, each attempt's open runs without blocking
+//! ([`Replay`]), and the restored link's listing is compared with the record
+//! kept ([`inventory`]) before any of its events is emitted.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -91,6 +96,8 @@ struct State {
     reconnect: Option<Backoff>,
     /// The outage under way, with reconnection on.
     outage: Option<Outage>,
+    /// During an outage, the attempt under way: its link, opening.
+    attempt: Option<Session>,
     /// Why the link is gone for good (`None` while it works or is being restored).
     ended: Option<Error>,
 }
@@ -98,10 +105,11 @@ struct State {
 impl State {
     /// Sets the timer to the link's next deadline, or the next attempt's.
     fn arm_timer(&mut self) {
-        let due = match (&self.session, &self.outage) {
-            (_, Some(outage)) => Some(outage.due),
-            (Some(session), None) => session.link.next_deadline(),
-            (None, None) => None,
+        let due = match (&self.session, &self.outage, &self.attempt) {
+            (_, Some(_), Some(attempt)) => Some(attempt.link.deadline()),
+            (_, Some(outage), None) => Some(outage.due),
+            (Some(session), None, _) => session.link.next_deadline(),
+            (None, None, _) => None,
         };
         match due {
             Some(due) => self.timer.arm(due.saturating_duration_since(Instant::now())),
@@ -124,7 +132,7 @@ impl RemoteDriver {
     /// [`DAEMON_TIMEOUT`]; events emitted from now on go to `hub`.
     pub fn open(target: &Target, login: &mut Login<'_>, hub: Arc<Hub>) -> Result<RemoteDriver> {
         let timer = Timer::new()?;
-        let session = Session::connect(target, login, &hub, DAEMON_TIMEOUT, Opening::First)?;
+        let session = Session::connect(target, login, &hub, DAEMON_TIMEOUT)?;
         let (socket, timer_fd) = (session.link.fd(), timer.fd());
         let mut state = State {
             session: Some(session),
@@ -134,6 +142,7 @@ impl RemoteDriver {
             keepalive_offered: false,
             reconnect: None,
             outage: None,
+            attempt: None,
             ended: None,
         };
         state.apply_keepalive();
@@ -175,29 +184,61 @@ impl RemoteDriver {
         state.arm_timer();
     }
 
-    /// Tries to reconnect once the outage's next attempt is due. Success
-    /// registers again, lists again, and emits, before any event of the new
-    /// link, the differences found (see [`inventory::resync`]) and
-    /// `connection-restored`; failure schedules the next attempt.
+    /// During an outage: goes on with the attempt under way, or starts one
+    /// once it is due. Neither waits for the daemon (see [`Session::advance`]).
     fn attempt(&self, state: &mut State) {
-        let Some(mut outage) = state.outage.take_if(|outage| outage.due <= Instant::now()) else { return };
+        if let Some(mut session) = state.attempt.take() {
+            let outcome = if Instant::now() >= session.link.deadline() {
+                Err(session.opening_error(session.link.timed_out().error, ATTEMPT_TIMEOUT))
+            } else {
+                session.advance(&self.target, &self.hub)
+            };
+            return self.settle_attempt(state, session, outcome);
+        }
+        let Some(outage) = state.outage.as_mut().filter(|outage| outage.due <= Instant::now()) else { return };
         outage.attempts += 1;
-        let mut login = Login {
-            wanted: self.target.auth.clone(),
-            host: self.target.host.clone(),
-            auth_file: self.target.auth_file.clone(),
-            program: None,
-        };
-        let opened = Session::connect(&self.target, &mut login, &self.hub, ATTEMPT_TIMEOUT, Opening::Again)
+        let started = Session::start_again(&self.target)
             .and_then(|session| self.hub.work().add(session.link.fd(), Interest::READ).map(|()| session));
-        let mut session = match opened {
-            Ok(session) => session,
-            Err(error) => {
-                outage.last_error = error;
-                return self.schedule(state, outage);
+        match started {
+            Ok(mut session) => {
+                self.socket.store(session.link.fd(), Ordering::Release);
+                let outcome = session.advance(&self.target, &self.hub);
+                self.settle_attempt(state, session, outcome);
             }
-        };
-        self.socket.store(session.link.fd(), Ordering::Release);
+            Err(error) => self.attempt_failed(state, error),
+        }
+    }
+
+    /// What an attempt's round came to: it waits for more replies, it is
+    /// complete (the link is restored), or it failed (the next is scheduled).
+    fn settle_attempt(&self, state: &mut State, mut session: Session, outcome: Result<bool>) {
+        match outcome {
+            Ok(false) => {
+                session.watch_room(&self.hub);
+                state.attempt = Some(session);
+                state.arm_timer();
+            }
+            Ok(true) => self.restore(state, session),
+            Err(error) => {
+                self.socket.store(-1, Ordering::Release);
+                self.hub.work().remove(session.link.fd());
+                drop(session);
+                self.attempt_failed(state, error);
+            }
+        }
+    }
+
+    fn attempt_failed(&self, state: &mut State, error: Error) {
+        let mut outage = state.outage.take().expect("an attempt belongs to an outage");
+        outage.last_error = error;
+        self.schedule(state, outage);
+    }
+
+    /// The link is back: emits, before any event of the new link, the
+    /// differences found (see [`inventory::resync`]) and
+    /// `connection-restored`, then the events held during the open.
+    fn restore(&self, state: &mut State, mut session: Session) {
+        let outage = state.outage.take().expect("an attempt belongs to an outage");
         for draft in inventory::resync(&outage.before, &session.events.inventory) {
             let _ = self.hub.emit(draft);
         }
@@ -218,6 +259,9 @@ impl RemoteDriver {
         if let Some(session) = &state.session {
             session.link.shut_down();
             self.hub.work().remove(session.link.fd());
+        }
+        if let Some(attempt) = state.attempt.take() {
+            self.hub.work().remove(attempt.link.fd());
         }
         self.hub.work().remove(self.timer_fd);
         state.timer.disarm();
@@ -312,7 +356,10 @@ impl Source for RemoteDriver {
             return Err(error.clone());
         }
         match (backoff, &mut state.session) {
-            (Some(_), Some(session)) => session.list_objects(&self.hub)?,
+            (Some(_), Some(session)) => {
+                session.link.set_deadline(Instant::now() + DAEMON_TIMEOUT);
+                session.list_objects(&self.hub)?;
+            }
             (None, None) => {
                 let outage = state.outage.take().expect("an outage while there is no session");
                 self.end(&mut state, outage.last_error, outage.reason);
@@ -337,15 +384,6 @@ struct Registry {
     replaying: bool,
 }
 
-/// Which open a session's is: a connection's first, or a reconnection's,
-/// which also lists networks and pools and holds the events that arrive
-/// during it until the resync's are out.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Opening {
-    First,
-    Again,
-}
-
 /// A link to the daemon and what goes with it.
 struct Session {
     link: Link,
@@ -360,6 +398,27 @@ struct Session {
     /// During a reconnection's open: the event messages that arrived, whole,
     /// to be decoded once the resync's events are out.
     held: Option<Vec<(Header, Vec<u8>)>>,
+    /// During a reconnection's open: how it goes on without blocking.
+    replay: Option<Replay>,
+}
+
+/// A reconnection's open, made without blocking: at each round the open
+/// sequence runs again from its start, each call given at once the reply it
+/// had before, until a call whose reply has not come: that one is sent (once)
+/// and the run stops, to go on when the reply is read. The sequence only
+/// reads replies and rebuilds the session's record, so running it again is
+/// harmless. SASL cannot be run twice (a mechanism's steps depend on what was
+/// sent before): once chosen, the rest of the open waits for each reply.
+#[derive(Default)]
+struct Replay {
+    /// The replies so far, in the order of the calls: a body or a refusal.
+    replies: Vec<std::result::Result<Vec<u8>, RemoteError>>,
+    /// The call of this run the next reply is for.
+    next: usize,
+    /// The serial of the call sent whose reply has not come.
+    awaiting: Option<u32>,
+    /// Whether calls from now on wait for their replies (SASL).
+    blocking: bool,
 }
 
 /// Why an event message ends the link.
@@ -391,22 +450,101 @@ impl Stop {
 
 impl Session {
     /// Connects to the daemon `target` names and runs the open sequence, all
-    /// within `timeout`.
-    fn connect(target: &Target, login: &mut Login<'_>, hub: &Hub, timeout: Duration, opening: Opening) -> Result<Session> {
+    /// within `timeout`, waiting for each reply: a connection's first open.
+    fn connect(target: &Target, login: &mut Login<'_>, hub: &Hub, timeout: Duration) -> Result<Session> {
         let link = Link::connect(&target.endpoint, Instant::now() + timeout)?;
-        let mut session = Session {
+        let mut session = Session::on(link, None);
+        session.open_sequence(&target.name, login, hub).map_err(|e| session.opening_error(e, timeout))?;
+        Ok(session)
+    }
+
+    /// A reconnection's link, connected within [`ATTEMPT_TIMEOUT`] (a TLS
+    /// handshake or ssh's start waits; the rest of the open does not: see
+    /// [`Session::advance`]).
+    fn start_again(target: &Target) -> Result<Session> {
+        let link = Link::connect(&target.endpoint, Instant::now() + ATTEMPT_TIMEOUT)?;
+        Ok(Session::on(link, Some(Replay::default())))
+    }
+
+    fn on(link: Link, replay: Option<Replay>) -> Session {
+        Session {
             link,
             events: Registry::default(),
             refused: Vec::new(),
             keepalive_offered: false,
             watching_room: false,
-            held: (opening == Opening::Again).then(Vec::new),
-        };
-        session.open_sequence(&target.name, login, hub).map_err(|e| session.opening_error(e, timeout))?;
-        if opening == Opening::Again {
-            session.list_objects(hub)?;
+            held: replay.is_some().then(Vec::new),
+            replay,
         }
-        Ok(session)
+    }
+
+    /// Takes a reconnection's open as far as the replies read so far allow,
+    /// without blocking (see [`Replay`]); true once it is complete (the
+    /// registrations made, domains, networks and pools listed, the events
+    /// that came meanwhile held). Authentication with a program's callback is
+    /// not possible here: auth.conf alone answers.
+    fn advance(&mut self, target: &Target, hub: &Hub) -> Result<bool> {
+        let read = self.link.read_available(PUMP_BUDGET);
+        loop {
+            let (header, body) = match self.link.next_packet() {
+                Ok(Some(packet)) => (packet.header, packet.body.to_vec()),
+                Ok(None) => break,
+                Err(loss) => return Err(loss.error),
+            };
+            let replay = self.replay.as_mut().expect("advance runs during a reconnection's open");
+            if header.program == PROGRAM_REMOTE && header.kind == Kind::Reply && Some(header.serial) == replay.awaiting {
+                replay.awaiting = None;
+                let reply = match header.status {
+                    0 => Ok(body),
+                    _ => Err(RemoteError::decode(&body)
+                        .map_err(|e| self.link.failure(format!("it sent a bad error reply: {e}")).error)?),
+                };
+                self.replay.as_mut().expect("still there").replies.push(reply);
+            } else if let Err(stop) = route(&mut self.events, &mut self.held, hub, &Packet { header, body: &body }) {
+                return Err(stop.loss(&self.link).error);
+            }
+        }
+        read.map_err(|loss| loss.error)?;
+        self.link.send_available().map_err(|loss| loss.error)?;
+        if self.replay.as_ref().is_some_and(|replay| replay.awaiting.is_some()) {
+            return Ok(false);
+        }
+        // Again from the start, with the replies so far.
+        self.events = Registry::default();
+        self.refused.clear();
+        if let Some(replay) = &mut self.replay {
+            replay.next = 0;
+        }
+        let mut login = Login {
+            wanted: target.auth.clone(),
+            host: target.host.clone(),
+            auth_file: target.auth_file.clone(),
+            program: None,
+        };
+        match self.open_sequence(&target.name, &mut login, hub).and_then(|()| self.list_objects(hub)) {
+            Ok(()) => {
+                self.replay = None;
+                Ok(true)
+            }
+            Err(e) if is_pending(&e) => Ok(false),
+            Err(e) => Err(self.opening_error(e, ATTEMPT_TIMEOUT)),
+        }
+    }
+
+    /// Makes the rest of a reconnection's open wait for each reply (see [`Replay`]).
+    fn wait_for_replies(&mut self) {
+        if let Some(replay) = &mut self.replay {
+            replay.blocking = true;
+        }
+    }
+
+    /// Watches the socket for room while output waits, and only then.
+    fn watch_room(&mut self, hub: &Hub) {
+        let waits = self.link.output_waits();
+        if waits != self.watching_room {
+            self.watching_room = waits;
+            hub.work().modify(self.link.fd(), if waits { Interest::READ_WRITE } else { Interest::READ });
+        }
     }
 
     /// CONNECT_OPEN of `name`, read-only (all an events client needs).
@@ -516,11 +654,7 @@ impl Session {
         self.link.send_available()?;
         self.link.check_stall()?;
         self.link.check_keepalive(Instant::now())?;
-        let waits = self.link.output_waits();
-        if waits != self.watching_room {
-            self.watching_room = waits;
-            hub.work().modify(self.link.fd(), if waits { Interest::READ_WRITE } else { Interest::READ });
-        }
+        self.watch_room(hub);
         Ok(())
     }
 
@@ -579,7 +713,6 @@ impl Session {
         if self.events.inventory.networks.is_listed() {
             return Ok(());
         }
-        self.link.set_deadline(Instant::now() + DAEMON_TIMEOUT);
         self.events.inventory.networks = self.list_named(proc::CONNECT_LIST_ALL_NETWORKS, hub)?;
         self.events.inventory.pools = self.list_named(proc::CONNECT_LIST_ALL_STORAGE_POOLS, hub)?;
         Ok(())
@@ -634,10 +767,37 @@ impl Session {
         self.call_raw(procedure, body, hub).map_err(|e| call_error(self.link.path(), e))
     }
 
-    /// A call whose interleaved events are emitted to `hub`. Packets read
-    /// with the reply but after it wait in the link for the next call, or for
-    /// [`Session::drain`].
+    /// A call whose interleaved events are emitted to `hub` (or held).
+    /// Packets read with the reply but after it wait in the link for the next
+    /// call, or for [`Session::dispatch_read`]. During a reconnection's open
+    /// the call goes through its [`Replay`]: the reply given before, or
+    /// [`CallError::Pending`] once it is sent.
     fn call_raw(&mut self, procedure: i32, body: &[u8], hub: &Hub) -> std::result::Result<Vec<u8>, CallError> {
+        if let Some(replay) = &mut self.replay {
+            if let Some(reply) = replay.replies.get(replay.next) {
+                replay.next += 1;
+                return reply.clone().map_err(CallError::Daemon);
+            }
+            if !replay.blocking {
+                if replay.awaiting.is_none() {
+                    replay.awaiting = Some(self.link.start_call(procedure, body).map_err(CallError::Lost)?);
+                }
+                return Err(CallError::Pending);
+            }
+        }
+        let reply = self.wait_for_call(procedure, body, hub);
+        if let (Some(replay), Ok(_) | Err(CallError::Daemon(_))) = (&mut self.replay, &reply) {
+            replay.replies.push(reply.as_ref().map(Vec::clone).map_err(|e| match e {
+                CallError::Daemon(refusal) => refusal.clone(),
+                _ => unreachable!("only a reply or a refusal is kept"),
+            }));
+            replay.next += 1;
+        }
+        reply
+    }
+
+    /// A call made and waited for (until the link's deadline).
+    fn wait_for_call(&mut self, procedure: i32, body: &[u8], hub: &Hub) -> std::result::Result<Vec<u8>, CallError> {
         let Session { link, events, held, .. } = self;
         let mut stop = None;
         let reply = link.call(procedure, body, |packet| {
@@ -751,10 +911,20 @@ fn emit_closed(hub: &Hub, reason: &str) {
     let _ = hub.emit(event.finish());
 }
 
+/// What a reconnection's open stops with while a call's reply has not come:
+/// not a failure, it goes on at the next round ([`Session::advance`]).
+const PENDING: &str = "a reconnection's call waits for its reply";
+
+/// Whether `e` is [`PENDING`].
+fn is_pending(e: &Error) -> bool {
+    e.code == ErrorCode::Rpc && e.message == PENDING
+}
+
 /// The library error for a failed call.
 fn call_error(path: &str, e: CallError) -> Error {
     match e {
         CallError::Lost(loss) => loss.error,
+        CallError::Pending => Error::new(ErrorCode::Rpc, PENDING),
         CallError::Daemon(RemoteError { code, message }) => match ErrorCode::from_number(code) {
             Some(known) if known != ErrorCode::Ok => Error::new(known, message),
             _ => Error::new(ErrorCode::Rpc, format!("the libvirt daemon at '{path}' failed (its error {code}): {message}")),

@@ -14,9 +14,9 @@ use crate::tag;
 /// again, and a `connection-restored` names them as possibly missed.
 pub const RESYNCED: [&str; 3] = ["domain-state-transition", "network-lifecycle", "storage-pool-lifecycle"];
 
-/// How long one attempt may take, connecting and opening included. An
-/// attempt runs inside the delivery round its timer wakes; a daemon that
-/// accepts but does not answer holds that round this long at most.
+/// How long one attempt may take, connecting and opening included. Its open
+/// waits for no reply (each comes in a later delivery round); what does wait
+/// is a TLS handshake, ssh's start and a SASL exchange, this long at most.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The waits between attempts: exponential from `min` to `max`, each
