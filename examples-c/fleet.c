@@ -5,9 +5,12 @@
  * (its link is gone; its connection-closed event came first) is reported on
  * stderr and dropped from the poll set, and the others go on.
  *
- *   fleet [-n N] [URI]...
+ *   fleet [-n N] [-r] [URI]...
  *
- * It exits 0 after N events (-n), or 1 once every connection is gone. Without
+ * With -r, each connection to a daemon keeps, loses and regains its link on
+ * its own (virConnectSetReconnect: connection-lost, the resync's events,
+ * connection-restored), all in the same poll. It exits 0 after N events
+ * (-n), or 1 once every connection is gone. Without
  * URIs it opens the embedded test:///default twice; nothing happens there
  * unless the program acts, so it then suspends and resumes the domain 'test'
  * of each, and stops after those 4 events unless -n says otherwise. */
@@ -61,12 +64,20 @@ int main(int argc, char **argv)
 {
     static const char *embedded[] = {"test:///default", "test:///default"};
     const char *const *uris = (const char *const *)argv + 1;
-    int n = argc - 1;
-    if (n >= 2 && strcmp(uris[0], "-n") == 0) {
+    int n = argc - 1, reconnect = 0;
+    for (;;) {
+        if (n >= 1 && strcmp(uris[0], "-r") == 0) {
+            reconnect = 1;
+            uris++;
+            n--;
+            continue;
+        }
+        if (n < 2 || strcmp(uris[0], "-n") != 0)
+            break;
         char *end;
         limit = strtol(uris[1], &end, 10);
         if (*uris[1] == '\0' || *end != '\0' || limit < 0) {
-            fprintf(stderr, "usage: fleet [-n N] [URI]...\n");
+            fprintf(stderr, "usage: fleet [-n N] [-r] [URI]...\n");
             return 2;
         }
         uris += 2;
@@ -91,6 +102,11 @@ int main(int argc, char **argv)
         watched[i].conn = virConnectOpen(uris[i]);
         if (!watched[i].conn)
             return fail("cannot open", uris[i]);
+        /* Waits from 250 ms doubling to 30 s; the embedded driver has no
+         * link to lose (VIR_ERR_NO_SUPPORT), which is fine here. */
+        if (reconnect && virConnectSetReconnect(watched[i].conn, 250, 30000, 0) < 0 &&
+            virGetLastErrorCode() != VIR_ERR_NO_SUPPORT)
+            return fail("cannot turn reconnection on for", uris[i]);
         /* A NULL filter takes every event, connection-closed included. */
         if (virConnectAddEventHandler(watched[i].conn, NULL, on_event, &watched[i]) < 0)
             return fail("cannot watch", uris[i]);

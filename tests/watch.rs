@@ -1443,6 +1443,33 @@ fn fleet_watches_two_daemons_in_one_poll_and_drops_the_lost_one() {
     assert_eq!(stderr, lost(&a) + &lost(&b));
 }
 
+/// `fleet -r`: a restarted daemon's connection is lost and restored, with
+/// the resync of what changed, while the other's goes on in the same poll.
+#[test]
+fn fleet_reconnects_each_connection_on_its_own() {
+    let Some(mut a) = Daemon::start("examples-c/fleet -r against two daemons") else { return };
+    let b = Daemon::start_with("", None);
+    let mut watcher = Process::spawn(fleet("fleet-reconnect").args(["-r", &a.uri, &b.uri]), None);
+    watcher.daemons = 2;
+    watcher.wait_ready();
+    a.virsh(&["suspend", "test"]);
+    assert_eq!(fleet_events(&watcher.lines(1), &a.uri), [transition(1, "running", "paused", "suspended-paused")]);
+    a.kill(libc::SIGKILL);
+    let lost = watcher.line();
+    assert!(lost.starts_with(&format!("{}: <event type=\"connection-lost\"", a.uri)) && lost.contains("<reason>eof</reason>"), "{lost}");
+    b.virsh(&["suspend", "test"]);
+    assert_eq!(fleet_events(&watcher.lines(1), &b.uri), [transition(1, "running", "paused", "suspended-paused")]);
+    a.restart();
+    let back = watcher.lines(2);
+    let back = fleet_events(&back, &a.uri);
+    assert_eq!(back[0], transition(1, "paused", "running", "resync"));
+    assert!(back[1].starts_with("<event type=\"connection-restored\"><outage-start>"), "{}", back[1]);
+    a.virsh(&["suspend", "test"]);
+    assert_eq!(fleet_events(&watcher.lines(1), &a.uri), [transition(1, "running", "paused", "suspended-paused")]);
+    assert_eq!(threads(watcher.child.id()), 1, "fleet's threads");
+    watcher.stop();
+}
+
 /// A daemon that also listens for TLS on 127.0.0.1, with certificates made
 /// here: the daemon's (for 127.0.0.1 and localhost) and a client's, both of
 /// the CA `ca`; with `allowed_dn`, libvirtd's tls_allowed_dn_list. `None`
