@@ -123,18 +123,6 @@ fn resync_seeds_and_findings_restore_or_fail_cleanly() {
         let data = std::fs::read(&input).unwrap();
         let name = input.file_name().unwrap().to_string_lossy().into_owned();
         let events = fake_session::run_resync(&data);
-        let summary: Vec<String> = events
-            .iter()
-            .map(|e| {
-                let kind = e.split('"').nth(1).unwrap_or("");
-                let tag = |t: &str| e.split_once(&format!("<{t}>")).map_or("", |(_, r)| r.split_once('<').unwrap().0);
-                match kind {
-                    "domain-state-transition" => format!("{} {} -> {} ({})", tag("domain-name"), tag("old-state"), tag("new-state"), tag("reason")),
-                    "network-lifecycle" | "storage-pool-lifecycle" => format!("{kind} {} ({})", tag("lifecycle"), tag("reason")),
-                    _ => kind.to_string(),
-                }
-            })
-            .collect();
         let want: &[&str] = match name.as_str() {
             "seed-restore" => &[
                 "connection-lost",
@@ -159,6 +147,18 @@ fn resync_seeds_and_findings_restore_or_fail_cleanly() {
             _ => &[],
         };
         if !want.is_empty() {
+            let summary: Vec<String> = events
+                .iter()
+                .map(|e| {
+                    let kind = e.split('"').nth(1).unwrap_or("");
+                    let tag = |t: &str| e.split_once(&format!("<{t}>")).map_or("", |(_, r)| r.split_once('<').unwrap().0);
+                    match kind {
+                        "domain-state-transition" => format!("{} {} -> {} ({})", tag("domain-name"), tag("old-state"), tag("new-state"), tag("reason")),
+                        "network-lifecycle" | "storage-pool-lifecycle" => format!("{kind} {} ({})", tag("lifecycle"), tag("reason")),
+                        _ => kind.to_string(),
+                    }
+                })
+                .collect();
             assert_eq!(summary, want, "{name}");
         }
         for cut in (0..data.len()).step_by(3) {

@@ -284,7 +284,8 @@ mod tests {
         states.learn(&test_domain(1), DomainState::Running);
         assert!(states.already_shows(&test_domain(1), 2) && states.already_shows(&test_domain(1), 4));
         assert!(!states.already_shows(&test_domain(1), 3) && !states.already_shows(&test_domain(1), 0));
-        assert!(!states.already_shows(&test_domain(7), 2));
+        let unknown = WireDomain { uuid: [7; 16], ..test_domain(7) };
+        assert!(!states.already_shows(&unknown, 2));
         assert_eq!(from(DomainState::Running, &[(1, 2, 0)]), ["nostate -> running (started-booted)"]);
         assert_eq!(from(DomainState::Paused, &[(1, 3, 0), (1, 4, 0)]), ["nostate -> paused (suspended-paused)", "paused -> running (resumed-unpaused)"]);
         assert_eq!(from(DomainState::Running, &[(1, 4, 0)]), ["nostate -> running (resumed-unpaused)"]);
