@@ -269,6 +269,12 @@ impl Link {
         }
     }
 
+    /// Lets the read buffer go if no partial packet is in it (see
+    /// [`Framer::release_if_empty`]).
+    pub fn release_read_buffer(&mut self) {
+        self.framer.release_if_empty();
+    }
+
     /// Starts our keepalive countdown anew, or stops it (`None`).
     pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
         self.keepalive = keepalive;

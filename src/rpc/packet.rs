@@ -124,7 +124,11 @@ impl Framer {
             self.pending.drain(..self.start);
             self.start = 0;
         }
-        self.pending.reserve(room);
+        // Exactly: a partial packet plus the room, not the doubling `reserve`
+        // would make of it.
+        if self.pending.capacity() - self.pending.len() < room {
+            self.pending.reserve_exact(room);
+        }
         let spare = self.pending.spare_capacity_mut();
         let capacity = spare.len();
         let n = read(spare.as_mut_ptr().cast(), capacity);
@@ -134,6 +138,16 @@ impl Framer {
             unsafe { self.pending.set_len(len) };
         }
         n
+    }
+
+    /// Lets the buffer go once every packet in it is taken, so that an idle
+    /// connection keeps none (a burst would otherwise leave it filled, and
+    /// resident, for good); the next fill takes a new one.
+    pub fn release_if_empty(&mut self) {
+        if self.start == self.pending.len() && self.pending.capacity() > 0 {
+            self.pending = Vec::new();
+            self.start = 0;
+        }
     }
 
     /// Whether part of a packet waits for more bytes.

@@ -690,6 +690,8 @@ impl Session {
                 return Err(stop.loss(&self.link));
             }
         }
+        // Idle between reads: a fleet's connections keep no read buffer.
+        self.link.release_read_buffer();
         Ok(())
     }
 

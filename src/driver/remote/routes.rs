@@ -10,29 +10,33 @@ const FIRST: i32 = 315;
 const LAST: i32 = 453;
 
 /// The registrations made, by procedure, and in the order made (the order
-/// closing deregisters them in).
+/// closing deregisters them in). Each procedure's slot is one byte, the
+/// registration's place in `made` plus one (0: none), so that a fleet's
+/// connections keep small tables.
 pub struct Routes {
-    by_procedure: Box<[Option<(i32, &'static Kind)>; (LAST - FIRST + 1) as usize]>,
+    by_procedure: Box<[u8; (LAST - FIRST + 1) as usize]>,
     made: Vec<(&'static Kind, i32)>,
 }
 
 impl Default for Routes {
     fn default() -> Routes {
-        Routes { by_procedure: Box::new([None; (LAST - FIRST + 1) as usize]), made: Vec::new() }
+        Routes { by_procedure: Box::new([0; (LAST - FIRST + 1) as usize]), made: Vec::with_capacity(super::kinds::KINDS.len()) }
     }
 }
 
 impl Routes {
     /// Records that `kind`'s events come with `callback_id`.
     pub fn add(&mut self, kind: &'static Kind, callback_id: i32) {
-        self.by_procedure[slot(kind.procedure).expect("every kind's procedure has a slot")] = Some((callback_id, kind));
         self.made.push((kind, callback_id));
+        let place = u8::try_from(self.made.len()).expect("one registration per kind, fewer than 256");
+        self.by_procedure[slot(kind.procedure).expect("every kind's procedure has a slot")] = place;
     }
 
     /// The registration for events on `procedure`, if this connection made
     /// one: its callback ID and kind.
     pub fn get(&self, procedure: i32) -> Option<(i32, &'static Kind)> {
-        self.by_procedure[slot(procedure)?]
+        let place = usize::from(self.by_procedure[slot(procedure)?]).checked_sub(1)?;
+        self.made.get(place).map(|&(kind, id)| (id, kind))
     }
 
     /// The event types registered, in the order made.
@@ -43,7 +47,7 @@ impl Routes {
     /// Every registration in the order made, for deregistering: the kind and
     /// its callback ID. No event is taken afterwards.
     pub fn take(&mut self) -> Vec<(&'static Kind, i32)> {
-        self.by_procedure.fill(None);
+        self.by_procedure.fill(0);
         std::mem::take(&mut self.made)
     }
 }
