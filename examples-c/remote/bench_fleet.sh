@@ -18,7 +18,8 @@
 # idle again), threads, CPU (user + system) per event received during the
 # load, its system part, the part in the receiver's poll(2) (virevent only:
 # libvirt's poll is inside virEventRunDefaultImpl), p50/p99 latency (us),
-# events received/expected.
+# events received/expected. Three receivers: virevent with one poll(2) over
+# all event descriptors, virevent with one epoll set instead, libvirt's client.
 #   CONNS=1000 RATE=10000 DURATION=10 DAEMONS=10 PER_DAEMON=100 remote/bench_fleet.sh
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -30,6 +31,7 @@ per_daemon=${PER_DAEMON:-100}
 # virevent needs more than 1,024 descriptors for 1,000 connections.
 ulimit -n "$(ulimit -Hn)"
 
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 d=$(mktemp -d /tmp/virevent-fleet-XXXXXX)
 pids=()
 cleanup() {
@@ -44,6 +46,19 @@ wait_for() {
     until [ "$(cat "$1" 2>/dev/null | grep -c "$2")" -ge "${3:-1}" ]; do sleep 0.05; done
 }
 
+# receiver NAME ARGS...: starts the receiver NAME (virevent, virevent-epoll:
+# the same waiting with epoll instead of poll, libvirt), run in the
+# background: exec, so that $! is the receiver itself.
+receiver() {
+    local name=$1
+    shift
+    case $name in
+    virevent-epoll) FLEET_EPOLL=1 exec ./fleet_virevent "$@" ;;
+    *) exec "./fleet_$name" "$@" ;;
+    esac
+}
+receivers=(virevent virevent-epoll libvirt)
+
 rows=()
 # row NAME REPORT EXPECTED: one line of the table.
 row() {
@@ -54,7 +69,8 @@ row() {
     # shellcheck disable=SC2086
     rows+=("$(awk $vars -v name="$1" -v e="$3" 'BEGIN {
         r = received ? received : 1
-        printf "%-14s %5d %8.1f %8.1f %8.2f %7d %9.1f %9.1f %9s %6s %6s %15s\n", name, conns,
+        echo "host: $(nproc) CPUs, load average before the run: $load"
+printf "%-19s %5d %8.1f %8.1f %8.2f %7d %9.1f %9.1f %9s %6s %6s %15s\n", name, conns,
             (idle_kib - base_kib) / conns, (after_kib - base_kib) / conns, (idle_fds - base_fds) / conns,
             threads, cpu_us / r, sys_us / r, poll_us < 0 ? "-" : sprintf("%.1f", poll_us / r),
             lat_n ? p50_us : "-", lat_n ? p99_us : "-", received "/" e }')")
@@ -67,8 +83,8 @@ fleet=$!
 pids+=("$fleet")
 wait_for "$d/fleet.out" '^listening'
 phase=0
-for r in virevent libvirt; do
-    ./fleet_$r "$conns" "test+unix:///default?socket=$d/fleet-sock" >"$d/fake-$r.out" 2>"$d/fake-$r.err" &
+for r in "${receivers[@]}"; do
+    receiver "$r" "$conns" "test+unix:///default?socket=$d/fleet-sock" >"$d/fake-$r.out" 2>"$d/fake-$r.err" &
     p=$!
     pids+=("$p")
     wait_for "$d/fake-$r.out" '^ready'
@@ -98,8 +114,8 @@ for i in $(seq "$daemons"); do
     until virsh -q -c "${uris[$((i - 1))]}" uri >/dev/null 2>&1; do sleep 0.1; done
 done
 ops_rate=$(awk -v r="$rate" -v p="$per_daemon" 'BEGIN { print r / p }')
-for r in virevent libvirt; do
-    ./fleet_$r "$per_daemon" "${uris[@]}" >"$d/real-$r.out" 2>"$d/real-$r.err" &
+for r in "${receivers[@]}"; do
+    receiver "$r" "$per_daemon" "${uris[@]}" >"$d/real-$r.out" 2>"$d/real-$r.err" &
     p=$!
     pids+=("$p")
     wait_for "$d/real-$r.out" '^ready'
@@ -112,6 +128,7 @@ done
 
 echo "fleet benchmark: fake = $conns connections to one fake-daemon process; real = $daemons libvirtds x $per_daemon" \
     "connections; $rate events/s in all for $seconds s; one receiver process at a time, one thread"
-printf "%-14s %5s %8s %8s %8s %7s %9s %9s %9s %6s %6s %15s\n" receiver conns KiB/conn "after" fds/conn \
+echo "host: $(nproc) CPUs, load average before the run: $load"
+printf "%-19s %5s %8s %8s %8s %7s %9s %9s %9s %6s %6s %15s\n" receiver conns KiB/conn "after" fds/conn \
     threads "CPU us/ev" "sys" "in poll" "p50us" "p99us" received/expected
 printf '%s\n' "${rows[@]}"
