@@ -11,6 +11,10 @@
 #        suspending/resuming their domains at RATE / PER_DAEMON operations/s,
 #        so that RATE events/s reach the receiver (no latency: the events
 #        carry no send time).
+# burst: BURST_CONNS connections to fleet_daemon, each sent BURST events (82
+#        bytes each) back to back, once: what an idle connection keeps after
+#        a burst (the "after" column); no latency (it is queueing behind the
+#        burst).
 #
 # The table: KiB and descriptors per idle connection (VmRSS and /proc/self/fd
 # after opening all connections, less before the first, divided by their
@@ -28,6 +32,8 @@ rate=${RATE:-10000}
 seconds=${DURATION:-10}
 daemons=${DAEMONS:-10}
 per_daemon=${PER_DAEMON:-100}
+burst_conns=${BURST_CONNS:-100}
+burst=${BURST:-1000}
 # virevent needs more than 1,024 descriptors for 1,000 connections.
 ulimit -n "$(ulimit -Hn)"
 
@@ -60,14 +66,15 @@ receiver() {
 receivers=(virevent virevent-epoll libvirt)
 
 rows=()
-# row NAME REPORT EXPECTED: one line of the table.
+# row NAME REPORT EXPECTED [nolat]: one line of the table.
 row() {
     # The receiver's key=value line (fleet.h), as awk variables (-v k=v ...;
     # no value has a space).
     local vars
     vars=$(grep '^conns=' "$2" | sed 's/\([a-z_0-9]*=\)/-v \1/g')
     # shellcheck disable=SC2086
-    rows+=("$(awk $vars -v name="$1" -v e="$3" 'BEGIN {
+    rows+=("$(awk $vars -v name="$1" -v e="$3" -v nolat="${4:-}" 'BEGIN {
+        if (nolat) lat_n = 0
         r = received ? received : 1
         echo "host: $(nproc) CPUs, load average before the run: $load"
 printf "%-19s %5d %8.1f %8.1f %8.2f %7d %9.1f %9.1f %9s %6s %6s %15s\n", name, conns,
@@ -77,7 +84,7 @@ printf "%-19s %5d %8.1f %8.1f %8.2f %7d %9.1f %9.1f %9s %6s %6s %15s\n", name, c
 }
 
 # The fake fleet: one daemon process, RATE / CONNS events/s per connection.
-./fleet_daemon "$d/fleet-sock" "$(awk -v r="$rate" -v c="$conns" 'BEGIN { print r / c }')" "$seconds" \
+./fleet_daemon "$d/fleet-sock" "$(awk -v r="$rate" -v c="$conns" 'BEGIN { print r / c }')" "$seconds" "$burst" \
     >"$d/fleet.out" 2>"$d/fleet.err" &
 fleet=$!
 pids+=("$fleet")
@@ -96,6 +103,25 @@ for r in "${receivers[@]}"; do
     wait "$p"
     expected=$(awk -v p="$p" '$1 == "sent" && $2 == p { print $3 }' "$d/fleet.out")
     row "fake $r" "$d/fake-$r.out" "${expected:-0}"
+done
+
+# The burst: each receiver stops once it has every event (FLEET_EXPECT), or
+# after 60 s.
+for r in virevent libvirt; do
+    FLEET_EXPECT=$((burst_conns * burst)) receiver "$r" "$burst_conns" "test+unix:///default?socket=$d/fleet-sock" \
+        >"$d/burst-$r.out" 2>"$d/burst-$r.err" &
+    p=$!
+    pids+=("$p")
+    wait_for "$d/burst-$r.out" '^ready'
+    phase=$((phase + 1))
+    kill -USR2 "$fleet"
+    wait_for "$d/fleet.out" '^done' "$phase"
+    (sleep 60 && kill -USR1 "$p" 2>/dev/null) &
+    watchdog=$!
+    wait "$p"
+    kill "$watchdog" 2>/dev/null || true
+    expected=$(awk -v p="$p" '$1 == "sent" && $2 == p { print $3 }' "$d/fleet.out")
+    row "burst $r" "$d/burst-$r.out" "${expected:-0}" nolat
 done
 
 # The real daemons.
@@ -127,7 +153,8 @@ for r in "${receivers[@]}"; do
 done
 
 echo "fleet benchmark: fake = $conns connections to one fake-daemon process; real = $daemons libvirtds x $per_daemon" \
-    "connections; $rate events/s in all for $seconds s; one receiver process at a time, one thread"
+    "connections; $rate events/s in all for $seconds s; burst = $burst_conns connections sent $burst events each at once;" \
+    "one receiver process at a time, one thread"
 echo "host: $(nproc) CPUs, load average before the run: $load"
 printf "%-19s %5s %8s %8s %8s %7s %9s %9s %9s %6s %6s %15s\n" receiver conns KiB/conn "after" fds/conn \
     threads "CPU us/ev" "sys" "in poll" "p50us" "p99us" received/expected

@@ -4,7 +4,8 @@
  *
  * A receiver is run as `fleet_X PER_URI URI...`: it opens PER_URI connections
  * to each URI, one lifecycle handler each, prints "ready", receives until
- * SIGUSR1, then prints one line of key=value figures:
+ * SIGUSR1 (or, with FLEET_EXPECT=N in the environment, until N events have
+ * come), then prints one line of key=value figures:
  *   conns= base_kib= idle_kib= after_kib= base_fds= idle_fds= after_fds= threads=
  *   received= cpu_us= user_us= sys_us= poll_us= lat_n= p50_us= p99_us= max_us=
  * base_*: before the first open; idle_*: all connections open and idle;
@@ -76,6 +77,8 @@ static double fleet_poll_us = -1;
 #define FLEET_BUCKETS 100001
 static long fleet_hist[FLEET_BUCKETS];
 static long fleet_received, fleet_timed;
+static volatile sig_atomic_t fleet_stop;
+static long fleet_expect = -1; /* FLEET_EXPECT, or -1 */
 static double fleet_max_us;
 
 /* Counts one event for the domain named `name`, at the handler's entry. */
@@ -83,7 +86,8 @@ static void fleet_event(const char *name)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    fleet_received++;
+    if (++fleet_received == fleet_expect)
+        fleet_stop = 1;
     if (name[0] != 'L')
         return; /* a real daemon's domain: no send time */
     double us = (t.tv_sec * 1000000000LL + t.tv_nsec - atoll(name + 1)) / 1e3;
@@ -93,6 +97,7 @@ static void fleet_event(const char *name)
     fleet_hist[b < FLEET_BUCKETS ? b : FLEET_BUCKETS - 1]++;
     fleet_timed++;
 }
+
 
 /* The latency (us) that a fraction q of the timed events did not exceed. */
 static long fleet_quantile(double q)
@@ -106,7 +111,6 @@ static long fleet_quantile(double q)
     return -1;
 }
 
-static volatile sig_atomic_t fleet_stop;
 
 static void fleet_on_usr1(int sig)
 {
@@ -123,6 +127,8 @@ static void fleet_begin(void)
     /* SIGUSR1 interrupts poll (no SA_RESTART), and the loop looks at fleet_stop. */
     struct sigaction sa = {.sa_handler = fleet_on_usr1};
     sigaction(SIGUSR1, &sa, NULL);
+    if (getenv("FLEET_EXPECT"))
+        fleet_expect = atol(getenv("FLEET_EXPECT"));
     fleet_base_kib = fleet_status("VmRSS:");
     fleet_base_fds = fleet_fds();
 }
