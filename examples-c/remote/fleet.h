@@ -5,7 +5,7 @@
  * A receiver is run as `fleet_X PER_URI URI...`: it opens PER_URI connections
  * to each URI, one lifecycle handler each, prints "ready", receives until
  * SIGUSR1 (or, with FLEET_EXPECT=N in the environment, until N events have
- * come), then prints one line of key=value figures:
+ * come, or 60 s), then prints one line of key=value figures:
  *   conns= base_kib= idle_kib= after_kib= base_fds= idle_fds= after_fds= threads=
  *   received= cpu_us= user_us= sys_us= poll_us= lat_n= p50_us= p99_us= max_us=
  * base_*: before the first open; idle_*: all connections open and idle;
@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A field of /proc/self/status ("VmRSS:", "Threads:"), as a number. */
 static long fleet_status(const char *field)
@@ -112,7 +113,7 @@ static long fleet_quantile(double q)
 }
 
 
-static void fleet_on_usr1(int sig)
+static void fleet_on_signal(int sig)
 {
     (void)sig;
     fleet_stop = 1;
@@ -125,10 +126,13 @@ static double fleet_user_ready, fleet_sys_ready;
 static void fleet_begin(void)
 {
     /* SIGUSR1 interrupts poll (no SA_RESTART), and the loop looks at fleet_stop. */
-    struct sigaction sa = {.sa_handler = fleet_on_usr1};
+    struct sigaction sa = {.sa_handler = fleet_on_signal};
     sigaction(SIGUSR1, &sa, NULL);
-    if (getenv("FLEET_EXPECT"))
+    if (getenv("FLEET_EXPECT")) {
         fleet_expect = atol(getenv("FLEET_EXPECT"));
+        sigaction(SIGALRM, &sa, NULL);
+        alarm(60); /* events lost: stop anyway */
+    }
     fleet_base_kib = fleet_status("VmRSS:");
     fleet_base_fds = fleet_fds();
 }
