@@ -24,7 +24,11 @@
 # libvirt's poll is inside virEventRunDefaultImpl), p50/p99 latency (us),
 # events received/expected. Three receivers: virevent with one poll(2) over
 # all event descriptors, virevent with one epoll set instead, libvirt's client.
-#   CONNS=1000 RATE=10000 DURATION=10 DAEMONS=10 PER_DAEMON=100 remote/bench_fleet.sh
+# With RT=1, fleet_daemon and the receivers run with the real-time policy
+# SCHED_FIFO (chrt -f 1), ahead of whatever else the host runs, so that the
+# latency is the clients' own rather than the scheduler's on a busy host.
+#   CONNS=1000 RATE=10000 DURATION=10 DAEMONS=10 PER_DAEMON=100 BURST_CONNS=100 BURST=1000 RT=0 \
+#       remote/bench_fleet.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 conns=${CONNS:-1000}
@@ -34,6 +38,8 @@ daemons=${DAEMONS:-10}
 per_daemon=${PER_DAEMON:-100}
 burst_conns=${BURST_CONNS:-100}
 burst=${BURST:-1000}
+prio=()
+if [ "${RT:-0}" = 1 ]; then prio=(chrt -f 1); fi
 # virevent needs more than 1,024 descriptors for 1,000 connections.
 ulimit -n "$(ulimit -Hn)"
 
@@ -59,8 +65,8 @@ receiver() {
     local name=$1
     shift
     case $name in
-    virevent-epoll) FLEET_EPOLL=1 exec ./fleet_virevent "$@" ;;
-    *) exec "./fleet_$name" "$@" ;;
+    virevent-epoll) FLEET_EPOLL=1 exec "${prio[@]}" ./fleet_virevent "$@" ;;
+    *) exec "${prio[@]}" "./fleet_$name" "$@" ;;
     esac
 }
 receivers=(virevent virevent-epoll libvirt)
@@ -76,15 +82,14 @@ row() {
     rows+=("$(awk $vars -v name="$1" -v e="$3" -v nolat="${4:-}" 'BEGIN {
         if (nolat) lat_n = 0
         r = received ? received : 1
-        echo "host: $(nproc) CPUs, load average before the run: $load"
-printf "%-19s %5d %8.1f %8.1f %8.2f %7d %9.1f %9.1f %9s %6s %6s %15s\n", name, conns,
+        printf "%-19s %5d %8.1f %8.1f %8.2f %7d %9.1f %9.1f %9s %6s %6s %15s\n", name, conns,
             (idle_kib - base_kib) / conns, (after_kib - base_kib) / conns, (idle_fds - base_fds) / conns,
             threads, cpu_us / r, sys_us / r, poll_us < 0 ? "-" : sprintf("%.1f", poll_us / r),
             lat_n ? p50_us : "-", lat_n ? p99_us : "-", received "/" e }')")
 }
 
 # The fake fleet: one daemon process, RATE / CONNS events/s per connection.
-./fleet_daemon "$d/fleet-sock" "$(awk -v r="$rate" -v c="$conns" 'BEGIN { print r / c }')" "$seconds" "$burst" \
+${prio[@]} ./fleet_daemon "$d/fleet-sock" "$(awk -v r="$rate" -v c="$conns" 'BEGIN { print r / c }')" "$seconds" "$burst" \
     >"$d/fleet.out" 2>"$d/fleet.err" &
 fleet=$!
 pids+=("$fleet")
@@ -150,7 +155,8 @@ done
 echo "fleet benchmark: fake = $conns connections to one fake-daemon process; real = $daemons libvirtds x $per_daemon" \
     "connections; $rate events/s in all for $seconds s; burst = $burst_conns connections sent $burst events each at once;" \
     "one receiver process at a time, one thread"
-echo "host: $(nproc) CPUs, load average before the run: $load"
+echo "host: $(nproc) CPUs, load average before the run: $load, after: $(cut -d' ' -f1-3 /proc/loadavg);" \
+    "${prio[*]:-no chrt}"
 printf "%-19s %5s %8s %8s %8s %7s %9s %9s %9s %6s %6s %15s\n" receiver conns KiB/conn "after" fds/conn \
     threads "CPU us/ev" "sys" "in poll" "p50us" "p99us" received/expected
 printf '%s\n' "${rows[@]}"
