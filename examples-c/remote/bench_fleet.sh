@@ -24,10 +24,9 @@
 # libvirt's poll is inside virEventRunDefaultImpl), p50/p99 latency (us),
 # events received/expected. Three receivers: virevent with one poll(2) over
 # all event descriptors, virevent with one epoll set instead, libvirt's client.
-# With RT=1, fleet_daemon and the receivers run with the real-time policy
-# SCHED_FIFO (chrt -f 1), ahead of whatever else the host runs, so that the
-# latency is the clients' own rather than the scheduler's on a busy host.
-#   CONNS=1000 RATE=10000 DURATION=10 DAEMONS=10 PER_DAEMON=100 BURST_CONNS=100 BURST=1000 RT=0 \
+# The latency tail depends on what else the host runs: the load average
+# before and after is printed with the table.
+#   CONNS=1000 RATE=10000 DURATION=10 DAEMONS=10 PER_DAEMON=100 BURST_CONNS=100 BURST=1000 \
 #       remote/bench_fleet.sh
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,8 +37,6 @@ daemons=${DAEMONS:-10}
 per_daemon=${PER_DAEMON:-100}
 burst_conns=${BURST_CONNS:-100}
 burst=${BURST:-1000}
-prio=()
-if [ "${RT:-0}" = 1 ]; then prio=(chrt -f 1); fi
 # virevent needs more than 1,024 descriptors for 1,000 connections.
 ulimit -n "$(ulimit -Hn)"
 
@@ -65,8 +62,8 @@ receiver() {
     local name=$1
     shift
     case $name in
-    virevent-epoll) FLEET_EPOLL=1 exec "${prio[@]}" ./fleet_virevent "$@" ;;
-    *) exec "${prio[@]}" "./fleet_$name" "$@" ;;
+    virevent-epoll) FLEET_EPOLL=1 exec ./fleet_virevent "$@" ;;
+    *) exec "./fleet_$name" "$@" ;;
     esac
 }
 receivers=(virevent virevent-epoll libvirt)
@@ -89,7 +86,7 @@ row() {
 }
 
 # The fake fleet: one daemon process, RATE / CONNS events/s per connection.
-${prio[@]} ./fleet_daemon "$d/fleet-sock" "$(awk -v r="$rate" -v c="$conns" 'BEGIN { print r / c }')" "$seconds" "$burst" \
+./fleet_daemon "$d/fleet-sock" "$(awk -v r="$rate" -v c="$conns" 'BEGIN { print r / c }')" "$seconds" "$burst" \
     >"$d/fleet.out" 2>"$d/fleet.err" &
 fleet=$!
 pids+=("$fleet")
@@ -155,8 +152,7 @@ done
 echo "fleet benchmark: fake = $conns connections to one fake-daemon process; real = $daemons libvirtds x $per_daemon" \
     "connections; $rate events/s in all for $seconds s; burst = $burst_conns connections sent $burst events each at once;" \
     "one receiver process at a time, one thread"
-echo "host: $(nproc) CPUs, load average before the run: $load, after: $(cut -d' ' -f1-3 /proc/loadavg);" \
-    "${prio[*]:-no chrt}"
+echo "host: $(nproc) CPUs, load average before the run: $load, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-19s %5s %8s %8s %8s %7s %9s %9s %9s %6s %6s %15s\n" receiver conns KiB/conn "after" fds/conn \
     threads "CPU us/ev" "sys" "in poll" "p50us" "p99us" received/expected
 printf '%s\n' "${rows[@]}"
