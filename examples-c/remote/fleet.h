@@ -13,7 +13,10 @@
  * "ready" to SIGUSR1 (user_us, sys_us: its parts); poll_us: the part of it
  * spent in the receiver's poll(2), where it measures it (-1: not); lat_*: for the
  * events whose domain name carries fleet_daemon's send time ("L" and the
- * CLOCK_MONOTONIC nanoseconds). */
+ * CLOCK_MONOTONIC nanoseconds). With FLEET_SLOW=US in the environment, each
+ * timed event slower than US microseconds is also printed to stderr
+ * ("slow LAT_us at T_ms": T since the first timed event), to see when the
+ * tail happens. */
 #ifndef FLEET_H
 #define FLEET_H
 
@@ -81,6 +84,8 @@ static long fleet_received, fleet_timed;
 static volatile sig_atomic_t fleet_stop;
 static long fleet_expect = -1; /* FLEET_EXPECT, or -1 */
 static double fleet_max_us;
+static double fleet_slow_us = -1; /* FLEET_SLOW, or -1 */
+static long long fleet_first_ns;  /* when the first timed event came */
 
 /* Counts one event for the domain named `name`, at the handler's entry. */
 static void fleet_event(const char *name)
@@ -91,7 +96,12 @@ static void fleet_event(const char *name)
         fleet_stop = 1;
     if (name[0] != 'L')
         return; /* a real daemon's domain: no send time */
-    double us = (t.tv_sec * 1000000000LL + t.tv_nsec - atoll(name + 1)) / 1e3;
+    long long now = t.tv_sec * 1000000000LL + t.tv_nsec;
+    double us = (now - atoll(name + 1)) / 1e3;
+    if (!fleet_first_ns)
+        fleet_first_ns = now;
+    if (fleet_slow_us >= 0 && us > fleet_slow_us)
+        fprintf(stderr, "slow %.0f_us at %.1f_ms\n", us, (now - fleet_first_ns) / 1e6);
     if (us > fleet_max_us)
         fleet_max_us = us;
     long b = us < 0 ? 0 : (long)us;
@@ -128,6 +138,8 @@ static void fleet_begin(void)
     /* SIGUSR1 interrupts poll (no SA_RESTART), and the loop looks at fleet_stop. */
     struct sigaction sa = {.sa_handler = fleet_on_signal};
     sigaction(SIGUSR1, &sa, NULL);
+    if (getenv("FLEET_SLOW"))
+        fleet_slow_us = atof(getenv("FLEET_SLOW"));
     if (getenv("FLEET_EXPECT")) {
         fleet_expect = atol(getenv("FLEET_EXPECT"));
         sigaction(SIGALRM, &sa, NULL);
