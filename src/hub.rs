@@ -211,9 +211,10 @@ impl Hub {
     }
 
     /// Says, for good, that the event source is gone: the event descriptor
-    /// stays readable for callers (not for the event thread).
-    pub fn set_gone(&self) {
-        self.state.lock().event_fd.set_gone();
+    /// stays readable for callers (not for the event thread), through
+    /// `readable`, a descriptor of the source's readable from now on.
+    pub fn set_gone(&self, readable: RawFd) -> Result<()> {
+        self.state.lock().event_fd.set_gone(readable)
     }
 
     /// One delivery round on this thread: `pump` (the event source's reading,

@@ -264,12 +264,15 @@ impl RemoteDriver {
             self.hub.work().remove(attempt.link.fd());
         }
         self.hub.work().remove(self.timer_fd);
-        state.timer.disarm();
         state.outage = None;
         state.ended = Some(error);
         self.lost.store(true, Ordering::Release);
         emit_closed(&self.hub, reason);
-        self.hub.set_gone();
+        // The timer, expired and never read again, is what keeps the event
+        // descriptor readable for good. Adding it fails only without memory;
+        // the connection-closed event just queued still wakes the loop once.
+        state.timer.arm(Duration::ZERO);
+        let _ = self.hub.set_gone(self.timer_fd);
     }
 }
 
