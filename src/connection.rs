@@ -95,12 +95,7 @@ impl Connection {
             other => match uri::target(other) {
                 Some(target) => {
                     let target = target?;
-                    let mut login = Login {
-                        wanted: target.auth.clone(),
-                        host: target.host.clone(),
-                        auth_file: target.auth_file.clone(),
-                        program,
-                    };
+                    let mut login = Login::of(&target, program);
                     Driver::Remote(Box::new(RemoteDriver::open(&target, &mut login, hub.clone())?))
                 }
                 None => {

@@ -31,6 +31,13 @@ pub struct Login<'a> {
     pub program: Option<&'a mut dyn Authenticator>,
 }
 
+impl<'a> Login<'a> {
+    /// What `target`'s URI says of authentication, with the program's callback.
+    pub fn of(target: &super::uri::Target, program: Option<&'a mut dyn Authenticator>) -> Login<'a> {
+        Login { wanted: target.auth.clone(), host: target.host.clone(), auth_file: target.auth_file.clone(), program }
+    }
+}
+
 impl Session {
     /// AUTH_LIST, then what the daemon (or `login.wanted`) asks for.
     pub(super) fn authenticate(&mut self, hub: &Hub, login: &mut Login<'_>) -> Result<()> {

@@ -494,15 +494,16 @@ impl Session {
                 Ok(None) => break,
                 Err(loss) => return Err(loss.error),
             };
-            let replay = self.replay.as_mut().expect("advance runs during a reconnection's open");
-            if header.program == PROGRAM_REMOTE && header.kind == Kind::Reply && Some(header.serial) == replay.awaiting {
-                replay.awaiting = None;
+            let awaited = self.replay.as_ref().and_then(|replay| replay.awaiting);
+            if header.program == PROGRAM_REMOTE && header.kind == Kind::Reply && Some(header.serial) == awaited {
                 let reply = match header.status {
                     0 => Ok(body),
                     _ => Err(RemoteError::decode(&body)
                         .map_err(|e| self.link.failure(format!("it sent a bad error reply: {e}")).error)?),
                 };
-                self.replay.as_mut().expect("still there").replies.push(reply);
+                let replay = self.replay.as_mut().expect("advance runs during a reconnection's open");
+                replay.awaiting = None;
+                replay.replies.push(reply);
             } else if let Err(stop) = route(&mut self.events, &mut self.held, hub, &Packet { header, body: &body }) {
                 return Err(stop.loss(&self.link).error);
             }
@@ -518,12 +519,7 @@ impl Session {
         if let Some(replay) = &mut self.replay {
             replay.next = 0;
         }
-        let mut login = Login {
-            wanted: target.auth.clone(),
-            host: target.host.clone(),
-            auth_file: target.auth_file.clone(),
-            program: None,
-        };
+        let mut login = Login::of(target, None);
         match self.open_sequence(&target.name, &mut login, hub).and_then(|()| self.list_objects(hub)) {
             Ok(()) => {
                 self.replay = None;
@@ -791,11 +787,14 @@ impl Session {
             }
         }
         let reply = self.wait_for_call(procedure, body, hub);
-        if let (Some(replay), Ok(_) | Err(CallError::Daemon(_))) = (&mut self.replay, &reply) {
-            replay.replies.push(reply.as_ref().map(Vec::clone).map_err(|e| match e {
-                CallError::Daemon(refusal) => refusal.clone(),
-                _ => unreachable!("only a reply or a refusal is kept"),
-            }));
+        // A reply or a refusal is kept for the runs to come; a loss ends the attempt.
+        let kept = match &reply {
+            Ok(body) => Ok(body.clone()),
+            Err(CallError::Daemon(refusal)) => Err(refusal.clone()),
+            Err(_) => return reply,
+        };
+        if let Some(replay) = &mut self.replay {
+            replay.replies.push(kept);
             replay.next += 1;
         }
         reply
