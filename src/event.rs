@@ -486,6 +486,58 @@ pub fn parse(xml: &str) -> Result<Draft> {
     full_parse(xml)
 }
 
+/// An event as a handler received it, read back: XML with the root's `seq`
+/// (what a relay carried, or a stream's line without its newline), validated
+/// as [`parse`] validates an emitted one, with that `seq` kept. A consumer of
+/// events that crossed a bus filters and prints them with this, as a handler
+/// would have. The `seq` must be the root's, among its first attributes as the
+/// canonical form writes it; an event without one is refused.
+pub fn parse_delivered(xml: &str) -> Result<Event> {
+    let (at, len, seq) =
+        root_seq(xml).ok_or_else(|| xml_error("a delivered event has a seq attribute on its root <event>"))?;
+    let mut emitted = String::with_capacity(xml.len());
+    emitted.push_str(&xml[..at]);
+    emitted.push_str(&xml[at + len..]);
+    Ok(parse(&emitted)?.seal(seq))
+}
+
+/// Where the root's ` seq="N"` is in `xml` (its offset and length) and N: the
+/// attributes of the root's start tag, which opens the text as in every
+/// delivered event, are read in order, quotes respected.
+fn root_seq(xml: &str) -> Option<(usize, usize, u64)> {
+    let bytes = xml.as_bytes();
+    if !xml.starts_with("<event") || !bytes.get(6)?.is_ascii_whitespace() {
+        return None;
+    }
+    let mut i = "<event".len();
+    loop {
+        let name_at = i;
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let name_start = i;
+        while i < bytes.len() && !matches!(bytes[i], b'=' | b'>' | b'/') && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if name_start == i || bytes.get(i) != Some(&b'=') {
+            return None;
+        }
+        let name = &xml[name_start..i];
+        let quote = *bytes.get(i + 1)?;
+        if quote != b'"' && quote != b'\'' {
+            return None;
+        }
+        let value_start = i + 2;
+        let value_len = xml[value_start..].find(quote as char)?;
+        i = value_start + value_len + 1;
+        if name == "seq" {
+            let value = &xml[value_start..value_start + value_len];
+            let seq = value.parse().ok().filter(|_| value.bytes().all(|b| b.is_ascii_digit()))?;
+            return Some((name_at, i - name_at, seq));
+        }
+    }
+}
+
 /// [`parse`] by a full XML parser, for every shape of input.
 fn full_parse(xml: &str) -> Result<Draft> {
     check_chars(xml)?;
@@ -1146,6 +1198,36 @@ fn is_decimal(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_delivered_event_reads_back_with_its_seq() {
+        let sent = parse(r#"<event type="a-b" timestamp="5.5" x='1"2'><c>seq="9"</c></event>"#).unwrap().seal(42);
+        let back = parse_delivered(sent.xml()).unwrap();
+        assert_eq!((back.seq(), back.kind(), back.xml()), (42, "a-b", sent.xml()));
+        // A seq written later among the root's attributes counts too.
+        let later = parse_delivered(r#"<event type="t" timestamp="1" a="seq=&quot;3" seq="7"/>"#).unwrap();
+        assert_eq!(later.seq(), 7);
+        assert_eq!(later.xml(), r#"<event type="t" timestamp="1" seq="7" a="seq=&quot;3"/>"#);
+    }
+
+    #[test]
+    fn a_delivered_event_without_a_root_seq_is_refused() {
+        for xml in [
+            r#"<event type="t" timestamp="1"/>"#,
+            r#"<event type="t" timestamp="1"><c seq="1"/></event>"#,
+            r#"<event type="t" timestamp="1" seq="-1"/>"#,
+            r#"<event type="t" timestamp="1" seq="+1"/>"#,
+            r#"<eventx type="t" seq="1"/>"#,
+            r#" <event type="t" seq="1"/>"#,
+            "",
+        ] {
+            let e = parse_delivered(xml).unwrap_err();
+            assert_eq!(e.code, ErrorCode::XmlError, "{xml}");
+        }
+        // A second seq is what an emitter may not write.
+        let e = parse_delivered(r#"<event type="t" seq="1" seq="2"/>"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArg);
+    }
+
     use super::*;
 
     #[test]

@@ -16,6 +16,7 @@ mod event_fd;
 mod event_thread;
 pub mod filter;
 mod fnv;
+pub mod format;
 mod fork;
 pub(crate) mod handlers;
 pub(crate) mod hub;

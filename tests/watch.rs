@@ -6,16 +6,15 @@
 //! libvirt-daemon and libvirt-clients and root, as the C tests do.
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod common;
+use common::libvirtd::{wait_for, Daemon};
 use common::pki::{Pki, Role, Validity};
 use common::sasl::SaslConf;
 use common::sshd::Sshd;
@@ -26,174 +25,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_virevent-watch");
 const PATIENCE: Duration = Duration::from_secs(10);
 
 const UUID: &str = "6695eb01-f6a4-8304-79aa-97f2502e193f";
-
-/// A private libvirtd with the test driver, stopped and its folder removed on drop
-/// (on panic too).
-struct Daemon {
-    dir: PathBuf,
-    /// Its Unix socket's URI.
-    uri: String,
-    /// The same daemon over TCP on 127.0.0.1 (auth none).
-    tcp_uri: String,
-    child: Option<Child>,
-    /// Its TCP port, and the TLS port it opens, if any: what it listens on.
-    tcp_port: u16,
-    tls: Option<u16>,
-}
-
-impl Daemon {
-    /// Starts a daemon in a new folder and waits until its socket accepts;
-    /// `None` (with the tools rule's SKIPPED line) where libvirtd or virsh is
-    /// missing, for the test `what`.
-    fn start(what: &str) -> Option<Daemon> {
-        if !common::tools::needs(what, &[common::tools::LIBVIRTD, common::tools::VIRSH]) {
-            return None;
-        }
-        Some(Daemon::start_with("", None))
-    }
-
-    /// [`Daemon::start`] with `extra` in libvirtd.conf, and the TLS port
-    /// `tls` it opens to wait for too.
-    fn start_with(extra: &str, tls: Option<u16>) -> Daemon {
-        Daemon::start_in_env(extra, tls, &[])
-    }
-
-    /// [`Daemon::start_with`] with more of libvirtd's environment.
-    fn start_in_env(extra: &str, tls: Option<u16>, env: &[(&str, &Path)]) -> Daemon {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = loop {
-            let dir = PathBuf::from(format!(
-                "/tmp/virevent-watch-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            match std::fs::create_dir(&dir) {
-                Ok(()) => break dir,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => panic!("cannot create {}: {e}", dir.display()),
-            }
-        };
-        let tcp_port = common::free_port();
-        let mut daemon = Daemon { uri: String::new(), tcp_uri: String::new(), child: None, dir, tcp_port, tls };
-        let dir = &daemon.dir;
-        // An empty driver folder keeps the QEMU driver from loading; the test
-        // driver is built in.
-        std::fs::create_dir(dir.join("drivers")).unwrap();
-        let conf = dir.join("libvirtd.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "unix_sock_dir = \"{}\"\nunix_sock_rw_perms = \"0770\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n\
-                 listen_tls = {}\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{tcp_port}\"\n{}\
-                 {extra}",
-                dir.display(),
-                u8::from(tls.is_some()),
-                if extra.contains("auth_tcp") { "" } else { "auth_tcp = \"none\"\n" },
-            ),
-        )
-        .unwrap();
-        let sock = dir.join("libvirt-sock");
-        daemon.uri = format!("test+unix:///default?socket={}", sock.display());
-        daemon.tcp_uri = format!("test+tcp://127.0.0.1:{tcp_port}/default");
-        daemon.spawn(env);
-        daemon
-    }
-
-    /// Runs libvirtd with the folder's configuration and `env`, and waits
-    /// until its sockets accept.
-    fn spawn(&mut self, env: &[(&str, &Path)]) {
-        let dir = &self.dir;
-        let log = std::fs::File::options().create(true).append(true).open(dir.join("log")).unwrap();
-        let child = Command::new("libvirtd")
-            .arg("--listen")
-            .arg("--config")
-            .arg(dir.join("libvirtd.conf"))
-            .arg("--pid-file")
-            .arg(dir.join("pid"))
-            .env("LIBVIRT_DRIVER_DIR", dir.join("drivers"))
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run libvirtd: {e}"));
-        self.child = Some(child);
-        // The socket file appears when it is bound, a moment before it listens.
-        let sock = dir.join("libvirt-sock");
-        let start = Instant::now();
-        let listens = |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-        while UnixStream::connect(&sock).is_err() || !listens(self.tcp_port) || !self.tls.is_none_or(listens) {
-            if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
-                self.child = None;
-                panic!("libvirtd ended at start ({status}); see {}", self.log());
-            }
-            assert!(start.elapsed() < PATIENCE, "libvirtd made no socket at {} in time", sock.display());
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Starts it again in its folder, on the same sockets, once it has ended.
-    fn restart(&mut self) {
-        if self.child.is_none() {
-            self.spawn(&[]);
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
-    }
-
-    /// Runs `virsh -q -c URI ARGS` and fails the test if it fails.
-    fn virsh(&self, args: &[&str]) {
-        let output = Command::new("virsh").arg("-q").arg("-c").arg(&self.uri).args(args).output().expect("virsh runs");
-        assert!(output.status.success(), "virsh {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    }
-
-    /// Writes a domain definition named `name` into the daemon's folder; returns its path.
-    fn domain_file(&self, name: &str) -> String {
-        let path = self.dir.join("domain.xml");
-        let name = name.replace('&', "&amp;").replace('<', "&lt;").replace('"', "&quot;");
-        std::fs::write(
-            &path,
-            format!("<domain type='test'><name>{name}</name><memory>8192</memory><os><type>hvm</type></os></domain>"),
-        )
-        .unwrap();
-        path.display().to_string()
-    }
-
-    /// Sends `signal` and reaps the daemon.
-    fn kill(&mut self, signal: libc::c_int) {
-        if let Some(mut child) = self.child.take() {
-            // SAFETY: plain system call on our own child, not yet reaped.
-            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
-            if wait_for(&mut child, Duration::from_secs(3)).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill(libc::SIGTERM);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Waits up to `limit` for `child` to end.
-fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
 
 /// A program whose stdout is read line by line as it comes, killed on drop if
 /// it still runs.

@@ -16,14 +16,7 @@ use std::time::{Duration, Instant};
 use virevent::terminal::TerminalAuth;
 use virevent::{Connection, Domain, ErrorCode, Event, Filter};
 
-#[path = "virevent-watch/element.rs"]
-mod element;
-#[path = "virevent-watch/format.rs"]
-mod format;
-#[path = "virevent-watch/virsh.rs"]
-mod virsh;
-
-use format::{prefixed, Format};
+use virevent::format::{self, prefixed, Format};
 
 const NAME: &str = "virevent-watch";
 const DEFAULT_URI: &str = "test:///default";

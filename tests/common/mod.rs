@@ -95,6 +95,7 @@ pub fn run_python_with(script: &str, args: &[&str], what: &str, modules: &[tools
     true
 }
 
+pub mod libvirtd;
 pub mod pki;
 pub mod sasl;
 pub mod schema;

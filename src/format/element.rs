@@ -1,9 +1,9 @@
-//! The one reader of an event's XML in virevent-watch: the tree that each
-//! format takes what it prints from.
+//! The one reader of an event's XML for printing: the tree that each format
+//! takes what it prints from.
 
 use quick_xml::events::Event as XmlEvent;
 use quick_xml::Reader;
-use virevent::words::Words;
+use crate::words::Words;
 
 /// An element of the event: its attributes, text and children.
 #[derive(Debug, Default)]

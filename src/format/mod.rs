@@ -1,10 +1,15 @@
-//! The ways virevent-watch prints an event: its XML, a readable line, a JSON
-//! object, or virsh's words (`virsh.rs`).
+//! The ways an event is printed: its XML, a readable line, a JSON object, or
+//! virsh's words (`virsh.rs`). virevent-watch prints with them, and the NATS
+//! relay and its consumer (the `virevent-relay` package) use the same mapping,
+//! so that a consumer reading a bus sees what a watch of the daemon would.
 
 use std::fmt::Write as _;
 
-use super::element::Element;
-use virevent::Event;
+use crate::Event;
+use element::Element;
+
+mod element;
+mod virsh;
 
 /// How each event is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +42,7 @@ pub fn render(format: Format, event: &Event, uri: Option<&str>) -> String {
     let fields = match format {
         Format::Xml => None,
         Format::Virsh => {
-            let text = super::virsh::render(event.xml()).unwrap_or_else(|| event.xml().to_string());
+            let text = virsh::render(event.xml()).unwrap_or_else(|| event.xml().to_string());
             return prefixed(uri, text);
         }
         Format::Line | Format::Json => Fields::read(event.xml()),

@@ -7,13 +7,13 @@
 //! `event 'connection-closed' for connection: eof`.
 
 use super::element::Element;
-use virevent::words::{self, Words};
+use crate::words::{self, Words};
 
 /// The event as virsh prints it: the timestamp prefix, then its text (several
 /// lines for some kinds), without the last line feed.
 pub fn render(xml: &str) -> Option<String> {
     let event = Element::read(xml)?;
-    let mut out = super::format::utc_time(event.attribute("timestamp"));
+    let mut out = super::utc_time(event.attribute("timestamp"));
     out.push_str("+0000: ");
     out.push_str(&text(&event));
     Some(out)
