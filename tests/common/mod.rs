@@ -96,6 +96,7 @@ pub fn run_python_with(script: &str, args: &[&str], what: &str, modules: &[tools
 }
 
 pub mod libvirtd;
+pub mod nats;
 pub mod pki;
 pub mod sasl;
 pub mod schema;

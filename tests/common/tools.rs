@@ -71,6 +71,8 @@ pub const LIBSASL2_DEV: Tool = Tool {
 pub const XMLLINT: Tool = command("xmllint", "libxml2-utils");
 /// The emulator of the real-QEMU test (Debian 12 needs bookworm-backports'
 /// build, see .ci/run).
+/// NATS with JetStream, for the relay's tests.
+pub const NATS_SERVER: Tool = command("nats-server", "nats-server");
 pub const QEMU: Tool = command("qemu-system-x86_64", "qemu-system-x86");
 /// What runs that test's libvirtd in private mount and PID namespaces.
 pub const UNSHARE: Tool = command("unshare", "util-linux");
@@ -168,4 +170,35 @@ fn record(line: &str) {
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
         let _ = f.write_all(line.as_bytes());
     }
+}
+
+/// The run's last lines: every group of tests skipped for want of a tool,
+/// and how many events were validated (tests/zz_skips.rs, and the relay's).
+pub fn summarize() {
+    let dir = skips_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let texts: Vec<String> = entries.flatten().filter_map(|entry| std::fs::read_to_string(entry.path()).ok()).collect();
+    let mut lines: Vec<String> = texts
+        .iter()
+        .flat_map(|text| text.lines().filter(|l| l.starts_with("SKIPPED ")).map(str::to_string))
+        .collect();
+    lines.sort();
+    lines.dedup();
+    let _ = std::fs::remove_dir_all(&dir);
+    let groups: Vec<&str> =
+        lines.iter().filter_map(|l| l.strip_prefix("SKIPPED ")).map(|l| l.split(": needs").next().unwrap_or(l)).collect();
+    let mut summary = format!("SKIPPED {} group(s) for want of a tool: {}\n", groups.len(), groups.join("; "));
+    // "VALIDATED N WHAT" (tests/common/schema.rs): every batch counts.
+    let (mut events, mut batches) = (0, 0);
+    for text in &texts {
+        for n in text.lines().filter_map(|l| l.strip_prefix("VALIDATED ")?.split(' ').next()?.parse::<usize>().ok()) {
+            events += n;
+            batches += 1;
+        }
+    }
+    if batches > 0 {
+        summary.push_str(&format!("VALIDATED {events} event(s) in {batches} batch(es) against docs/events.rng\n"));
+    }
+    // Straight to the terminal: the test harness captures print!.
+    let _ = std::io::stderr().write_all(summary.as_bytes());
 }
