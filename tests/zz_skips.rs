@@ -3,8 +3,6 @@
 //! the tests validated against docs/events.rng (tests/common/schema.rs). Its
 //! name sorts last, and cargo runs test binaries in that order.
 
-use std::io::Write;
-
 mod common;
 
 #[test]

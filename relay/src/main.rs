@@ -106,7 +106,7 @@ struct Options {
     server: String,
     stream: stream::Config,
     format: Format,
-    filters: Vec<String>,
+    filter: Filter,
     limits: Limits,
     spool: Option<String>,
     drain: Duration,
@@ -116,7 +116,7 @@ struct Options {
 enum Command {
     Help,
     Version,
-    Relay(Options),
+    Relay(Box<Options>),
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Usage> {
@@ -138,6 +138,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Usage> 
         "--spool",
         "--drain",
     ];
+    let mut filters = Vec::new();
     let mut o = Options {
         uris: Vec::new(),
         hosts: Vec::new(),
@@ -150,7 +151,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Usage> 
             ..Default::default()
         },
         format: Format::Xml,
-        filters: Vec::new(),
+        filter: Filter::All,
         limits: Limits { count: 100_000, bytes: 64 << 20 },
         spool: None,
         drain: Duration::from_secs(5),
@@ -190,12 +191,15 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Usage> 
                     _ => return Err(Usage(format!("--format wants xml or json, not '{value}'"))),
                 }
             }
-            "--filter" => o.filters.push(value),
+            "--filter" => filters.push(value),
             "--max-pending" => o.limits.count = cli::whole(&name, "events", &value)?,
             "--max-pending-bytes" => o.limits.bytes = cli::whole(&name, "bytes", &value)?,
             "--spool" => o.spool = Some(value),
             _ => o.drain = cli::seconds(&name, &value)?,
         }
+    }
+    if !filters.is_empty() {
+        o.filter = Filter::parse(&filters).map_err(|e| Usage(format!("bad --filter: {}", e.message)))?;
     }
     if o.uris.is_empty() {
         return Err(Usage("give at least one --uri: the daemons to watch".into()));
@@ -210,7 +214,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Usage> 
     if o.limits.count == 0 {
         return Err(Usage("--max-pending wants at least 1 event".into()));
     }
-    Ok(Command::Relay(o))
+    Ok(Command::Relay(Box::new(o)))
 }
 
 /// JetStream's rule for stream names.
@@ -228,7 +232,7 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stdout(), "{NAME} {VERSION}");
             return ExitCode::SUCCESS;
         }
-        Ok(Command::Relay(options)) => relay(options),
+        Ok(Command::Relay(options)) => relay(*options),
         Err(Usage(message)) => {
             eprintln!("{NAME}: {message}\nTry '{NAME} --help' for more information.");
             return ExitCode::from(2);
@@ -301,12 +305,18 @@ impl Shared {
 
     /// Takes what the publisher sends next: the events-lost notices first.
     fn take(&self, max: usize) -> (Vec<Lost>, Vec<Message>) {
-        let mut p = self.lock();
         // What the publisher may send is on disk first.
+        self.flush_spool();
+        self.lock().outbox.take(max)
+    }
+
+    /// Writes what the spool holds in its buffer: the watch does after each
+    /// delivery, so that an event a handler queued survives a kill.
+    fn flush_spool(&self) {
+        let mut p = self.lock();
         if let Some(Err(e)) = p.spool.as_mut().map(Spool::flush) {
             drop_spool(&mut p, &e);
         }
-        p.outbox.take(max)
     }
 
     /// Marks `done` acknowledged; `unacked` is what the publisher still holds.
@@ -315,7 +325,7 @@ impl Shared {
         let Pending { outbox, spool, .. } = &mut *p;
         let Some(s) = spool else { return };
         let indexes: Vec<u64> = done.iter().filter(|m| m.covers.is_none()).map(|m| m.index).collect();
-        let result = if unacked.is_empty() && outbox.len() == 0 {
+        let result = if unacked.is_empty() && outbox.is_empty() {
             s.rewrite(std::iter::empty())
         } else if s.is_over() {
             s.rewrite(unacked.iter().chain(outbox.iter()))
@@ -341,11 +351,6 @@ fn drop_spool(p: &mut Pending, e: &std::io::Error) {
 }
 
 fn relay(options: Options) -> Result<(), String> {
-    let filter = if options.filters.is_empty() {
-        Filter::All
-    } else {
-        Filter::parse(&options.filters).map_err(|e| format!("bad --filter: {}", e.message))?
-    };
     let (spool, left) = match &options.spool {
         Some(path) => {
             let bound = (2 * options.limits.bytes as u64).max(1 << 20);
@@ -370,7 +375,7 @@ fn relay(options: Options) -> Result<(), String> {
         stopping: AtomicBool::new(false),
     });
     // Every connection is open, or known absent, before NATS is tried.
-    let watch = Watch::open(&options, &filter, &shared)?;
+    let watch = Watch::open(&options, &shared)?;
     let (stop_read, stop_write) = pipe().map_err(|e| format!("cannot make a pipe: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -705,8 +710,8 @@ impl Source {
 }
 
 impl Watch {
-    fn open(options: &Options, filter: &Filter, shared: &Arc<Shared>) -> Result<Watch, String> {
-        let queueing = Queueing { format: options.format, filter: filter.clone(), shared: shared.clone() };
+    fn open(options: &Options, shared: &Arc<Shared>) -> Result<Watch, String> {
+        let queueing = Queueing { format: options.format, filter: options.filter.clone(), shared: shared.clone() };
         let mut sources = Vec::new();
         for (i, uri) in options.uris.iter().enumerate() {
             let host = options.hosts.get(i).cloned().unwrap_or_else(|| subject::host_of_uri(uri));
@@ -737,6 +742,7 @@ impl Watch {
                     source.conn = None;
                 }
             }
+            self.queueing.shared.flush_spool();
             if self.sources.iter().all(|s| s.conn.is_none() && s.retry.is_none()) {
                 return Err("every daemon's connection is lost".into());
             }
