@@ -249,6 +249,7 @@ fn three_daemons_through_three_relays_reach_one_consumer_in_order_none_twice() {
     assert!(all.status.success(), "{}", text(&all.stderr));
     let lines: Vec<String> = text(&all.stdout).lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 3 * N);
+    common::schema::validate("virevent-sub's XML", &lines);
     for (line, m) in lines.iter().zip(&stored) {
         // The payload's root, then the URI as its last attribute.
         let root = &m.payload[..m.payload.find('>').unwrap()];
@@ -442,6 +443,8 @@ fn a_daemon_restarted_under_the_relay_publishes_the_resync() {
     let stored = stream_with(&nats, 4);
     let kinds: Vec<&str> = stored.iter().map(|m| m.header("Virevent-Type")).collect();
     assert_eq!(kinds, ["domain-state-transition", "connection-lost", "domain-state-transition", "connection-restored"]);
+    let payloads: Vec<&str> = stored.iter().map(|m| m.payload.as_str()).collect();
+    common::schema::validate("the relay's resync events", &payloads);
     assert!(stored[2].payload.contains("<old-state>paused</old-state><new-state>running</new-state><reason>resync</reason>"));
     assert_eq!(stored.iter().map(Stored::seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_no_duplicate(&stored);

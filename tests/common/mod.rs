@@ -13,9 +13,11 @@ pub fn library_dir() -> PathBuf {
     exe.parent().expect("deps dir").to_path_buf()
 }
 
-/// The crate's directory.
+/// The library's directory, the workspace's top (also for the relay
+/// package's tests, which use this module from relay/).
 pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.ancestors().find(|dir| dir.join("include/virevent.h").is_file()).unwrap_or(manifest)
 }
 
 /// Programs load the library by its SONAME, libvirevent.so.0: link it to the
