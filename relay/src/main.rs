@@ -263,6 +263,8 @@ struct Stats {
     retried: AtomicU64,
     /// events-lost notices published.
     notices: AtomicU64,
+    /// Taken by the publisher and not yet acknowledged.
+    unacked: AtomicU64,
 }
 
 /// The outbox, the spool beside it, and the next message's index.
@@ -418,7 +420,7 @@ fn summary(shared: &Shared) {
         s.deduplicated.load(Ordering::Relaxed),
         p.outbox.dropped,
         s.notices.load(Ordering::Relaxed),
-        p.outbox.len(),
+        p.outbox.len() as u64 + s.unacked.load(Ordering::Relaxed),
     ));
 }
 
@@ -536,6 +538,7 @@ async fn publisher(js: &jetstream::Context, options: &Options, shared: &Shared) 
         if unacked.is_empty() {
             let (lost, messages) = shared.take(WINDOW);
             unacked = lost.into_iter().map(|l| notice(l, options.format)).chain(messages).collect();
+            shared.stats.unacked.store(unacked.len() as u64, Ordering::Relaxed);
             if unacked.is_empty() {
                 if shared.stopping.load(Ordering::SeqCst) && shared.is_empty() {
                     return Ok(());
@@ -554,6 +557,7 @@ async fn publisher(js: &jetstream::Context, options: &Options, shared: &Shared) 
                 stats.notices.fetch_add(1, Ordering::Relaxed);
             }
         }
+        stats.unacked.store(unacked.len() as u64, Ordering::Relaxed);
         shared.acked(&done, &unacked);
         if let Some(e) = failure {
             if failures == 0 {

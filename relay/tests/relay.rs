@@ -39,7 +39,7 @@ struct Relay {
 
 impl Relay {
     /// Starts `virevent-relay --server URL ARGS` and waits until it watches
-    /// every `--uri` it was given.
+    /// every `--uri` it was given, or says it tries one again later.
     fn start(nats: &Nats, args: &[&str]) -> Relay {
         let dir = common::test_dir("relay");
         std::fs::create_dir_all(&dir).unwrap();
@@ -55,7 +55,9 @@ impl Relay {
             .expect("virevent-relay runs");
         let relay = Relay { child: Some(child), dir };
         let uris = args.iter().filter(|a| **a == "--uri").count();
-        relay.wait_for_log(|log| log.matches("virevent-relay: watching '").count() >= uris);
+        relay.wait_for_log(|log| {
+            log.matches("virevent-relay: watching '").count() + log.matches("; trying again").count() >= uris
+        });
         relay
     }
 
@@ -448,6 +450,43 @@ fn a_daemon_restarted_under_the_relay_publishes_the_resync() {
     assert!(stored[2].payload.contains("<old-state>paused</old-state><new-state>running</new-state><reason>resync</reason>"));
     assert_eq!(stored.iter().map(Stored::seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_no_duplicate(&stored);
+}
+
+#[test]
+fn one_relay_watches_several_daemons_and_one_not_there_yet() {
+    let Some((present, nats)) = parts("one relay, two daemons, one absent at start") else { return };
+    let mut absent = Daemon::start_with("", None);
+    absent.kill(libc::SIGTERM);
+    let mut relay =
+        Relay::start(&nats, &["--uri", &present.uri, "--host-name", "a", "--uri", &absent.uri, "--host-name", "b"]);
+    assert!(relay.log().contains(&format!("cannot connect to '{}'", absent.uri)), "{}", relay.log());
+    make_events(&present, 2);
+    absent.restart();
+    relay.wait_for_log(|log| log.matches("virevent-relay: watching '").count() == 2);
+    make_events(&absent, 3);
+    let stored = stream_with(&nats, 5);
+    let of = |host: &str| stored.iter().filter(|m| m.header("Virevent-Host") == host).map(Stored::seq).collect::<Vec<_>>();
+    assert_eq!((of("a"), of("b")), (vec![1, 2], vec![1, 2, 3]));
+    assert_eq!(stored.iter().filter(|m| m.subject.starts_with("virevent.b.")).count(), 3);
+    relay.stop(libc::SIGTERM);
+}
+
+#[test]
+fn a_stop_while_nats_is_away_waits_the_drain_and_says_what_is_left() {
+    let Some((daemon, mut nats)) = parts("a stop while NATS is away") else { return };
+    let mut relay = Relay::start(&nats, &["--uri", &daemon.uri, "--host-name", "h", "--drain", "0.5"]);
+    relay.wait_for_log(|log| log.contains("publishing to the stream"));
+    nats.kill(libc::SIGKILL);
+    make_events(&daemon, 3);
+    thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let log = relay.stop(libc::SIGTERM);
+    assert!(start.elapsed() < Duration::from_secs(5), "the drain is bounded: {:?}", start.elapsed());
+    assert!(log.contains("--drain (0.5 s) passed before NATS took every event"), "{log}");
+    let summary = log.lines().find(|l| l.contains("summary:")).expect("a summary");
+    // One is in the publisher's hands, the others in the queue: all unpublished.
+    assert!(summary.starts_with("virevent-relay: summary: 0 published"), "{summary}");
+    assert!(summary.contains(" 0 dropped") && summary.contains(" 3 left unpublished"), "{summary}");
 }
 
 #[test]
