@@ -73,6 +73,11 @@ pub const XMLLINT: Tool = command("xmllint", "libxml2-utils");
 /// build, see .ci/run).
 /// NATS with JetStream, for the relay's tests.
 pub const NATS_SERVER: Tool = command("nats-server", "nats-server");
+/// NATS's Python client, which docs/fleet.md's consumer uses: installed from
+/// PyPI into a virtual environment of the test's own (relay/tests/fleet_doc.rs),
+/// never into the host's Python; looked for here only where that install failed.
+pub const NATS_PY: Tool =
+    Tool { command: "nats-py", package: "python3-venv, then pip install nats-py", python_module: Some("nats.js"), file: None };
 pub const QEMU: Tool = command("qemu-system-x86_64", "qemu-system-x86");
 /// What runs that test's libvirtd in private mount and PID namespaces.
 pub const UNSHARE: Tool = command("unshare", "util-linux");
