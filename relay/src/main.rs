@@ -22,7 +22,7 @@ use virevent::{Connection, ErrorCode, Event, Filter};
 use virevent_relay::cli::{self, Usage};
 use virevent_relay::headers;
 use virevent_relay::outbox::{Limits, Lost, Message, Origin, Outbox};
-use virevent_relay::spool::Spool;
+use virevent_relay::spool::{Left, Spool};
 use virevent_relay::subject;
 
 const NAME: &str = "virevent-relay";
@@ -38,7 +38,7 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 const RECONNECT_MIN: Duration = Duration::from_millis(250);
 const RECONNECT_MAX: Duration = Duration::from_secs(30);
 
-// docs/virevent-relay.1 says the same; relay/tests/relay.rs checks that every
+// docs/virevent-relay.1 says the same; relay/tests/man.rs checks that every
 // option of one is in the other.
 const HELP: &str = concat!(
     "\
@@ -67,10 +67,11 @@ Options:
                        object virevent-watch --format json prints
   --filter ENTRY       publish only the events ENTRY matches, as virevent-watch
                        --filter (repeat it: any entry)
-  --max-pending N      events waiting for NATS at most (default 100000); beyond,
-                       the oldest are dropped and one events-lost event per host
-                       (count, first-seq, last-seq) is published when NATS
-                       takes events again
+  --max-pending N      events queued for NATS at most (default 100000), beside
+                       the window of up to 256 the publisher sends and awaits;
+                       beyond, the oldest queued are dropped and one
+                       events-lost event per watched URI (count, first-seq,
+                       last-seq) is published when NATS takes events again
   --max-pending-bytes N  bytes waiting at most (default 67108864)
   --spool FILE         keep every waiting event in FILE until JetStream
                        acknowledges it, and publish again at start what a
@@ -295,10 +296,10 @@ impl Shared {
         let mut p = self.lock();
         p.next_index += 1;
         m.index = p.next_index;
-        let spooled = p.spool.as_mut().map(|s| s.append(&m));
+        let spooled = p.spool.as_mut().map_or(Ok(()), |s| s.append(&m));
         let dropped = p.outbox.push(m);
-        let marked = p.spool.as_mut().map(|s| s.done(&dropped));
-        if let Some(Err(e)) = spooled.or(marked) {
+        let marked = p.spool.as_mut().map_or(Ok(()), |s| s.dropped(&dropped));
+        if let Err(e) = spooled.and(marked) {
             drop_spool(&mut p, &e);
         }
         drop(p);
@@ -327,12 +328,19 @@ impl Shared {
         let Pending { outbox, spool, .. } = &mut *p;
         let Some(s) = spool else { return };
         let indexes: Vec<u64> = done.iter().filter(|m| m.covers.is_none()).map(|m| m.index).collect();
+        let mut announced = done.iter().filter_map(|m| m.covers.as_ref());
+        // A rewrite holds the lock, and so a handler, for as long as it
+        // writes what is pending: rare (the file past twice the byte bound,
+        // which takes an outage and acks after it), and never more than
+        // --max-pending-bytes.
         let result = if unacked.is_empty() && outbox.is_empty() {
-            s.rewrite(std::iter::empty())
+            s.rewrite(std::iter::empty(), std::iter::empty())
         } else if s.is_over() {
-            s.rewrite(unacked.iter().chain(outbox.iter()))
+            // What waits: messages, and drops whose notice is not acknowledged.
+            let notices = unacked.iter().filter_map(|m| m.covers.as_ref());
+            s.rewrite(unacked.iter().chain(outbox.iter()), notices.chain(outbox.lost()))
         } else {
-            s.done(&indexes)
+            announced.try_for_each(|l| s.announced(&l.origin, l.last)).and(s.done(&indexes))
         };
         if let Err(e) = result {
             drop_spool(&mut p, &e);
@@ -353,22 +361,29 @@ fn drop_spool(p: &mut Pending, e: &std::io::Error) {
 }
 
 fn relay(options: Options) -> Result<(), String> {
-    let (spool, left) = match &options.spool {
+    let (mut spool, left) = match &options.spool {
         Some(path) => {
             let bound = (2 * options.limits.bytes as u64).max(1 << 20);
             let (spool, left) =
                 Spool::open(path.as_ref(), bound).map_err(|e| format!("cannot use the spool {path}: {e}"))?;
             (Some(spool), left)
         }
-        None => (None, Vec::new()),
+        None => (None, Left::default()),
     };
     let mut outbox = Outbox::new(options.limits);
-    let next_index = left.iter().map(|m| m.index).max().unwrap_or(0);
-    if !left.is_empty() {
-        log(&format!("publishing again {} event(s) the spool kept", left.len()));
+    let next_index = left.messages.iter().map(|m| m.index).max().unwrap_or(0);
+    if !left.messages.is_empty() {
+        log(&format!("publishing again {} event(s) the spool kept", left.messages.len()));
     }
-    for m in left {
-        outbox.push(m);
+    for lost in left.lost {
+        log(&format!("{}: {} event(s) dropped before, not yet announced", lost.origin.uri, lost.count));
+        outbox.count_lost(lost);
+    }
+    for m in left.messages {
+        let dropped = outbox.push(m);
+        if let Some(Err(e)) = spool.as_mut().map(|s| s.dropped(&dropped)) {
+            return Err(format!("cannot write the spool: {e}"));
+        }
     }
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending { outbox, spool, next_index }),
@@ -397,10 +412,8 @@ fn relay(options: Options) -> Result<(), String> {
             })
             .map_err(|e| format!("cannot start the watch thread: {e}"))?
     };
-    let published = runtime.block_on(publish(&options, shared.clone(), ended_rx));
-    // The watch ends at once when told (it may have ended on its own).
-    // SAFETY: one byte from our buffer into our pipe.
-    let _ = unsafe { libc::write(stop_write.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+    let published = runtime.block_on(publish(&options, shared.clone(), ended_rx, &stop_write));
+    stop_watch(&stop_write);
     let watched = watcher.join().unwrap_or_else(|_| Err("the watch thread panicked".into()));
     summary(&shared);
     published.and(watched)
@@ -411,7 +424,8 @@ fn relay(options: Options) -> Result<(), String> {
 fn summary(shared: &Shared) {
     let s = &shared.stats;
     let p = shared.lock();
-    let kept = if p.spool.is_some() { " (kept in the spool)" } else { "" };
+    let left = p.outbox.len() as u64 + s.unacked.load(Ordering::Relaxed);
+    let kept = if p.spool.is_some() && left > 0 { " (kept in the spool)" } else { "" };
     log(&format!(
         "summary: {} published, {} retried, {} deduplicated by the server, {} dropped ({} events-lost notice(s)), \
          {} left unpublished{kept}",
@@ -420,8 +434,14 @@ fn summary(shared: &Shared) {
         s.deduplicated.load(Ordering::Relaxed),
         p.outbox.dropped,
         s.notices.load(Ordering::Relaxed),
-        p.outbox.len() as u64 + s.unacked.load(Ordering::Relaxed),
+        left,
     ));
+}
+
+/// Tells the watch thread to end (it ends at once; it may have ended on its own).
+fn stop_watch(stop: &OwnedFd) {
+    // SAFETY: one byte from our buffer into our pipe.
+    let _ = unsafe { libc::write(stop.as_raw_fd(), b"x".as_ptr().cast(), 1) };
 }
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
@@ -436,11 +456,13 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Connects to NATS, makes sure of the stream, and publishes until told to
-/// stop (then drains for `--drain` at most).
+/// stop; then ends the watch (no event comes after) and drains for
+/// `--drain` at most.
 async fn publish(
     options: &Options,
     shared: Arc<Shared>,
     watch_ended: tokio::sync::oneshot::Receiver<()>,
+    stop: &OwnedFd,
 ) -> Result<(), String> {
     let client = async_nats::ConnectOptions::new()
         .name(NAME)
@@ -463,11 +485,12 @@ async fn publish(
         .build(client);
     let work = publisher(&js, options, &shared);
     tokio::pin!(work);
-    let stop = stop_signal(watch_ended);
+    let stopped = stop_signal(watch_ended);
     tokio::select! {
         result = &mut work => return result,
-        () = stop => {}
+        () = stopped => {}
     }
+    stop_watch(stop);
     shared.stopping.store(true, Ordering::SeqCst);
     shared.wake.notify_one();
     match tokio::time::timeout(options.drain, work).await {
@@ -624,9 +647,9 @@ fn notice(lost: Lost, format: Format) -> Message {
         seq: 0,
         timestamp: timestamp_of(&event),
         payload: payload(&event, format),
-        covers: Some((lost.first, lost.last)),
         index: 0,
-        origin: lost.origin,
+        origin: lost.origin.clone(),
+        covers: Some(lost),
     }
 }
 

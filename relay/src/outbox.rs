@@ -30,8 +30,8 @@ pub struct Message {
     pub seq: u64,
     pub timestamp: String,
     pub payload: Bytes,
-    /// For an `events-lost` notice (seq 0): the first and last seq it covers.
-    pub covers: Option<(u64, u64)>,
+    /// For an `events-lost` notice (seq 0): the drops it announces.
+    pub covers: Option<Lost>,
 }
 
 impl Message {
@@ -45,7 +45,7 @@ impl Message {
     pub fn id(&self) -> String {
         match self.covers {
             None => format!("{}/{}/{}", self.origin.host, self.origin.start, self.seq),
-            Some((first, last)) => format!("{}/{}/lost-{first}-{last}", self.origin.host, self.origin.start),
+            Some(Lost { first, last, .. }) => format!("{}/{}/lost-{first}-{last}", self.origin.host, self.origin.start),
         }
     }
 }
@@ -65,6 +65,20 @@ pub struct Lost {
     pub count: u64,
     pub first: u64,
     pub last: u64,
+}
+
+impl Lost {
+    /// Adds these drops to `list`, one entry per origin.
+    pub fn add_to(self, list: &mut Vec<Lost>) {
+        match list.iter_mut().find(|l| l.origin == self.origin) {
+            Some(l) => {
+                l.count += self.count;
+                l.first = l.first.min(self.first);
+                l.last = l.last.max(self.last);
+            }
+            None => list.push(self),
+        }
+    }
 }
 
 pub struct Outbox {
@@ -99,15 +113,20 @@ impl Outbox {
             self.bytes -= weight(&old);
             self.dropped += 1;
             dropped.push(old.index);
-            match self.lost.iter_mut().find(|l| l.origin == old.origin) {
-                Some(l) => {
-                    l.count += 1;
-                    l.last = old.seq;
-                }
-                None => self.lost.push(Lost { count: 1, first: old.seq, last: old.seq, origin: old.origin }),
-            }
+            self.count_lost(Lost { count: 1, first: old.seq, last: old.seq, origin: old.origin });
         }
         dropped
+    }
+
+    /// Adds `lost` to its origin's drops not yet announced (a spool gives
+    /// back those an earlier relay had not announced).
+    pub fn count_lost(&mut self, lost: Lost) {
+        lost.add_to(&mut self.lost);
+    }
+
+    /// The drops not yet announced.
+    pub fn lost(&self) -> &[Lost] {
+        &self.lost
     }
 
     /// Takes the drops to announce, then up to `max` messages from the front.

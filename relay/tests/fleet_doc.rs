@@ -25,13 +25,8 @@ const SUB: &str = env!("CARGO_BIN_EXE_virevent-sub");
 const HOST: &str = "node1.example.com";
 const HOST_TOKEN: &str = "node1_example_com";
 
-/// The workspace's directory (the relay package's parent).
-fn workspace() -> &'static Path {
-    common::root().parent().expect("the workspace holds relay/")
-}
-
 fn read(path: &str) -> String {
-    std::fs::read_to_string(workspace().join(path)).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+    std::fs::read_to_string(common::root().join(path)).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
 }
 
 /// The one ```python block of docs/fleet.md.

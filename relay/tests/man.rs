@@ -27,7 +27,7 @@ fn help(program: &str) -> String {
 }
 
 fn page(path: &str) -> String {
-    std::fs::read_to_string(common::root().join("..").join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    std::fs::read_to_string(common::root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// What `--help` lists, for the lines at two spaces that `starts` says: the
@@ -153,7 +153,7 @@ fn the_man_pages_render_without_warnings() {
         return;
     }
     for (_, _, path, name) in PAGES {
-        let file = common::root().join("..").join(path);
+        let file = common::root().join(path);
         // man -l to a pipe, as `man -l PAGE | less` does, with every groff
         // warning on.
         let output = Command::new("man")

@@ -181,6 +181,15 @@ fn make_events(daemon: &Daemon, n: usize) {
     }
 }
 
+/// An events-lost notice's count, first-seq and last-seq.
+fn lost_range(notice: &Stored) -> (u64, u64, u64) {
+    let attribute = |name: &str| -> u64 {
+        let at = format!(" {name}=\"");
+        notice.payload.split_once(&at).and_then(|(_, r)| r.split_once('"')).unwrap().0.parse().unwrap()
+    };
+    (attribute("count"), attribute("first-seq"), attribute("last-seq"))
+}
+
 /// Asserts no two messages share a deduplication id, and returns the ids.
 fn assert_no_duplicate(stored: &[Stored]) -> HashSet<String> {
     let mut ids = HashSet::new();
@@ -338,13 +347,8 @@ fn beyond_the_bound_the_oldest_are_dropped_and_announced_once_nats_is_back() {
     assert_no_duplicate(&stored);
     let lost: Vec<&Stored> = stored.iter().filter(|m| m.header("Virevent-Type") == "events-lost").collect();
     assert_eq!(lost.len(), 1, "{stored:#?}");
-    let notice = lost[0];
-    assert_eq!(notice.subject, "virevent.h.events-lost");
-    let attribute = |name: &str| -> u64 {
-        let at = format!(" {name}=\"");
-        notice.payload.split_once(&at).and_then(|(_, r)| r.split_once('"')).unwrap().0.parse().unwrap()
-    };
-    let (count, first, last) = (attribute("count"), attribute("first-seq"), attribute("last-seq"));
+    assert_eq!(lost[0].subject, "virevent.h.events-lost");
+    let (count, first, last) = lost_range(lost[0]);
     let seqs: Vec<u64> = stored.iter().filter(|m| m.header("Virevent-Type") != "events-lost").map(Stored::seq).collect();
     // Every seq is published or counted lost, once; the gap is announced
     // where it is, and what is left is the newest.
@@ -430,6 +434,44 @@ fn a_relay_killed_and_started_again_on_its_spool_publishes_again_and_the_server_
         .collect();
     // What the killed relay received is there with no gap.
     assert_eq!(of_fourth, (1..=of_fourth.len() as u64).collect::<Vec<_>>());
+    let _ = std::fs::remove_dir_all(&spool_dir);
+}
+
+#[test]
+fn drops_a_killed_relay_never_announced_are_announced_by_the_next_on_its_spool() {
+    let Some((daemon, mut nats)) = parts("drops kept in the spool") else { return };
+    let spool_dir = common::test_dir("spool-drops");
+    std::fs::create_dir_all(&spool_dir).unwrap();
+    let spool = spool_dir.join("spool");
+    let args = ["--uri", &daemon.uri, "--host-name", "h", "--max-pending", "3", "--spool", spool.to_str().unwrap()];
+    let _hold = virevent::Connection::open(Some(&daemon.uri)).unwrap();
+    let mut relay = Relay::start(&nats, &args);
+    relay.wait_for_log(|log| log.contains("publishing to the stream"));
+    nats.kill(libc::SIGKILL);
+    make_events(&daemon, 8);
+    thread::sleep(Duration::from_millis(500));
+    relay.stop(libc::SIGKILL);
+    nats.restart();
+    let mut next = Relay::start(&nats, &args);
+    // At least the notice and the 3 the bound keeps.
+    let stored = stream_with(&nats, 4);
+    let log = next.stop(libc::SIGTERM);
+    assert!(log.contains("event(s) dropped before, not yet announced"), "{log}");
+    assert_no_duplicate(&stored);
+    let notices: Vec<&Stored> = stored.iter().filter(|m| m.header("Virevent-Type") == "events-lost").collect();
+    assert_eq!(notices.len(), 1, "{stored:#?}");
+    let (count, first, last) = lost_range(notices[0]);
+    let mut all: Vec<u64> =
+        stored.iter().filter(|m| m.header("Virevent-Type") != "events-lost").map(Stored::seq).chain(first..=last).collect();
+    all.sort();
+    assert_eq!(count, last - first + 1);
+    assert_eq!(all, (1..=8).collect::<Vec<_>>(), "{stored:#?}");
+    // Announced: a third relay on the spool announces nothing again.
+    let mut third = Relay::start(&nats, &args);
+    thread::sleep(Duration::from_millis(300));
+    let log = third.stop(libc::SIGTERM);
+    assert!(!log.contains("dropped before"), "{log}");
+    assert_eq!(read_stream(&nats).len(), stored.len());
     let _ = std::fs::remove_dir_all(&spool_dir);
 }
 

@@ -16,7 +16,7 @@ use virevent_relay::headers;
 const NAME: &str = "virevent-sub";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-// docs/virevent-sub.1 says the same; relay/tests/relay.rs checks that every
+// docs/virevent-sub.1 says the same; relay/tests/man.rs checks that every
 // option of one is in the other.
 const HELP: &str = concat!(
     "\
@@ -28,7 +28,8 @@ The URI: HOST and PORT of the NATS server (default port 4222), the stream
 (default virevent), and PARAMS joined by '&', taken as written:
   subject=SUBJECT      what to read (default virevent.>): virevent.HOST.TYPE
                        with NATS wildcards, virevent.node1_example_com.> for
-                       one host, virevent.*.domain-lifecycle for one type
+                       one host, virevent.*.domain-state-transition for one
+                       type
   durable=NAME         a durable consumer of that name: made at first use,
                        each event acknowledged once printed, and the next run
                        goes on where this one stopped
@@ -46,7 +47,9 @@ Options:
   --format FORMAT      xml (the default), line, json or virsh, as
                        virevent-watch --format; where the subject spans
                        several hosts, each event also names the URI its relay
-                       watched (a uri attribute, a \"uri\" member, a prefix)
+                       watched (a uri attribute, a \"uri\" member, a prefix);
+                       a JSON event (virevent-relay --format json) is printed
+                       as stored
   --count N            exit after printing N events
   --timeout SECONDS    exit once SECONDS have passed
   -h, --help           print this help and exit
@@ -96,8 +99,8 @@ fn parse_uri(uri: &str) -> Result<Source, Usage> {
         return Err(bad("it names the NATS server: nats://HOST[:PORT]/STREAM"));
     }
     let stream = if stream.is_empty() { "virevent" } else { stream };
-    if stream.contains(['/', '.', '*', '>']) {
-        return Err(bad("a stream name holds no '/', '.', '*' or '>'"));
+    if stream.contains(['/', '\\', '.', '*', '>']) || stream.contains(char::is_whitespace) {
+        return Err(bad("a stream name holds no '/', '\\', '.', '*', '>' or white space"));
     }
     let mut source = Source {
         server: format!("nats://{authority}"),
