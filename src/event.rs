@@ -837,6 +837,15 @@ impl<'a> Canonical<'a> {
         Ok(())
     }
 
+    /// Whether the output, once `pending` is added, ends with `]]`.
+    fn after_brackets(&self, pending: &str) -> bool {
+        match pending.len() {
+            0 => self.text.ends_with("]]"),
+            1 => pending == "]" && self.text.ends_with(']'),
+            _ => pending.ends_with("]]"),
+        }
+    }
+
     /// Writes an attribute to `out`, and tells the namespaces about it when
     /// the tag is `namespaced`.
     fn attribute(&mut self, out: &mut String, attr: &Attribute<'a>, namespaced: bool, tag: &StartTag<'a>) -> Result<()> {
@@ -854,7 +863,9 @@ impl<'a> Canonical<'a> {
 
     /// Character data: copied as written (quick-xml hands references over
     /// separately), every line break (CR LF, CR or LF, as XML reads them) written as
-    /// `&#10;`; CDATA content is escaped as well.
+    /// `&#10;`; CDATA content is escaped as well. A `>` that would follow `]]`
+    /// in the output (text after a CDATA section ending in `]]`) is escaped:
+    /// `]]>` may not appear in character data.
     fn text_content(&mut self, raw: &str, cdata: bool) {
         let bytes = raw.as_bytes();
         let mut plain = 0;
@@ -865,7 +876,7 @@ impl<'a> Canonical<'a> {
                 b'\r' | b'\n' => ("&#10;", 1),
                 b'&' if cdata => ("&amp;", 1),
                 b'<' if cdata => ("&lt;", 1),
-                b'>' if cdata => ("&gt;", 1),
+                b'>' if cdata || self.after_brackets(&raw[plain..i]) => ("&gt;", 1),
                 _ => {
                     i += 1;
                     continue;
@@ -1220,6 +1231,21 @@ mod tests {
         }
         let tab = parse(r#"<event type="x" timestamp="1" a="&#9;&#x10FFFF;"/>"#).unwrap().seal(1);
         assert_eq!(tab.xml(), "<event type=\"x\" timestamp=\"1\" seq=\"1\" a=\"&#9;\u{10FFFF}\"/>");
+    }
+
+    #[test]
+    fn text_after_a_cdata_section_ending_in_brackets_never_writes_the_cdata_end() {
+        // Found by the `delivered` fuzz target: `<![CDATA[x]]]]>>` read back
+        // as `x]]` then `>`, written `x]]>`, which XML refuses.
+        for (xml, text) in [
+            ("<event type=\"x\" timestamp=\"1\"><![CDATA[x]]]]>></event>", "x]]&gt;"),
+            ("<event type=\"x\" timestamp=\"1\"><![CDATA[x]]]>]></event>", "x]]&gt;"),
+            ("<event type=\"x\" timestamp=\"1\"><a>]</a>></event>", "<a>]</a>>"),
+        ] {
+            let event = parse(xml).unwrap().seal(1);
+            assert!(event.xml().contains(text), "{}", event.xml());
+            assert!(parse_delivered(event.xml()).is_ok(), "{}", event.xml());
+        }
     }
 
     #[test]
