@@ -5,9 +5,12 @@
 //! readable, and a handler that turns each event into a message and queues it
 //! in the outbox, which never waits. The main thread runs the NATS client
 //! (tokio, one thread): the publisher takes messages from the outbox front,
-//! publishes them in windows, awaits JetStream's acknowledgements, and
+//! keeps up to `--max-in-flight` published and awaiting JetStream's
+//! acknowledgements (a sliding window), and
 //! publishes again, with the same ids, whatever was not acknowledged.
 
+use std::collections::VecDeque;
+use std::future::IntoFuture as _;
 use std::io::Write as _;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::ExitCode;
@@ -28,7 +31,8 @@ use virevent_relay::subject;
 const NAME: &str = "virevent-relay";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// How many messages the publisher sends before it awaits their acks.
+/// How many messages the publisher has sent and awaits the acks of, unless
+/// `--max-in-flight` says otherwise.
 const WINDOW: usize = 256;
 /// The waits between two tries of NATS after a failure: doubling from the
 /// first to the last.
@@ -67,9 +71,12 @@ Options:
                        object virevent-watch --format json prints
   --filter ENTRY       publish only the events ENTRY matches, as virevent-watch
                        --filter (repeat it: any entry)
+  --max-in-flight N    events published and awaiting JetStream's acknowledgement
+                       at most (default 256): a sliding window, topped up as
+                       acknowledgements come
   --max-pending N      events queued for NATS at most (default 100000), beside
-                       the window of up to 256 the publisher sends and awaits;
-                       beyond, the oldest queued are dropped and one
+                       those in flight; beyond, the oldest queued are dropped
+                       and one
                        events-lost event per watched URI (count, first-seq,
                        last-seq) is published when NATS takes events again
   --max-pending-bytes N  bytes waiting at most (default 67108864)
@@ -109,6 +116,8 @@ struct Options {
     format: Format,
     filter: Filter,
     limits: Limits,
+    /// `--max-in-flight`.
+    window: usize,
     spool: Option<String>,
     drain: Duration,
     reconnect: bool,
@@ -122,7 +131,7 @@ enum Command {
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Usage> {
     const FLAGS: [&str; 4] = ["-h", "--help", "--version", "--no-reconnect"];
-    const VALUED: [&str; 15] = [
+    const VALUED: [&str; 16] = [
         "--uri",
         "--host-name",
         "--server",
@@ -134,6 +143,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Usage> 
         "--duplicate-window",
         "--format",
         "--filter",
+        "--max-in-flight",
         "--max-pending",
         "--max-pending-bytes",
         "--spool",
@@ -154,6 +164,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Usage> 
         format: Format::Xml,
         filter: Filter::All,
         limits: Limits { count: 100_000, bytes: 64 << 20 },
+        window: WINDOW,
         spool: None,
         drain: Duration::from_secs(5),
         reconnect: true,
@@ -193,6 +204,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Usage> 
                 }
             }
             "--filter" => filters.push(value),
+            "--max-in-flight" => o.window = cli::whole(&name, "events", &value)?,
             "--max-pending" => o.limits.count = cli::whole(&name, "events", &value)?,
             "--max-pending-bytes" => o.limits.bytes = cli::whole(&name, "bytes", &value)?,
             "--spool" => o.spool = Some(value),
@@ -214,6 +226,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Usage> 
     }
     if o.limits.count == 0 {
         return Err(Usage("--max-pending wants at least 1 event".into()));
+    }
+    if o.window == 0 {
+        return Err(Usage("--max-in-flight wants at least 1 event".into()));
     }
     Ok(Command::Relay(Box::new(o)))
 }
@@ -323,7 +338,7 @@ impl Shared {
     }
 
     /// Marks `done` acknowledged; `unacked` is what the publisher still holds.
-    fn acked(&self, done: &[Message], unacked: &[Message]) {
+    fn acked(&self, done: &[Message], unacked: &[&Message]) {
         let mut p = self.lock();
         let Pending { outbox, spool, .. } = &mut *p;
         let Some(s) = spool else { return };
@@ -338,7 +353,7 @@ impl Shared {
         } else if s.is_over() {
             // What waits: messages, and drops whose notice is not acknowledged.
             let notices = unacked.iter().filter_map(|m| m.covers.as_ref());
-            s.rewrite(unacked.iter().chain(outbox.iter()), notices.chain(outbox.lost()))
+            s.rewrite(unacked.iter().copied().chain(outbox.iter()), notices.chain(outbox.lost()))
         } else {
             announced.try_for_each(|l| s.announced(&l.origin, l.last)).and(s.done(&indexes))
         };
@@ -480,7 +495,7 @@ async fn publish(
         .map_err(|e| format!("cannot use the NATS server '{}': {e}", options.server))?;
     let js = jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(5))
-        .max_ack_inflight(2 * WINDOW)
+        .max_ack_inflight(2 * options.window)
         .backpressure_on_inflight(true)
         .build(client);
     let work = publisher(&js, options, &shared);
@@ -521,7 +536,7 @@ fn backoff(attempts: u32) -> Duration {
     RETRY_MIN.saturating_mul(1 << attempts.min(8)).min(RETRY_MAX)
 }
 
-/// Makes sure of the stream, then publishes window after window; ends when
+/// Makes sure of the stream, then publishes through the sliding window; ends when
 /// stopping with nothing left.
 async fn publisher(js: &jetstream::Context, options: &Options, shared: &Shared) -> Result<(), String> {
     let mut failures = 0;
@@ -554,72 +569,96 @@ async fn publisher(js: &jetstream::Context, options: &Options, shared: &Shared) 
         }
     }
     log(&format!("publishing to the stream '{}'", options.stream.name));
+    let (stats, window) = (&shared.stats, options.window);
     let mut failures = 0;
-    // What was sent and not yet acknowledged, in order.
-    let mut unacked: Vec<Message> = Vec::new();
+    // Sent, each with its acknowledgement to come, in order: a sliding
+    // window, topped up as acknowledgements arrive.
+    let mut in_flight: VecDeque<(Message, AckFuture)> = VecDeque::new();
+    // To send before anything new, in order: what the queue gave that did
+    // not fit, and what a failure left unacknowledged.
+    let mut next: VecDeque<Message> = VecDeque::new();
+    // Acknowledged and not yet told to the spool (it hears in batches).
+    let mut done: Vec<Message> = Vec::new();
     loop {
-        if unacked.is_empty() {
-            let (lost, messages) = shared.take(WINDOW);
-            unacked = lost.into_iter().map(|l| notice(l, options.format)).chain(messages).collect();
-            shared.stats.unacked.store(unacked.len() as u64, Ordering::Relaxed);
-            if unacked.is_empty() {
+        if next.is_empty() && in_flight.len() < window {
+            let (lost, messages) = shared.take(window - in_flight.len());
+            next.extend(lost.into_iter().map(|l| notice(l, options.format)).chain(messages));
+        }
+        let mut failure = None;
+        while in_flight.len() < window {
+            let Some(m) = next.pop_front() else { break };
+            match js.send_publish(m.subject(), publication(&m, options.format)).await {
+                Ok(ack) => in_flight.push_back((m, ack.into_future())),
+                Err(e) => {
+                    next.push_front(m);
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        stats.unacked.store((in_flight.len() + next.len()) as u64, Ordering::Relaxed);
+        let send_failed = failure.is_some();
+        if !send_failed {
+            let room = in_flight.len() < window;
+            let Some((_, front)) = in_flight.front_mut() else {
                 if shared.stopping.load(Ordering::SeqCst) && shared.is_empty() {
+                    shared.acked(&done, &[]);
                     return Ok(());
                 }
                 shared.wake.notified().await;
                 continue;
+            };
+            // The front's acknowledgement, or a message queued while the
+            // window has room.
+            let result = tokio::select! {
+                result = front => result,
+                () = shared.wake.notified(), if room => continue,
+            };
+            match result {
+                Ok(ack) => {
+                    let (m, _) = in_flight.pop_front().expect("the front was there");
+                    let counter = if ack.duplicate { &stats.deduplicated } else { &stats.published };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    if m.covers.is_some() {
+                        stats.notices.fetch_add(1, Ordering::Relaxed);
+                    }
+                    done.push(m);
+                    if failures > 0 {
+                        log("NATS takes events again");
+                        failures = 0;
+                    }
+                    if in_flight.is_empty() || done.len() >= window / 4 {
+                        let waiting: Vec<&Message> = in_flight.iter().map(|(m, _)| m).chain(&next).collect();
+                        shared.acked(&done, &waiting);
+                        done.clear();
+                    }
+                    continue;
+                }
+                Err(e) => failure = Some(e.to_string()),
             }
         }
-        let (acked, failure) = send(js, options.format, &unacked).await;
-        let done: Vec<Message> = unacked.drain(..acked.len()).collect();
-        let stats = &shared.stats;
-        for (m, duplicate) in done.iter().zip(&acked) {
-            let counter = if *duplicate { &stats.deduplicated } else { &stats.published };
-            counter.fetch_add(1, Ordering::Relaxed);
-            if m.covers.is_some() {
-                stats.notices.fetch_add(1, Ordering::Relaxed);
-            }
+        // Everything unacknowledged goes again, in order, with its id: what
+        // the server stored already it stores once.
+        let again = in_flight.len() + usize::from(send_failed);
+        for (m, _) in in_flight.drain(..).rev() {
+            next.push_front(m);
         }
-        stats.unacked.store(unacked.len() as u64, Ordering::Relaxed);
-        shared.acked(&done, &unacked);
-        if let Some(e) = failure {
-            if failures == 0 {
-                log(&format!("publish failed: {e}; publishing {} event(s) again", unacked.len()));
-            }
-            stats.retried.fetch_add(unacked.len() as u64, Ordering::Relaxed);
-            tokio::time::sleep(backoff(failures)).await;
-            failures += 1;
-        } else if failures > 0 {
-            log("NATS takes events again");
-            failures = 0;
+        let waiting: Vec<&Message> = next.iter().collect();
+        shared.acked(&done, &waiting);
+        done.clear();
+        if failures == 0 {
+            log(&format!("publish failed: {}; publishing {} event(s) again", failure.unwrap_or_default(), next.len()));
         }
+        stats.retried.fetch_add(again as u64, Ordering::Relaxed);
+        tokio::time::sleep(backoff(failures)).await;
+        failures += 1;
     }
 }
 
-/// Publishes `window` and awaits the acknowledgements in order: says for each
-/// acknowledged one (a prefix) whether it was a duplicate, and why the rest
-/// was not.
-async fn send(js: &jetstream::Context, format: Format, window: &[Message]) -> (Vec<bool>, Option<String>) {
-    let mut futures = Vec::with_capacity(window.len());
-    let mut failure = None;
-    for m in window {
-        match js.send_publish(m.subject(), publication(m, format)).await {
-            Ok(ack) => futures.push(ack),
-            Err(e) => {
-                failure = Some(e.to_string());
-                break;
-            }
-        }
-    }
-    let mut acked = Vec::with_capacity(futures.len());
-    for ack in futures {
-        match ack.await {
-            Ok(ack) => acked.push(ack.duplicate),
-            Err(e) => return (acked, Some(e.to_string())),
-        }
-    }
-    (acked, failure)
-}
+/// A publish's acknowledgement to come.
+type AckFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>> + Send>,
+>;
 
 /// The message as published: payload and headers.
 fn publication(m: &Message, format: Format) -> PublishMessage {

@@ -336,7 +336,7 @@ fn nats_killed_and_started_again_while_events_flow_loses_and_doubles_nothing() {
 #[test]
 fn beyond_the_bound_the_oldest_are_dropped_and_announced_once_nats_is_back() {
     let Some((daemon, mut nats)) = parts("the pending bound") else { return };
-    let mut relay = Relay::start(&nats, &["--uri", &daemon.uri, "--host-name", "h", "--max-pending", "5"]);
+    let mut relay = Relay::start(&nats, &["--uri", &daemon.uri, "--host-name", "h", "--max-in-flight", "1", "--max-pending", "5"]);
     relay.wait_for_log(|log| log.contains("publishing to the stream"));
     nats.kill(libc::SIGKILL);
     make_events(&daemon, 12);
@@ -443,7 +443,18 @@ fn drops_a_killed_relay_never_announced_are_announced_by_the_next_on_its_spool()
     let spool_dir = common::test_dir("spool-drops");
     std::fs::create_dir_all(&spool_dir).unwrap();
     let spool = spool_dir.join("spool");
-    let args = ["--uri", &daemon.uri, "--host-name", "h", "--max-pending", "3", "--spool", spool.to_str().unwrap()];
+    let args = [
+        "--uri",
+        &daemon.uri,
+        "--host-name",
+        "h",
+        "--max-in-flight",
+        "1",
+        "--max-pending",
+        "3",
+        "--spool",
+        spool.to_str().unwrap(),
+    ];
     let _hold = virevent::Connection::open(Some(&daemon.uri)).unwrap();
     let mut relay = Relay::start(&nats, &args);
     relay.wait_for_log(|log| log.contains("publishing to the stream"));
@@ -555,6 +566,7 @@ fn bad_arguments_are_refused_with_exit_2_and_a_reason() {
     for (program, args, reason) in [
         (RELAY, &[][..], "give at least one --uri"),
         (RELAY, &["--uri", "test:///default", "--max-pending", "0"][..], "--max-pending wants at least 1 event"),
+        (RELAY, &["--uri", "a", "--max-in-flight", "0"][..], "--max-in-flight wants at least 1 event"),
         (RELAY, &["--uri", "a", "--uri", "b", "--host-name", "h"][..], "--host-name was given 1 times for 2 --uri"),
         (RELAY, &["--uri", "a", "--stream", "a.b"][..], "--stream wants a name without '.'"),
         (RELAY, &["--uri", "a", "--format", "virsh"][..], "--format wants xml or json, not 'virsh'"),
