@@ -192,28 +192,7 @@ fn the_installed_man_pages_render_without_warnings() {
         ("share/man/man1/virevent-watch.1", "virevent-watch - print libvirt events as they arrive"),
         ("share/man/man3/virevent.3", "virevent - the libvirt events API"),
     ] {
-        let path = prefix.path(page);
-        // man -l to a pipe, as `man -l PAGE | less` does, with every groff
-        // warning on.
-        let output = Command::new("man")
-            .args(["--warnings=w", "-l"])
-            .arg(&path)
-            .env("MANWIDTH", "80")
-            .env("MANPAGER", "cat")
-            .env("LC_ALL", "C.UTF-8")
-            .output()
-            .expect("man runs");
-        let text = String::from_utf8_lossy(&output.stdout);
-        let warnings = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success() && warnings.is_empty(), "man -l {page}: {}\n{warnings}", output.status);
-        assert!(text.contains(name), "{page} renders no NAME line {name:?}:\n{text}");
-        assert!(text.contains(&format!("virevent {VERSION}")), "{page} names no version {VERSION}");
-        for line in text.lines() {
-            assert!(line.chars().count() <= 80, "{page} renders a line wider than MANWIDTH=80: {line:?}");
-        }
-        // What mandb and whatis will read of it.
-        let whatis = run(Command::new("lexgrog").arg(&path));
-        assert!(whatis.contains(name), "lexgrog {page}: {whatis}");
+        common::man::assert_renders(&prefix.path(page), page, name, VERSION);
     }
 }
 

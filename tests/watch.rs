@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod common;
 use common::libvirtd::{wait_for, Daemon};
+use common::man::man_tags;
 use common::pki::{Pki, Role, Validity};
 use common::sasl::SaslConf;
 use common::sshd::Sshd;
@@ -705,43 +706,6 @@ fn help_options(help: &str) -> Vec<String> {
                 .join(" ")
         })
         .collect()
-}
-
-/// A roff escape-bearing string as text: font changes gone, escapes read.
-fn roff_unescape(text: &str) -> String {
-    let mut text = text.replace("\\-", "-").replace("\\(aq", "'").replace("\\(dq", "\"").replace("\\e", "\\");
-    for font in ["\\fB", "\\fI", "\\fR", "\\fP"] {
-        text = text.replace(font, "");
-    }
-    text
-}
-
-/// The text of a font macro line: `.B` and `.I` join their arguments with
-/// spaces, `.BI`, `.BR` and the like with nothing (`.BI \-\-uri " URI"` is
-/// `--uri URI`); a double-quoted argument keeps its spaces.
-fn roff_text(line: &str) -> String {
-    let (mac, rest) = line.split_once(' ').unwrap_or((line, ""));
-    let mut args = Vec::new();
-    let mut rest = rest.trim_start();
-    while !rest.is_empty() {
-        let (arg, tail) = match rest.strip_prefix('"') {
-            Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
-            None => rest.split_once(' ').unwrap_or((rest, "")),
-        };
-        args.push(roff_unescape(arg));
-        rest = tail.trim_start();
-    }
-    args.join(if matches!(mac, ".B" | ".I") { " " } else { "" })
-}
-
-/// The tags of `.TP` items in the man page's section `name` (`.SH NAME`), as text.
-fn man_tags(page: &str, name: &str) -> Vec<String> {
-    let section = page
-        .split("\n.SH ")
-        .find(|s| s.lines().next().map(|l| l.trim_matches('"')) == Some(name))
-        .unwrap_or_else(|| panic!("no section {name} in the man page"));
-    let lines: Vec<&str> = section.lines().collect();
-    lines.windows(2).filter(|w| w[0] == ".TP").map(|w| roff_text(w[1])).collect()
 }
 
 #[test]

@@ -71,15 +71,9 @@ impl Process {
     /// SIGTERM, and its exit status within `limit` (SIGKILL past it: a failure).
     fn stop(&mut self, limit: Duration) -> Option<i32> {
         let mut child = self.child.take()?;
-        // SAFETY: plain system call on our own child, not yet reaped.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        match wait_for(&mut child, limit) {
+        match common::end_child(&mut child, libc::SIGTERM, limit) {
             Some(status) => status.code(),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("it did not end within {limit:?} of SIGTERM:\n{}", self.stderr());
-            }
+            None => panic!("it did not end within {limit:?} of SIGTERM:\n{}", self.stderr()),
         }
     }
 }
@@ -87,12 +81,7 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: as in stop.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-            if wait_for(&mut child, Duration::from_secs(5)).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            common::end_child(&mut child, libc::SIGTERM, Duration::from_secs(5));
         }
     }
 }

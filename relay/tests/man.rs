@@ -8,6 +8,7 @@ mod common;
 
 use std::process::Command;
 
+use common::man::man_tags;
 use common::tools;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -65,43 +66,6 @@ fn help_statuses(help: &str) -> Vec<String> {
         .collect()
 }
 
-/// A roff escape-bearing string as text: font changes gone, escapes read.
-fn roff_unescape(text: &str) -> String {
-    let mut text = text.replace("\\-", "-").replace("\\(aq", "'").replace("\\(dq", "\"").replace("\\e", "\\");
-    for font in ["\\fB", "\\fI", "\\fR", "\\fP"] {
-        text = text.replace(font, "");
-    }
-    text
-}
-
-/// The text of a font macro line: `.B` and `.I` join their arguments with
-/// spaces, `.BI`, `.BR` and the like with nothing (`.BI \-\-uri " URI"` is
-/// `--uri URI`); a double-quoted argument keeps its spaces.
-fn roff_text(line: &str) -> String {
-    let (mac, rest) = line.split_once(' ').unwrap_or((line, ""));
-    let mut args = Vec::new();
-    let mut rest = rest.trim_start();
-    while !rest.is_empty() {
-        let (arg, tail) = match rest.strip_prefix('"') {
-            Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
-            None => rest.split_once(' ').unwrap_or((rest, "")),
-        };
-        args.push(roff_unescape(arg));
-        rest = tail.trim_start();
-    }
-    args.join(if matches!(mac, ".B" | ".I") { " " } else { "" })
-}
-
-/// The tags of `.TP` items in the man page's section `name` (`.SH NAME`), as text.
-fn man_tags(page: &str, name: &str) -> Vec<String> {
-    let section = page
-        .split("\n.SH ")
-        .find(|s| s.lines().next().map(|l| l.trim_matches('"')) == Some(name))
-        .unwrap_or_else(|| panic!("no section {name} in the man page"));
-    let lines: Vec<&str> = section.lines().collect();
-    lines.windows(2).filter(|w| w[0] == ".TP").map(|w| roff_text(w[1])).collect()
-}
-
 #[test]
 fn each_man_page_says_what_help_says() {
     for (name, program, path, _) in PAGES {
@@ -153,28 +117,6 @@ fn the_man_pages_render_without_warnings() {
         return;
     }
     for (_, _, path, name) in PAGES {
-        let file = common::root().join(path);
-        // man -l to a pipe, as `man -l PAGE | less` does, with every groff
-        // warning on.
-        let output = Command::new("man")
-            .args(["--warnings=w", "-l"])
-            .arg(&file)
-            .env("MANWIDTH", "80")
-            .env("MANPAGER", "cat")
-            .env("LC_ALL", "C.UTF-8")
-            .output()
-            .expect("man runs");
-        let text = String::from_utf8_lossy(&output.stdout);
-        let warnings = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success() && warnings.is_empty(), "man -l {path}: {}\n{warnings}", output.status);
-        assert!(text.contains(name), "{path} renders no NAME line {name:?}:\n{text}");
-        assert!(text.contains(&format!("virevent {VERSION}")), "{path} names no version {VERSION}");
-        for line in text.lines() {
-            assert!(line.chars().count() <= 80, "{path} renders a line wider than MANWIDTH=80: {line:?}");
-        }
-        // What mandb and whatis will read of it.
-        let whatis = Command::new("lexgrog").arg(&file).output().expect("lexgrog runs");
-        let whatis = String::from_utf8_lossy(&whatis.stdout);
-        assert!(whatis.contains(name), "lexgrog {path}: {whatis}");
+        common::man::assert_renders(&common::root().join(path), path, name, VERSION);
     }
 }

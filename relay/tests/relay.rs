@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
-use common::libvirtd::{wait_for, Daemon};
+use common::libvirtd::Daemon;
 use common::nats::Nats;
 
 const RELAY: &str = env!("CARGO_BIN_EXE_virevent-relay");
@@ -77,11 +77,7 @@ impl Relay {
     /// Sends `signal`, reaps it, and returns its stderr.
     fn stop(&mut self, signal: libc::c_int) -> String {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: plain system call on our own child, not yet reaped.
-            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
-            if wait_for(&mut child, PATIENCE).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
+            if common::end_child(&mut child, signal, PATIENCE).is_none() {
                 panic!("the relay did not end on signal {signal}; its stderr:\n{}", self.log());
             }
         }

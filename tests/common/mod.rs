@@ -98,6 +98,7 @@ pub fn run_python_with(script: &str, args: &[&str], what: &str, modules: &[tools
 }
 
 pub mod libvirtd;
+pub mod man;
 pub mod nats;
 pub mod pki;
 pub mod sasl;
@@ -111,6 +112,24 @@ pub fn test_dir(what: &str) -> PathBuf {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     PathBuf::from(format!("/tmp/virevent-{what}-{}-{n}", std::process::id()))
+}
+
+/// Sends `signal` to `child` (the test's own, not yet reaped) and reaps it,
+/// killing it if it has not ended within `limit`: its exit status if it
+/// ended on the signal in time.
+pub fn end_child(
+    child: &mut std::process::Child,
+    signal: libc::c_int,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    // SAFETY: plain system call on our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    let status = libvirtd::wait_for(child, limit);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    status
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on now, the kernel's pick.

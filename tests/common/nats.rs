@@ -70,12 +70,7 @@ impl Nats {
     /// Sends `signal` and reaps it.
     pub fn kill(&mut self, signal: libc::c_int) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: plain system call on our own child, not yet reaped.
-            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
-            if super::libvirtd::wait_for(&mut child, Duration::from_secs(5)).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            super::end_child(&mut child, signal, Duration::from_secs(5));
         }
     }
 }
