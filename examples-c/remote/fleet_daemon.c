@@ -180,6 +180,12 @@ static void answer(struct conn *c, uint32_t proc, uint32_t serial, const unsigne
         put32(r + 32, 1);
         n = 36;
         break;
+    case 281: /* CONNECT_LIST_ALL_STORAGE_POOLS, CONNECT_LIST_ALL_NETWORKS (a */
+    case 283: /* client watching every kind, as virevent-relay): none, ret 0 */
+        put32(r, 0);
+        put32(r + 4, 0);
+        n = 8;
+        break;
     case 212: /* DOMAIN_GET_STATE: running, reason 1 */
         put32(r, 1);
         put32(r + 4, 1);
