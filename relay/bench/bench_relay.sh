@@ -32,8 +32,8 @@
 # Columns: acked/s; consumed: what the phase's consumer read; p50/p99 from
 # the daemon's send (raw: the publish) to the consumer; dropped by the
 # relay's outbox; CPU (user + system) per acknowledged message of the
-# publisher (the relay's process, both threads; raw_publish) and of
-# nats-server during the phase (it also serves the consumer).
+# publisher (the relay's process, both threads; raw_publish), of nats-server
+# during the phase (it also serves the consumer) and of the consumer.
 # ratio: the relay burst's acked/s over the best of the three raw rows without
 # headers (the anchor: the limit here), and over raw+hdr-batch's (the
 # relay's own protocol: its headers, its window).
@@ -44,6 +44,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=${CARGO_TARGET_DIR:-$root/target}/release
+# RELAY: another virevent-relay to measure (a variant's build).
+relay_bin=${RELAY:-$bin/virevent-relay}
 fleet_daemon=$root/examples-c/remote/fleet_daemon
 runs=${RUNS:-1}
 rate=${RATE:-5000}
@@ -51,7 +53,7 @@ sat_rate=${SAT_RATE:-100000}
 burst=${BURST:-90000}
 seconds=${DURATION:-5}
 raw_count=${RAW_COUNT:-200000}
-for f in "$bin/virevent-relay" "$bin/examples/raw_publish" "$bin/examples/bench_consumer" "$fleet_daemon"; do
+for f in "$relay_bin" "$bin/examples/raw_publish" "$bin/examples/bench_consumer" "$fleet_daemon"; do
     [ -x "$f" ] || { echo "bench_relay: $f is missing (make -C examples-c bench-relay builds it)" >&2; exit 1; }
 done
 command -v nats-server >/dev/null || { echo "bench_relay: nats-server is not installed" >&2; exit 1; }
@@ -94,10 +96,10 @@ rows=()
 # one line of the table (the CPU times of the phase in all, ACKED messages).
 row() {
     rows+=("$(awk -v run="$1" -v phase="$2" -v offered="$3" -v rate="$4" -v got="$(key received "$5")" \
-        -v p50="$(key p50_us "$5")" -v p99="$(key p99_us "$5")" -v dropped="$6" -v cpu="$7" -v srv="$8" -v acked="$9" 'BEGIN {
+        -v p50="$(key p50_us "$5")" -v p99="$(key p99_us "$5")" -v dropped="$6" -v cpu="$7" -v srv="$8" -v acked="$9" -v cons="$(key cpu_us "$5")" 'BEGIN {
         n = acked > 0 ? acked : 1
-        printf "%-4s %-16s %9s %9.0f %9s %10s %10s %9s %8.1f %8.1f\n", run, phase, offered, rate, got, p50, p99,
-            dropped, cpu / n, srv / n }')")
+        printf "%-4s %-16s %9s %9.0f %9s %10s %10s %9s %8.1f %8.1f %8.1f\n", run, phase, offered, rate, got, p50,
+            p99, dropped, cpu / n, srv / n, cons / n }')")
 }
 # cpu_us PID: its CPU time so far (user + system, /proc/PID/stat), in us.
 cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) * 1e6 / hz }' "/proc/$1/stat"; }
@@ -121,7 +123,7 @@ relay_phase() {
     local fleet=$!
     pids+=("$fleet")
     wait_for "$d/$name.fleet" '^listening'
-    "$bin/virevent-relay" --uri "test+unix:///default?socket=$sock" --host-name "$name" --server "$url" \
+    "$relay_bin" --uri "test+unix:///default?socket=$sock" --host-name "$name" --server "$url" \
         --drain 0 >"$d/$name.relay.out" 2>"$d/$name.relay" &
     local relay=$!
     pids+=("$relay")
@@ -159,7 +161,7 @@ relay_burst() {
     local fleet=$!
     pids+=("$fleet")
     wait_for "$d/$name.fleet" '^listening'
-    "$bin/virevent-relay" --uri "test+unix:///default?socket=$sock" --host-name "$name" --server "$url" \
+    "$relay_bin" --uri "test+unix:///default?socket=$sock" --host-name "$name" --server "$url" \
         --drain 0 >"$d/$name.relay.out" 2>"$d/$name.relay" &
     local relay=$!
     pids+=("$relay")
@@ -233,8 +235,8 @@ echo "relay benchmark: one virevent-relay, one fleet_daemon connection; sustaine
     "file storage; latency from the daemon's send (raw: the publish) to the consumer"
 echo "host: $(nproc) CPUs, load average before: $load, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 header() {
-    printf '%-4s %-16s %9s %9s %9s %10s %10s %9s %8s %8s\n' run phase offered acked/s consumed p50_us p99_us \
-        dropped cpu_us/m srv_us/m
+    printf '%-4s %-16s %9s %9s %9s %10s %10s %9s %8s %8s %8s\n' run phase offered acked/s consumed p50_us p99_us \
+        dropped cpu_us/m srv_us/m cons_us/m
 }
 header
 printf '%s\n' "${rows[@]}"
@@ -256,8 +258,8 @@ if [ "$runs" -gt 1 ]; then
             return a[int((m + 1) / 2)]
         }
         END { for (i = 1; i <= n; i++) { p = order[i]
-            printf "%-4s %-16s %9s %9s %9s %10s %10s %9s %8s %8s\n", "med", p, median(p, 3), median(p, 4), median(p, 5),
-                median(p, 6), median(p, 7), median(p, 8), median(p, 9), median(p, 10) } }'
+            printf "%-4s %-16s %9s %9s %9s %10s %10s %9s %8s %8s %8s\n", "med", p, median(p, 3), median(p, 4),
+                median(p, 5), median(p, 6), median(p, 7), median(p, 8), median(p, 9), median(p, 10), median(p, 11) } }'
     m=$(((runs + 1) / 2))
     echo "median: relay burst / best raw = $(printf '%s\n' "${ratios[@]}" | awk '{ print $1 }' | sort -n |
         sed -n "${m}p"); / raw+hdr-batch = $(printf '%s\n' "${ratios[@]}" | awk '{ print $2 }' | sort -n | sed -n "${m}p")"

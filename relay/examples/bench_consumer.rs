@@ -13,14 +13,27 @@
 //! clock), the latency is the time of its arrival here less that one. The
 //! Virevent-Timestamp header is no daemon time: the remote driver stamps an
 //! event when the client decodes it. One line on stdout at the end:
-//!   consumer received=N timed=N p50_us= p99_us= max_us= seconds= rate= bytes=
+//!   consumer received=N timed=N p50_us= p99_us= max_us= seconds= rate= bytes= cpu_us=
 //! seconds and rate: from the first message to the last; bytes: the mean
-//! payload size.
+//! payload size; cpu_us: this process's CPU time (user + system) from
+//! "ready" to the end.
 
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
+
+/// This process's CPU time so far (user + system), in microseconds.
+fn cpu_us() -> f64 {
+    // SAFETY: an all-zero rusage is a valid one, which getrusage fills.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    us(u.ru_utime) + us(u.ru_stime)
+}
 
 fn monotonic_ns() -> i64 {
     let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -88,6 +101,7 @@ async fn main() {
         stream.create_consumer(config).await.unwrap_or_else(|e| fail("cannot make the consumer", &e));
     let mut messages = consumer.messages().await.unwrap_or_else(|e| fail("cannot read", &e));
     println!("ready");
+    let cpu_ready = cpu_us();
 
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).unwrap_or_else(|e| fail("signal", &e));
@@ -121,12 +135,13 @@ async fn main() {
     samples.sort_unstable();
     println!(
         "consumer received={received} timed={} p50_us={:.0} p99_us={:.0} max_us={:.0} seconds={seconds:.3} rate={:.0} \
-         bytes={}",
+         bytes={} cpu_us={:.0}",
         samples.len(),
         quantile(&samples, 0.5),
         quantile(&samples, 0.99),
         quantile(&samples, 1.0),
         if seconds > 0.0 { (received - 1) as f64 / seconds } else { 0.0 },
-        bytes / received.max(1)
+        bytes / received.max(1),
+        cpu_us() - cpu_ready
     );
 }

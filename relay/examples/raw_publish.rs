@@ -16,9 +16,9 @@
 //!   double   two windows in flight: WINDOW publishes, then the
 //!            acknowledgements of the WINDOW before (so the server always
 //!            has a window to store while the client awaits the other).
-//! --headers adds the
-//! relay's seven headers, Nats-Msg-Id among them (so the server deduplicates
-//! as it does for the relay). Each payload starts with `<name>L` and the
+//! --headers adds the relay's seven headers, Nats-Msg-Id among them (so the
+//! server deduplicates as it does for the relay); --only-id adds only
+//! Nats-Msg-Id, --no-id only the six others. Each payload starts with `<name>L` and the
 //! CLOCK_MONOTONIC nanoseconds of its publish (19 digits, as fleet_daemon's
 //! domain names), so bench_consumer measures its latency as a relay's event.
 //! The stream is made as the relay makes it when missing. One line on
@@ -60,7 +60,9 @@ struct Args {
     size: usize,
     window: usize,
     mode: Mode,
+    /// The Virevent-* headers; Nats-Msg-Id.
     headers: bool,
+    id: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -80,6 +82,7 @@ fn args() -> Args {
         window: 256,
         mode: Mode::Sliding,
         headers: false,
+        id: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(name) = it.next() {
@@ -99,7 +102,9 @@ fn args() -> Args {
                     _ => usage("--mode wants sliding, batch or double"),
                 }
             }
-            "--headers" => a.headers = true,
+            "--headers" => (a.headers, a.id) = (true, true),
+            "--only-id" => (a.headers, a.id) = (false, true),
+            "--no-id" => (a.headers, a.id) = (true, false),
             _ => usage(&format!("unknown option {name}")),
         }
     }
@@ -111,7 +116,7 @@ fn args() -> Args {
 
 fn usage(why: &str) -> ! {
     eprintln!("raw_publish: {why}");
-    eprintln!("usage: raw_publish --server URL [--stream NAME] [--subject S] [--count N] [--size BYTES] [--window W] [--mode sliding|batch|double] [--headers]");
+    eprintln!("usage: raw_publish --server URL [--stream NAME] [--subject S] [--count N] [--size BYTES] [--window W] [--mode sliding|batch|double] [--headers | --only-id | --no-id]");
     std::process::exit(2)
 }
 
@@ -123,13 +128,15 @@ fn payload(size: usize) -> Bytes {
 }
 
 fn message(a: &Args, i: u64, start: u64) -> PublishMessage {
-    let m = PublishMessage::build().payload(payload(a.size));
+    let mut m = PublishMessage::build().payload(payload(a.size));
+    if a.id {
+        m = m.message_id(format!("raw/{start}/{i}"));
+    }
     if !a.headers {
         return m;
     }
     // What virevent-relay sends with each event (main.rs, publication).
-    m.message_id(format!("raw/{start}/{i}"))
-        .header("Virevent-Host", "raw")
+    m.header("Virevent-Host", "raw")
         .header("Virevent-Type", "domain-lifecycle")
         .header("Virevent-Seq", i.to_string())
         .header("Virevent-Timestamp", "1765140000.123456")
