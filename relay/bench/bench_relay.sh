@@ -22,21 +22,18 @@
 #  overload: the sustained phase at SAT_RATE events/s, above what the relay takes: the
 #         outbox fills and drops the oldest (the work on the dropped events
 #         is in the CPU column);
-#  raw:   raw_publish sends RAW_COUNT messages, windows of 256
-#         acknowledgements; the payload is the size of the relay's event (the
-#         mean the consumer saw) unless RAW_SIZE says. raw-double: two windows
-#         in flight (publish 256, then await the 256 before); raw-sliding: at
-#         most 256 in flight, one publish per ack; raw-batch: the relay's way (256
-#         publishes, every ack, the next 256); raw+hdr-*: with the relay's
-#         seven headers, Nats-Msg-Id among them.
+#  raw:   raw_publish sends RAW_COUNT messages through the relay's sliding
+#         window of 256 acknowledgements; the payload is the size of the
+#         relay's event (the mean the consumer saw) unless RAW_SIZE says;
+#         raw+hdr: the same with the relay's seven headers, Nats-Msg-Id
+#         among them (so the server deduplicates as for the relay).
 # Columns: acked/s; consumed: what the phase's consumer read; p50/p99 from
 # the daemon's send (raw: the publish) to the consumer; dropped by the
 # relay's outbox; CPU (user + system) per acknowledged message of the
 # publisher (the relay's process, both threads; raw_publish), of nats-server
 # during the phase (it also serves the consumer) and of the consumer.
-# ratio: the relay burst's acked/s over the best of the three raw rows without
-# headers (the anchor: the limit here), and over raw+hdr-batch's (the
-# relay's own protocol: its headers, its window).
+# ratio: the relay burst's acked/s over raw's (the anchor: the limit here),
+# and over raw+hdr's (the relay's own protocol: its headers, its window).
 #   RUNS=1 RATE=5000 BURST=90000 SAT_RATE=100000 DURATION=5 RAW_COUNT=200000 \
 #       relay/bench/bench_relay.sh
 # (make -C examples-c bench-relay builds everything and runs it.)
@@ -207,31 +204,26 @@ for run in $(seq "$runs"); do
     relay_phase overload "$sat_rate"
     row "$run" relay-overload "$sat_rate" "$rate_acked" "$(cat "$d/overload.cons")" "$dropped" "$cpu" "$srv" "$published"
 
-    raw_rate=0
-    for name in raw-double raw-sliding raw-batch raw+hdr-double raw+hdr-batch; do
-        flags=(--mode "${name##*-}")
-        case $name in raw+hdr*) flags+=(--headers) ;; esac
-        subject=virevent.${name/+/-}
+    for name in raw raw+hdr; do
+        flags=()
+        [ "$name" = raw ] || flags=(--headers)
+        subject=virevent.bench.${name/+/-}
         consumer "$name" "$subject"
         s0=$(cpu_us "$nats")
         out=$("$bin/examples/raw_publish" --server "$url" --subject "$subject" --count "$raw_count" \
-            --size "$size" "${flags[@]}")
+            --size "$size" ${flags[@]+"${flags[@]}"})
         wait "$cons" || true
         s1=$(cpu_us "$nats")
         row "$run" "$name" - "$(key rate "$out")" "$(cat "$d/$name.cons")" - "$(key cpu_us "$out")" \
             "$(awk -v a="$s0" -v b="$s1" 'BEGIN { print b - a }')" "$(key acked "$out")"
-        case $name in
-        raw-double | raw-sliding | raw-batch)
-            raw_rate=$(awk -v a="${raw_rate:-0}" -v b="$(key rate "$out")" 'BEGIN { print (a > b ? a : b) }') ;;
-        raw+hdr-batch) hdr_rate=$(key rate "$out") ;;
-        esac
+        if [ "$name" = raw ]; then raw_rate=$(key rate "$out"); else hdr_rate=$(key rate "$out"); fi
     done
     ratios+=("$(awk -v r="$relay_rate" -v w="$raw_rate" -v h="$hdr_rate" 'BEGIN { printf "%.3f %.3f", r / w, r / h }')")
     stop "$nats"
 done
 
 echo "relay benchmark: one virevent-relay, one fleet_daemon connection; sustained $rate events/s and overload" \
-    "$sat_rate events/s offered, $seconds s each; a burst of $burst events; raw_publish $raw_count messages of $size bytes, windows of 256;" \
+    "$sat_rate events/s offered, $seconds s each; a burst of $burst events; raw_publish $raw_count messages of $size bytes, a window of 256;" \
     "file storage; latency from the daemon's send (raw: the publish) to the consumer"
 echo "host: $(nproc) CPUs, load average before: $load, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 header() {
@@ -242,7 +234,7 @@ header
 printf '%s\n' "${rows[@]}"
 for run in $(seq "$runs"); do
     set -- ${ratios[$((run - 1))]}
-    echo "run $run: relay burst / best raw = $1; / raw+hdr-batch = $2"
+    echo "run $run: relay burst / raw = $1; / raw+hdr = $2"
 done
 if [ "$runs" -gt 1 ]; then
     # Each column's median over the runs, phase by phase (of an even number
@@ -261,6 +253,6 @@ if [ "$runs" -gt 1 ]; then
             printf "%-4s %-16s %9s %9s %9s %10s %10s %9s %8s %8s %8s\n", "med", p, median(p, 3), median(p, 4),
                 median(p, 5), median(p, 6), median(p, 7), median(p, 8), median(p, 9), median(p, 10), median(p, 11) } }'
     m=$(((runs + 1) / 2))
-    echo "median: relay burst / best raw = $(printf '%s\n' "${ratios[@]}" | awk '{ print $1 }' | sort -n |
-        sed -n "${m}p"); / raw+hdr-batch = $(printf '%s\n' "${ratios[@]}" | awk '{ print $2 }' | sort -n | sed -n "${m}p")"
+    echo "median: relay burst / raw = $(printf '%s\n' "${ratios[@]}" | awk '{ print $1 }' | sort -n |
+        sed -n "${m}p"); / raw+hdr = $(printf '%s\n' "${ratios[@]}" | awk '{ print $2 }' | sort -n | sed -n "${m}p")"
 fi

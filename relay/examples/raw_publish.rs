@@ -3,22 +3,14 @@
 //! same stream as virevent-relay's events.
 //!
 //!   raw_publish --server URL [--stream NAME] [--subject S] [--count N]
-//!               [--size BYTES] [--window W] [--mode sliding|batch|double]
-//!               [--headers]
+//!               [--size BYTES] [--window W] [--headers]
 //!
 //! Publishes COUNT messages of SIZE bytes (default 200) on SUBJECT (default
 //! virevent.raw.bench) with one JetStream acknowledgement awaited for each,
-//! in one of three ways (--mode):
-//!   sliding  at most WINDOW (default 256) in flight, a new publish as soon as
-//!            the oldest is acknowledged (the default);
-//!   batch    as virevent-relay does: WINDOW publishes, then every one of
-//!            their acknowledgements, then the next WINDOW;
-//!   double   two windows in flight: WINDOW publishes, then the
-//!            acknowledgements of the WINDOW before (so the server always
-//!            has a window to store while the client awaits the other).
+//! through a sliding window as virevent-relay's: at most WINDOW (default
+//! 256) in flight, a new publish as soon as the oldest is acknowledged.
 //! --headers adds the relay's seven headers, Nats-Msg-Id among them (so the
-//! server deduplicates as it does for the relay); --only-id adds only
-//! Nats-Msg-Id, --no-id only the six others. Each payload starts with `<name>L` and the
+//! server deduplicates as it does for the relay). Each payload starts with `<name>L` and the
 //! CLOCK_MONOTONIC nanoseconds of its publish (19 digits, as fleet_daemon's
 //! domain names), so bench_consumer measures its latency as a relay's event.
 //! The stream is made as the relay makes it when missing. One line on
@@ -59,17 +51,8 @@ struct Args {
     count: u64,
     size: usize,
     window: usize,
-    mode: Mode,
-    /// The Virevent-* headers; Nats-Msg-Id.
+    /// The relay's headers: Nats-Msg-Id and the Virevent-* ones.
     headers: bool,
-    id: bool,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    Sliding,
-    Batch,
-    Double,
 }
 
 fn args() -> Args {
@@ -80,9 +63,7 @@ fn args() -> Args {
         count: 100_000,
         size: 200,
         window: 256,
-        mode: Mode::Sliding,
         headers: false,
-        id: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(name) = it.next() {
@@ -94,17 +75,7 @@ fn args() -> Args {
             "--count" => a.count = value().parse().unwrap_or_else(|_| usage("--count wants a number")),
             "--size" => a.size = value().parse().unwrap_or_else(|_| usage("--size wants a number")),
             "--window" => a.window = value().parse().unwrap_or_else(|_| usage("--window wants a number")),
-            "--mode" => {
-                a.mode = match value().as_str() {
-                    "sliding" => Mode::Sliding,
-                    "batch" => Mode::Batch,
-                    "double" => Mode::Double,
-                    _ => usage("--mode wants sliding, batch or double"),
-                }
-            }
-            "--headers" => (a.headers, a.id) = (true, true),
-            "--only-id" => (a.headers, a.id) = (false, true),
-            "--no-id" => (a.headers, a.id) = (true, false),
+            "--headers" => a.headers = true,
             _ => usage(&format!("unknown option {name}")),
         }
     }
@@ -116,7 +87,7 @@ fn args() -> Args {
 
 fn usage(why: &str) -> ! {
     eprintln!("raw_publish: {why}");
-    eprintln!("usage: raw_publish --server URL [--stream NAME] [--subject S] [--count N] [--size BYTES] [--window W] [--mode sliding|batch|double] [--headers | --only-id | --no-id]");
+    eprintln!("usage: raw_publish --server URL [--stream NAME] [--subject S] [--count N] [--size BYTES] [--window W] [--headers]");
     std::process::exit(2)
 }
 
@@ -128,15 +99,13 @@ fn payload(size: usize) -> Bytes {
 }
 
 fn message(a: &Args, i: u64, start: u64) -> PublishMessage {
-    let mut m = PublishMessage::build().payload(payload(a.size));
-    if a.id {
-        m = m.message_id(format!("raw/{start}/{i}"));
-    }
+    let m = PublishMessage::build().payload(payload(a.size));
     if !a.headers {
         return m;
     }
     // What virevent-relay sends with each event (main.rs, publication).
-    m.header("Virevent-Host", "raw")
+    m.message_id(format!("raw/{start}/{i}"))
+        .header("Virevent-Host", "raw")
         .header("Virevent-Type", "domain-lifecycle")
         .header("Virevent-Seq", i.to_string())
         .header("Virevent-Timestamp", "1765140000.123456")
@@ -170,7 +139,7 @@ async fn main() {
     }
     let start_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as u64;
     let (mut acked, mut duplicates) = (0u64, 0u64);
-    let mut inflight: VecDeque<PublishAckFuture> = VecDeque::with_capacity(2 * a.window);
+    let mut inflight: VecDeque<PublishAckFuture> = VecDeque::with_capacity(a.window);
     let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
         eprintln!("raw_publish: {what}: {e}");
         std::process::exit(1)
@@ -178,26 +147,10 @@ async fn main() {
     let began = Instant::now();
     let cpu_began = cpu_us();
     for i in 0..a.count {
-        let full = match a.mode {
-            Mode::Double => inflight.len() == 2 * a.window,
-            _ => inflight.len() == a.window,
-        };
-        if full {
-            if a.mode != Mode::Sliding {
-                // Batch, the relay's way: every ack of the window, then the
-                // next; double: the acks of the older of the two windows.
-                let keep = if a.mode == Mode::Double { a.window } else { 0 };
-                let older: Vec<_> = inflight.drain(..inflight.len() - keep).collect();
-                for ack in older {
-                    let ack = ack.await.unwrap_or_else(|e| fail("ack", &e));
-                    acked += 1;
-                    duplicates += ack.duplicate as u64;
-                }
-            } else {
-                let ack = inflight.pop_front().unwrap().await.unwrap_or_else(|e| fail("ack", &e));
-                acked += 1;
-                duplicates += ack.duplicate as u64;
-            }
+        if inflight.len() == a.window {
+            let ack = inflight.pop_front().unwrap().await.unwrap_or_else(|e| fail("ack", &e));
+            acked += 1;
+            duplicates += ack.duplicate as u64;
         }
         let ack = js.send_publish(a.subject.clone(), message(&a, i, start_us)).await.unwrap_or_else(|e| fail("publish", &e));
         inflight.push_back(ack);
