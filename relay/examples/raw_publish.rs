@@ -41,7 +41,7 @@ fn monotonic_ns() -> i64 {
     let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime fills our timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    t.tv_sec as i64 * 1_000_000_000 + t.tv_nsec as i64
+    t.tv_sec * 1_000_000_000 + t.tv_nsec
 }
 
 struct Args {
