@@ -110,23 +110,43 @@ consumer() {
     wait_for "$d/$1.cons" '^ready'
 }
 
-# relay_phase NAME RATE: fleet_daemon at RATE events/s for DURATION s, one
-# relay on it; sets $published, $rate_acked (published over the time from
-# the first event to SIGTERM), $dropped, $cpu (the relay's CPU us from the first event
-# to SIGTERM), $srv (nats-server's, to the consumer's end).
-relay_phase() {
-    local name=$1 sock=$d/$1.sock
-    "$fleet_daemon" "$sock" "$2" "$seconds" >"$d/$name.fleet" 2>&1 &
-    local fleet=$!
+# start NAME COUNT ARG...: fleet_daemon on $d/NAME.sock with ARG..., one relay
+# on it, and the phase's consumer (COUNT messages, or as long as they come
+# when COUNT is empty); sets $fleet and $relay.
+start() {
+    local name=$1 count=$2 sock=$d/$1.sock
+    shift 2
+    "$fleet_daemon" "$sock" "$@" >"$d/$name.fleet" 2>&1 &
+    fleet=$!
     pids+=("$fleet")
     wait_for "$d/$name.fleet" '^listening'
     "$relay_bin" --uri "test+unix:///default?socket=$sock" --host-name "$name" --server "$url" \
         --drain 0 >"$d/$name.relay.out" 2>"$d/$name.relay" &
-    local relay=$!
+    relay=$!
     pids+=("$relay")
     wait_for "$d/$name.relay" 'publishing to the stream'
-    consumer "$name" "virevent.$name.>"
-    local t0 t1 c0 c1 s0 s1
+    consumer "$name" "virevent.$name.>" "$count"
+}
+
+# summary NAME: from the relay's summary line, $published and $dropped; from
+# the caller's c0, c1, s0 and s1, $cpu (the relay's CPU us) and $srv
+# (nats-server's).
+summary() {
+    local line
+    line=$(grep 'summary:' "$d/$1.relay")
+    published=$(sed -n 's/.*summary: \([0-9]*\) published.*/\1/p' <<<"$line")
+    dropped=$(sed -n 's/.* \([0-9]*\) dropped.*/\1/p' <<<"$line")
+    cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')
+    srv=$(awk -v a="$s0" -v b="$s1" 'BEGIN { print b - a }')
+}
+
+# relay_phase NAME RATE: fleet_daemon at RATE events/s for DURATION s, one
+# relay on it; sets what summary sets, and $rate_acked (published over the
+# time from the first event to SIGTERM); the relay's CPU is counted from the
+# first event to SIGTERM, nats-server's to the consumer's end.
+relay_phase() {
+    local name=$1 t0 t1 c0 c1 s0 s1
+    start "$name" "" "$2" "$seconds"
     c0=$(cpu_us "$relay")
     s0=$(cpu_us "$nats")
     t0=$(now)
@@ -141,30 +161,15 @@ relay_phase() {
     wait "$cons" || true
     s1=$(cpu_us "$nats")
     stop "$fleet"
-    local summary
-    summary=$(grep 'summary:' "$d/$name.relay")
-    published=$(sed -n 's/.*summary: \([0-9]*\) published.*/\1/p' <<<"$summary")
-    dropped=$(sed -n 's/.* \([0-9]*\) dropped.*/\1/p' <<<"$summary")
+    summary "$name"
     rate_acked=$(awk -v p="$published" -v a="$t0" -v b="$t1" 'BEGIN { print p / (b - a) }')
-    cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')
-    srv=$(awk -v a="$s0" -v b="$s1" 'BEGIN { print b - a }')
 }
 
 # relay_burst NAME: fleet_daemon sends BURST events at once to one relay;
-# sets what relay_phase sets, the time up to the consumer's last message.
+# sets what relay_phase sets, over the time up to the consumer's last message.
 relay_burst() {
-    local name=$1 sock=$d/$1.sock
-    "$fleet_daemon" "$sock" 1 1 "$burst" >"$d/$name.fleet" 2>&1 &
-    local fleet=$!
-    pids+=("$fleet")
-    wait_for "$d/$name.fleet" '^listening'
-    "$relay_bin" --uri "test+unix:///default?socket=$sock" --host-name "$name" --server "$url" \
-        --drain 0 >"$d/$name.relay.out" 2>"$d/$name.relay" &
-    local relay=$!
-    pids+=("$relay")
-    wait_for "$d/$name.relay" 'publishing to the stream'
-    consumer "$name" "virevent.$name.>" "$burst"
-    local t0 t1 c0 c1 s0 s1
+    local name=$1 t0 t1 c0 c1 s0 s1
+    start "$name" "$burst" 1 1 "$burst"
     c0=$(cpu_us "$relay")
     s0=$(cpu_us "$nats")
     t0=$(now)
@@ -175,13 +180,8 @@ relay_burst() {
     s1=$(cpu_us "$nats")
     stop "$relay"
     stop "$fleet"
-    local summary
-    summary=$(grep 'summary:' "$d/$name.relay")
-    published=$(sed -n 's/.*summary: \([0-9]*\) published.*/\1/p' <<<"$summary")
-    dropped=$(sed -n 's/.* \([0-9]*\) dropped.*/\1/p' <<<"$summary")
+    summary "$name"
     rate_acked=$(awk -v n="$(key received "$(cat "$d/$name.cons")")" -v a="$t0" -v b="$t1" 'BEGIN { print n / (b - a) }')
-    cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')
-    srv=$(awk -v a="$s0" -v b="$s1" 'BEGIN { print b - a }')
 }
 
 ratios=()

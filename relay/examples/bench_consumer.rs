@@ -23,24 +23,8 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 
-/// This process's CPU time so far (user + system), in microseconds.
-fn cpu_us() -> f64 {
-    // SAFETY: an all-zero rusage is a valid one, which getrusage fills.
-    let u = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut u);
-        u
-    };
-    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
-    us(u.ru_utime) + us(u.ru_stime)
-}
-
-fn monotonic_ns() -> i64 {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime fills our timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    t.tv_sec * 1_000_000_000 + t.tv_nsec
-}
+mod common;
+use common::{cpu_us, monotonic_ns};
 
 /// The send time a payload carries, if any.
 fn sent_ns(payload: &[u8]) -> Option<i64> {
